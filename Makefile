@@ -1,0 +1,28 @@
+# The two commands the README promises: `make serve` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test train-lenet5 train-lenet5-plus clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Reproduce the bundled models (needs MNIST: LENET_MNIST_PATH, --data, or the network).
+train-lenet5: $(STAMP)
+	$(BIN)/python -m training train --arch lenet5 --epochs 20 --batch-size 64 --lr-schedule cosine
+
+train-lenet5-plus: $(STAMP)
+	$(BIN)/python -m training train --arch lenet5-plus --epochs 30 --augment --lr-schedule cosine
+
+clean:
+	rm -rf $(VENV) .pytest_cache runs

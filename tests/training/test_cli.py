@@ -1,0 +1,50 @@
+"""The command line, run as a user would: a real subprocess."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT
+
+
+def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "training", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_summary_prints_keras_total_and_explanation():
+    done = run_cli("summary", "--arch", "lenet5")
+    assert done.returncode == 0, done.stderr
+    assert "Total params: 61,706" in done.stdout
+    assert "6 filters x (5x5x1 weights + 1 bias) = 156" in done.stdout
+    assert "total: 61,706 parameters" in done.stdout
+
+
+def test_evaluate_bundled_model_as_json():
+    done = run_cli("evaluate", str(BUNDLED_MODELS / "lenet5" / "1"), "--data", str(FIXTURE_MNIST), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["test_accuracy"] >= 0.98
+    assert sum(map(sum, result["confusion_matrix"])) == 500
+
+
+def test_train_exports_a_version_with_metadata_and_figures(tmp_path):
+    done = run_cli("train", "--arch", "lenet5-compact", "--epochs", "1", "--train-limit", "500",
+                   "--data", str(FIXTURE_MNIST), "--repository", str(tmp_path / "models"),
+                   "--work-dir", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    version = tmp_path / "models" / "lenet5-compact" / "1"
+    meta = json.loads((version / "metadata.json").read_text())
+    assert meta["architecture"] == "lenet5-compact" and meta["parameters"] == 51_902
+    assert meta["epochs_run"] == 1 and meta["train_size"] == 450
+    assert meta["training_config"]["train_limit"] == 500
+    assert (version / "saved_model.pb").exists()
+    assert (version / "report" / "confusion_matrix.png").exists()
+    assert f"exported {version}" in done.stdout
+
+
+def test_bad_data_path_is_a_clear_error(tmp_path):
+    done = run_cli("train", "--data", str(tmp_path / "missing.npz"), "--epochs", "1")
+    assert done.returncode == 2
+    assert "missing.npz: no such file" in done.stderr

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import keras
+import pytest
+
+from training.architectures import build_model
+from training.config import TrainConfig
+from training.evaluate import evaluate, keras_predictor
+from training.train import train
+
+
+def quick_config(tmp_path, **overrides) -> TrainConfig:
+    values = {"arch": "lenet5", "epochs": 3, "batch_size": 32, "seed": 1, "work_dir": str(tmp_path / "run"),
+              "repository": str(tmp_path / "models")}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_short_training_lowers_the_loss(tmp_path, small_mnist):
+    keras.utils.set_random_seed(1)
+    untrained = evaluate(keras_predictor(build_model("lenet5")), small_mnist.x_test, small_mnist.y_test)
+    result = train(quick_config(tmp_path), small_mnist)
+    losses = result.history["loss"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    trained = evaluate(keras_predictor(result.model), small_mnist.x_test, small_mnist.y_test)
+    assert trained.loss < untrained.loss
+    assert trained.accuracy > 0.6 > untrained.accuracy
+    assert result.train_size == 900 and result.val_size == 100
+    assert len(result.history["epoch_seconds"]) == 3
+    assert (tmp_path / "run" / "best.weights.h5").exists()
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stops the run after `after` finished epochs, as a Ctrl-C or a kill would."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch + 1 == self.after:
+            raise KeyboardInterrupt
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[int] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started.append(epoch)
+
+
+def test_interrupted_run_resumes_after_its_last_finished_epoch(tmp_path, small_mnist):
+    config = quick_config(tmp_path, train_limit=300)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, small_mnist, callbacks=[Interrupt(after=2)])
+    assert (tmp_path / "run" / "backup").exists()
+
+    recorder = EpochRecorder()
+    result = train(config, small_mnist, callbacks=[recorder])
+    assert recorder.started == [2]  # epochs 0 and 1 were not trained again
+    assert result.epochs_run == 3  # the history spans both sessions
+    assert not (tmp_path / "run" / "backup").exists()  # a finished run leaves no resume state
+
+
+def test_unknown_options_are_refused(tmp_path, small_mnist):
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        train(quick_config(tmp_path, optimizer="adagrad"), small_mnist)
+    with pytest.raises(ValueError, match="unknown lr_schedule"):
+        train(quick_config(tmp_path, lr_schedule="step"), small_mnist)

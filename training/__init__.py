@@ -1,0 +1,1 @@
+"""Train, evaluate and export the LeNet-5 family on MNIST."""

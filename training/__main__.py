@@ -1,0 +1,131 @@
+"""Command line: python -m training {train,evaluate,summary,export} ..."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
+
+from training.config import TrainConfig  # noqa: E402
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    defaults = TrainConfig()
+
+    train = sub.add_parser("train", help="train an architecture, evaluate it, export a new version")
+    train.add_argument("--arch", default=defaults.arch)
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--optimizer", default=defaults.optimizer, choices=["adam", "sgd", "rmsprop"])
+    train.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=["plateau", "cosine", "constant"])
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment)
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--validation-split", type=float, default=defaults.validation_split)
+    train.add_argument("--train-limit", type=int, default=None, help="train on the first N images only")
+    train.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
+    train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs under the work dir")
+    train.add_argument("--data", default=None, help="mnist.npz or a folder of IDX files (default: $LENET_MNIST_PATH, "
+                                                    "then keras' download)")
+    train.add_argument("--repository", default=defaults.repository, help="model repository folder")
+    train.add_argument("--name", default=None, help="model name in the repository (default: the arch)")
+    train.add_argument("--work-dir", default=None, help="checkpoints and resume state (default: runs/NAME)")
+    train.add_argument("--no-export", dest="export", action="store_false", help="train and evaluate only")
+
+    evaluate = sub.add_parser("evaluate", help="score an exported version on the test set")
+    evaluate.add_argument("version_dir", type=Path)
+    evaluate.add_argument("--data", default=None)
+    evaluate.add_argument("--report-dir", type=Path, default=None, help="also draw the figures there")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    summary = sub.add_parser("summary", help="Keras summary and the per-layer parameter explanation")
+    summary.add_argument("--arch", default=defaults.arch)
+
+    export = sub.add_parser("export", help="export a checkpoint (weights file) as a new version")
+    export.add_argument("--arch", required=True)
+    export.add_argument("--weights", required=True, type=Path, help="e.g. runs/lenet5/best.weights.h5")
+    export.add_argument("--data", default=None, help="test data for the metadata's accuracy")
+    export.add_argument("--repository", default=defaults.repository)
+    export.add_argument("--name", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from training.data import DataError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.pipeline import train_evaluate_export
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    evaluation, target = train_evaluate_export(config, export=args.export)
+    print(f"test accuracy {evaluation.accuracy:.4f}" + (f"  exported {target}" if target else ""))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.data import load_mnist
+    from training.evaluate import evaluate, format_evaluation, saved_model_predictor
+    from training.export import read_metadata
+    from training.reports import write_reports
+
+    if not (args.version_dir / "saved_model.pb").exists():
+        raise FileNotFoundError(f"{args.version_dir}: no saved_model.pb (expected models/NAME/VERSION)")
+    mnist = load_mnist(args.data)
+    result = evaluate(saved_model_predictor(args.version_dir), mnist.x_test, mnist.y_test)
+    if args.report_dir:
+        history = read_metadata(args.version_dir).get("history")
+        write_reports(args.report_dir, result, mnist.x_test, mnist.y_test, history)  # type: ignore[arg-type]
+    print(json.dumps(result.to_dict()) if args.json else format_evaluation(result))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from training.architectures import build_model, format_explanation
+
+    model = build_model(args.arch)
+    model.summary()
+    print()
+    print(format_explanation(model))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from training.architectures import build_model
+    from training.data import load_mnist
+    from training.evaluate import evaluate, keras_predictor
+    from training.export import REPORT_DIR, export_version
+    from training.reports import write_reports
+
+    model = build_model(args.arch)
+    model.load_weights(str(args.weights))
+    mnist = load_mnist(args.data)
+    result = evaluate(keras_predictor(model), mnist.x_test, mnist.y_test)
+    metadata = {"architecture": args.arch, "parameters": int(model.count_params()), **result.to_dict(),
+                "exported_from": str(args.weights), "training_data_sha256": mnist.sha256()}
+    target = export_version(model, args.repository, args.name or args.arch, metadata,
+                            lambda folder: write_reports(folder / REPORT_DIR, result, mnist.x_test, mnist.y_test, None))
+    print(f"test accuracy {result.accuracy:.4f}  exported {target}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "export": cmd_export}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Keras fit with a seeded validation split, best-epoch checkpoint, resume, and a readable log."""
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from training.architectures import build_model
+from training.config import TrainConfig
+from training.data import Mnist, make_dataset, split_validation
+
+HISTORY_FILE = "history.csv"
+BEST_WEIGHTS = "best.weights.h5"
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model  # weights of the best epoch by validation accuracy
+    history: dict[str, list[float]]  # per epoch, across resumes: loss, accuracy, val_*, learning_rate, epoch_seconds
+    best_epoch: int  # 1-based
+    wall_seconds: float
+    train_size: int
+    val_size: int
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("loss", []))
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` to each epoch's logs (listed first so the CSV log records it)."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
+    if config.lr_schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, sgd or rmsprop")
+
+
+def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Callback] | None = None) -> TrainResult:
+    """Train `config.arch`; an interrupted run with the same work_dir resumes at its last finished epoch."""
+    if config.lr_schedule not in ("plateau", "cosine", "constant"):
+        raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; choose plateau, cosine or constant")
+    keras.utils.set_random_seed(config.seed)
+    (x_train, y_train), (x_val, y_val) = split_validation(mnist, config.validation_split, config.seed,
+                                                         config.train_limit)
+    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, augment=config.augment,
+                            seed=config.seed)
+    val_ds = make_dataset(x_val, y_val, 1024) if len(x_val) else None
+    monitor = "val_accuracy" if val_ds is not None else "accuracy"
+
+    model = build_model(config.arch)
+    steps = math.ceil(len(x_train) / config.batch_size)
+    model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+
+    work_dir = Path(config.work_dir or Path("runs") / config.model_name)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    backup_dir = work_dir / "backup"
+    history_path = work_dir / HISTORY_FILE
+    resuming = backup_dir.exists()
+    if not resuming:
+        history_path.unlink(missing_ok=True)
+    best_so_far = _read_history(history_path).get(monitor, [])
+
+    all_callbacks: list[keras.callbacks.Callback] = [
+        EpochTimer(),
+        keras.callbacks.BackupAndRestore(str(backup_dir)),
+        keras.callbacks.ModelCheckpoint(
+            str(work_dir / BEST_WEIGHTS), monitor=monitor, mode="max", save_best_only=True,
+            save_weights_only=True, initial_value_threshold=max(best_so_far) if best_so_far else None),
+        csv_log := keras.callbacks.CSVLogger(str(history_path), append=True),
+    ]
+    if config.lr_schedule == "plateau":
+        all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss" if val_ds else "loss",
+                                                               factor=0.5, patience=2, min_lr=1e-5))
+    if config.early_stopping:
+        all_callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
+                                                           patience=config.early_stopping))
+    if config.tensorboard:
+        all_callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "tensorboard")))
+    all_callbacks.extend(callbacks or [])
+
+    start = time.perf_counter()
+    try:
+        # shuffle=False: the tf.data pipeline already reshuffles every epoch.
+        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=all_callbacks, shuffle=False,
+                  verbose=1 if sys.stdout.isatty() else 2)
+    finally:
+        if csv_log.csv_file is not None:  # CSVLogger closes its file only when training ends normally
+            csv_log.csv_file.close()
+    wall = time.perf_counter() - start
+
+    history = _read_history(history_path)
+    scores = history.get(monitor, [])
+    best_epoch = int(np.argmax(scores)) + 1 if scores else 0
+    if (work_dir / BEST_WEIGHTS).exists():
+        model.load_weights(str(work_dir / BEST_WEIGHTS))
+    return TrainResult(model=model, history=history, best_epoch=best_epoch, wall_seconds=wall,
+                       train_size=len(x_train), val_size=len(x_val))
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    if not path.exists():
+        return {}
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key != "epoch" and value not in ("", None):
+                columns.setdefault(key, []).append(float(value))
+    return columns
