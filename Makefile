@@ -1,10 +1,12 @@
 # The two commands the README promises: `make serve` and `make test`. Both set up .venv first.
 PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test train-lenet5 train-lenet5-plus clean
+.PHONY: setup serve test bench train-lenet5 train-lenet5-plus clean
 
 setup: $(STAMP)
 
@@ -14,8 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Serves ./models (the bundled lenet5) exactly as `uvicorn app.main:app` does; LENET_* variables configure it.
+serve: $(STAMP)
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	bench/load.sh
 
 # Reproduce the bundled models (needs MNIST: LENET_MNIST_PATH, --data, or the network).
 train-lenet5: $(STAMP)

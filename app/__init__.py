@@ -1,0 +1,1 @@
+"""LeNet Serve: the inference service."""

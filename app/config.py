@@ -1,0 +1,47 @@
+"""All service configuration: one settings class, read from LENET_* environment variables.
+Nothing else in the service reads the environment."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LENET_", env_file=None, extra="ignore")
+
+    models_dir: Path = Field(Path("models"), description="model repository: <name>/<integer version>/")
+    default_model: str = Field("lenet5", description="model served when a request names none")
+    mnist_path: Path | None = Field(None, description="MNIST .npz or IDX folder, for /train")
+    admin_token: SecretStr | None = Field(None, description="bearer token for the admin endpoints; unset disables them")
+
+    # Batching (names after TensorFlow Serving's batching knobs).
+    max_batch_size: int = Field(64, ge=1, le=4096, description="images per model call, at most")
+    max_delay_ms: float = Field(2.0, ge=0, le=1000, description="how long a batch waits for more after its first image")
+    max_queue_images: int = Field(2048, ge=1, description="images waiting at most; beyond it requests get 503")
+    request_timeout_s: float = Field(10.0, gt=0, description="a request still queued after this gets 504")
+
+    # Input limits.
+    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="request body limit (413 above)")
+    max_instances: int = Field(1024, ge=1, description="images or instances in one request, at most")
+    max_image_pixels: int = Field(16_000_000, ge=1, description="decoded pixels per image, at most (bomb guard)")
+
+    # Repository watching.
+    poll_interval_s: float = Field(2.0, gt=0, description="how often the repository is scanned for new versions")
+    warmup_batches: int = Field(3, ge=0, description="warm-up calls of each batch size before a version serves")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "info"
+    access_log: bool = Field(False, description="uvicorn access log (costs throughput)")
+
+    @property
+    def max_delay_s(self) -> float:
+        return self.max_delay_ms / 1000.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,76 @@
+"""Domain errors. Each carries its HTTP status and a stable code; app.main turns them into
+{"error": {"code": ..., "message": ...}} answers. Nothing here imports FastAPI or TensorFlow."""
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadImage(ServiceError):
+    """An upload that is not a readable image of a supported format."""
+    status = 400
+    code = "bad_image"
+
+
+class ImageTooLarge(BadImage):
+    """Too many pixels to decode safely (decompression bomb guard)."""
+    code = "image_too_large"
+
+
+class BadArray(ServiceError):
+    """A JSON instance or tensor that is not a valid 28x28 digit."""
+    status = 400
+    code = "bad_array"
+
+
+class BadRequest(ServiceError):
+    status = 400
+    code = "bad_request"
+
+
+class TooManyInstances(ServiceError):
+    status = 400
+    code = "too_many_instances"
+
+
+class BodyTooLarge(ServiceError):
+    status = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ModelNotFound(ServiceError):
+    status = 404
+    code = "model_not_found"
+
+
+class ModelNotReady(ServiceError):
+    status = 503
+    code = "model_not_ready"
+
+
+class QueueFull(ServiceError):
+    """The batching queue is at its bound: turn the request away now instead of queueing it."""
+    status = 503
+    code = "overloaded"
+
+
+class DeadlineExceeded(ServiceError):
+    status = 504
+    code = "deadline_exceeded"
+
+
+class BrokenModel(Exception):
+    """A version that cannot serve: missing files, wrong signature, or a failed smoke prediction.
+    Never sent to a client: the repository logs it and keeps the current version."""

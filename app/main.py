@@ -1,0 +1,95 @@
+"""Build the app: settings, the model repository with its batchers, routes, error handlers, lifespan.
+`uvicorn app.main:app` serves ./models with no other setting."""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.config import Settings, get_settings
+from app.errors import ServiceError
+from app.logs import configure_logging
+from app.metrics import Metrics, RequestMiddleware
+from app.payloads import Limits
+from app.repository import Loader, ModelRepository, RepositoryEvents
+from app.routes import health, models, predict, v2
+
+log = logging.getLogger("lenet.app")
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps({"error": {"code": code, "message": message}}), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def create_app(settings: Settings | None = None, loader: Loader | None = None) -> FastAPI:
+    """`loader` maps a version folder to a model; tests pass a fake so they need no TensorFlow."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal loader
+        executor = None
+        if loader is None:
+            from app.model import SavedModelDigits, configure_devices, device_executor  # the TensorFlow import
+
+            device = configure_devices()
+            executor = device_executor(device)
+            loader = lambda path: SavedModelDigits(path, device)  # noqa: E731
+        events = RepositoryEvents(
+            loaded=lambda name, version: metrics.model_version.labels(name).set(version),
+            refused=lambda name, version, reason: metrics.refused.labels(name).inc(),
+            observer=metrics.observer,
+        )
+        repository = ModelRepository(settings, loader, executor, events)
+        app.state.repository = repository
+        await repository.start()
+        if not repository.ready:
+            log.error("default model %r not loaded from %s; /readyz answers 503",
+                      settings.default_model, settings.models_dir)
+        try:
+            yield
+        finally:
+            await repository.close()
+
+    app = FastAPI(title="LeNet Serve", version="0.1.0", lifespan=lifespan,
+                  description="Handwritten-digit recognition: LeNet-5 SavedModels behind a micro-batched REST API.")
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.limits = Limits(settings.max_body_bytes, settings.max_instances, settings.max_image_pixels)
+    for router in (predict.router, v2.router, models.router, health.router):
+        app.include_router(router)
+
+    @app.exception_handler(ServiceError)
+    async def on_service_error(request: Request, exc: ServiceError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "internal error; see the server log")
+
+    app.add_middleware(RequestMiddleware, metrics=metrics)
+    return app
+
+
+configure_logging(get_settings().log_level)
+app = create_app()

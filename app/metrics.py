@@ -1,0 +1,101 @@
+"""Prometheus metrics, in a registry per app (tests build many apps), and the ASGI middleware that
+times every request and gives it an X-Request-ID."""
+from __future__ import annotations
+
+import logging
+import itertools
+import os
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.batching import BatchObserver
+
+log = logging.getLogger("lenet.access")
+
+# Request ids: a random per-process prefix and a counter (uuid4 costs a urandom call per request).
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count(1)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("lenet_requests_total", "HTTP requests by route and status", ["route", "method", "status"], registry=r)
+        self.latency = Histogram("lenet_request_seconds", "HTTP request latency by route", ["route", "method"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("lenet_batch_size", "images per model call", ["model"], buckets=BATCH_BUCKETS, registry=r)
+        self.queue_wait = Histogram("lenet_queue_wait_seconds", "time an image waited for its batch", ["model"],
+                                    buckets=LATENCY_BUCKETS, registry=r)
+        self.inference = Histogram("lenet_inference_seconds", "model call time per batch", ["model"],
+                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.images = Counter("lenet_images_predicted_total", "images predicted", ["model"], registry=r)
+        self.rejected = Counter("lenet_rejected_total", "requests turned away because the queue was full", ["model"], registry=r)
+        self.queue_depth = Gauge("lenet_queue_depth_images", "images waiting for a batch", ["model"], registry=r)
+        self.model_version = Gauge("lenet_model_version", "version being served", ["model"], registry=r)
+        self.refused = Counter("lenet_versions_refused_total", "versions refused as broken", ["model"], registry=r)
+
+    def observer(self, model: str) -> BatchObserver:
+        batch_size, inference, images = self.batch_size.labels(model), self.inference.labels(model), self.images.labels(model)
+
+        def batch(size: int, seconds: float) -> None:
+            batch_size.observe(size)
+            inference.observe(seconds)
+            images.inc(size)
+
+        return BatchObserver(batch=batch, queue_wait=self.queue_wait.labels(model).observe,
+                             rejected=self.rejected.labels(model).inc)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware: it costs a task per request): request id, count, latency."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}-{next(_ids):x}"
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
+            self.metrics.requests.labels(path, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(path, scope["method"]).observe(elapsed)
+            if status >= 500:
+                log.warning("request", extra={"request_id": request_id, "method": scope["method"],
+                                              "path": scope["path"], "status": status,
+                                              "ms": round(elapsed * 1000, 2)})
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"x-request-id":
+            text = value.decode("latin-1")[:128]
+            return text if text.isprintable() else None
+    return None

@@ -1,0 +1,171 @@
+"""Turn request bodies into model input: size-limited reading, multipart image fields, JSON instances.
+Every failure is a domain error with a 4xx status; nothing here knows about the model."""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from app.errors import BadArray, BadImage, BadRequest, BodyTooLarge, ServiceError, TooManyInstances, UnsupportedMediaType
+from app.arrays import batch_from_lists, preprocess_array
+from app.preprocess import preprocess_image
+
+INLINE_IMAGE_BYTES = 64 * 1024  # smaller images are decoded on the event loop; larger ones in a thread
+FIELD = "image"
+MAX_OTHER_FIELDS = 100
+_BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
+_PARAM = re.compile(r';\s*([\w*-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int
+    max_instances: int
+    max_image_pixels: int
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refusing with 413 as soon as it is known to be too large (before reading it all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > max_bytes:
+                raise BodyTooLarge(f"body of {int(declared)} bytes exceeds the limit of {max_bytes}")
+        except ValueError:
+            raise BadRequest("Content-Length is not a number") from None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(f"body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def images_from_request(request: Request, limits: Limits) -> np.ndarray:
+    """float32 [n,28,28,1] in 0..1 from a multipart upload (field `image`) or JSON `{"instances": [...]}`."""
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        body = await read_body(request, limits.max_body_bytes)
+        return await _images_from_multipart(request, body, limits)
+    if kind in ("application/json", ""):
+        body = await read_body(request, limits.max_body_bytes)
+        return await images_from_json(body, limits)
+    raise UnsupportedMediaType(f"content type {kind!r} is not accepted; send multipart/form-data with field "
+                               "'image' or application/json with 'instances'")
+
+
+async def _images_from_multipart(request: Request, body: bytes, limits: Limits) -> np.ndarray:
+    files = multipart_files(body, request.headers.get("content-type", ""), FIELD, limits.max_instances)
+    images = [await _decode(data, limits, f"image[{index}] ({filename or 'unnamed'})")
+              for index, (filename, data) in enumerate(files)]
+    return np.stack(images)[..., None]
+
+
+def multipart_files(body: bytes, content_type: str, field: str, max_files: int) -> list[tuple[str | None, bytes]]:
+    """The files sent in `field` of a multipart/form-data body (RFC 7578), in order.
+
+    Parsed here rather than with a general form parser: the body is already in memory under the
+    size limit, and this avoids temporary files and thread hops on every request."""
+    match = _BOUNDARY.search(content_type)
+    if match is None:
+        raise BadRequest("multipart/form-data without a boundary parameter")
+    boundary = (match.group(1) or match.group(2)).encode("latin-1")
+    if not 0 < len(boundary) <= 200:
+        raise BadRequest("multipart boundary must be 1 to 200 characters")
+    parts = (b"\r\n" + body).split(b"\r\n--" + boundary)
+    if len(parts) < 2:
+        raise BadRequest("malformed multipart body: the boundary never appears")
+    files: list[tuple[str | None, bytes]] = []
+    seen: list[str] = []
+    for part in parts[1:]:
+        if part.startswith(b"--"):
+            break  # the closing delimiter; what follows is the epilogue
+        head, separator, content = part.partition(b"\r\n\r\n")
+        if not head.startswith(b"\r\n") or not separator:
+            raise BadRequest("malformed multipart body: a part has no header block")
+        name, filename = _disposition(head)
+        seen.append(name)
+        if len(seen) > max_files + MAX_OTHER_FIELDS:
+            raise TooManyInstances(f"more than {max_files} images in one request")
+        if name == field:
+            files.append((filename, content))
+    else:
+        raise BadRequest("malformed multipart body: no closing boundary (truncated upload?)")
+    if not files:
+        sent = ", ".join(sorted(set(seen))) or "none"
+        raise BadRequest(f"no file in field '{field}' (fields sent: {sent}); e.g. curl -F image=@digit.png .../predict")
+    if len(files) > max_files:
+        raise TooManyInstances(f"{len(files)} images in one request; the limit is {max_files}")
+    return files
+
+
+def _disposition(head: bytes) -> tuple[str, str | None]:
+    for line in head.decode("latin-1").split("\r\n"):
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "content-disposition":
+            params = {k.lower(): (quoted if quoted is not None and quoted != "" else plain).strip()
+                      for k, quoted, plain in _PARAM.findall(value)}
+            if "name" not in params:
+                break
+            return params["name"], params.get("filename")
+    raise BadRequest('malformed multipart body: a part has no Content-Disposition with a name')
+
+
+async def images_from_json(body: bytes, limits: Limits) -> np.ndarray:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise BadRequest('JSON body must be an object with "instances": a list of 28x28 arrays or {"b64": ...}')
+    instances = payload["instances"]
+    if not isinstance(instances, list) or not instances:
+        raise BadRequest('"instances" must be a non-empty list')
+    if len(instances) > limits.max_instances:
+        raise TooManyInstances(f"{len(instances)} instances in one request; the limit is {limits.max_instances}")
+    if all(type(i) is list for i in instances) and b"true" not in body and b"false" not in body:
+        batch = batch_from_lists(instances)
+        if batch is not None:
+            return batch[..., None]
+    images = []
+    for index, instance in enumerate(instances):
+        where = f"instances[{index}]"
+        if isinstance(instance, dict):
+            images.append(await _decode(_b64(instance, where), limits, where))
+        else:
+            try:
+                images.append(preprocess_array(instance))
+            except BadArray as exc:
+                raise BadArray(f"{where}: {exc.message}") from None
+    return np.stack(images)[..., None]
+
+
+def _b64(instance: dict[str, object], where: str) -> bytes:
+    encoded = instance.get("b64")
+    if not isinstance(encoded, str) or set(instance) != {"b64"}:
+        raise BadRequest(f'{where}: an object instance must be {{"b64": "<base64 image file>"}}')
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadImage(f"{where}: invalid base64 ({exc})") from None
+
+
+async def _decode(data: bytes, limits: Limits, where: str) -> np.ndarray:
+    try:
+        if len(data) <= INLINE_IMAGE_BYTES:
+            return preprocess_image(data, max_pixels=limits.max_image_pixels)
+        return await run_in_threadpool(preprocess_image, data, max_pixels=limits.max_image_pixels)
+    except ServiceError as exc:
+        exc.message = f"{where}: {exc.message}"
+        raise

@@ -1,0 +1,264 @@
+"""The model repository: versions on disk (models/<name>/<integer>/), loading, warm-up, polling,
+and atomic swaps. Each loaded version owns one MicroBatcher; a swap retires the old batcher,
+which answers what it already queued and then stops, so no request fails because of a swap."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from app.batching import BatcherClosed, BatchObserver, MicroBatcher
+from app.config import Settings
+from app.errors import BrokenModel, ModelNotFound, ModelNotReady
+
+log = logging.getLogger("lenet.repository")
+
+MAX_PINNED = 4  # older versions loaded on request (?version=N), kept at most
+
+
+class DigitModel(Protocol):
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+    def warm_up(self, batch_sizes: list[int], repeats: int) -> None: ...
+    def close(self) -> None: ...
+
+
+Loader = Callable[[Path], DigitModel]
+
+
+@dataclass(eq=False)
+class ServedVersion:
+    name: str
+    version: int
+    path: Path
+    metadata: dict[str, object]
+    model: DigitModel
+    batcher: MicroBatcher
+    retired: bool = False
+
+
+@dataclass
+class _Refused:
+    stamp: float  # mtime of the version folder when it was refused: a changed folder is tried again
+    reason: str
+
+
+@dataclass
+class RepositoryEvents:
+    """Hooks for metrics and logs; the defaults do nothing."""
+    loaded: Callable[[str, int], None] = lambda name, version: None
+    refused: Callable[[str, int, str], None] = lambda name, version, reason: None
+    observer: Callable[[str], BatchObserver] = field(default=lambda name: BatchObserver())
+
+
+def version_dirs(model_dir: Path) -> dict[int, Path]:
+    """Integer-named folders holding a saved_model.pb; temporary and stray folders are not versions."""
+    if not model_dir.is_dir():
+        return {}
+    found = {}
+    for child in model_dir.iterdir():
+        if child.name.isdigit() and child.is_dir() and (child / "saved_model.pb").is_file():
+            found[int(child.name)] = child
+    return found
+
+
+def read_metadata(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads((path / "metadata.json").read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+class ModelRepository:
+    def __init__(self, settings: Settings, loader: Loader, executor=None, events: RepositoryEvents | None = None):
+        self.settings = settings
+        self.root = Path(settings.models_dir)
+        self._loader = loader
+        self._executor = executor
+        self._events = events or RepositoryEvents()
+        self._latest: dict[str, ServedVersion] = {}
+        self._pinned: OrderedDict[tuple[str, int], ServedVersion] = OrderedDict()
+        self._refused: dict[tuple[str, int], _Refused] = {}
+        self._lock = asyncio.Lock()  # one load or swap at a time
+        self._poll_task: asyncio.Task[None] | None = None
+
+    # ----- reading -----
+    def model_names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def serving(self, name: str) -> ServedVersion | None:
+        return self._latest.get(name)
+
+    @property
+    def ready(self) -> bool:
+        return self.settings.default_model in self._latest
+
+    def describe(self) -> list[dict[str, object]]:
+        """Every model and version on disk with its metadata, and which version is serving."""
+        models = []
+        for name in self.model_names():
+            serving = self._latest.get(name)
+            versions = []
+            for number, path in sorted(version_dirs(self.root / name).items()):
+                meta = read_metadata(path)
+                refused = self._refused.get((name, number))
+                versions.append({
+                    "version": number,
+                    "state": ("serving" if serving and serving.version == number else
+                              "refused" if refused else "rejected" if meta.get("rejected") else "available"),
+                    "test_accuracy": meta.get("test_accuracy"),
+                    "parameters": meta.get("parameters"),
+                    "architecture": meta.get("architecture"),
+                    "created": meta.get("created"),
+                    **({"refused_reason": refused.reason} if refused else {}),
+                })
+            models.append({"name": name, "serving_version": serving.version if serving else None,
+                           "default": name == self.settings.default_model, "versions": versions})
+        return models
+
+    # ----- loading and swapping -----
+    async def start(self) -> None:
+        await self.poll_once()
+        self._poll_task = asyncio.get_running_loop().create_task(self._poll_forever(), name="repository-poll")
+
+    async def close(self) -> None:
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            await asyncio.gather(self._poll_task, return_exceptions=True)
+        for served in [*self._latest.values(), *self._pinned.values()]:
+            await self._retire(served, wait=True)
+        self._latest.clear()
+        self._pinned.clear()
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_s)
+            try:
+                await self.poll_once()
+            except Exception:  # a bad scan must never stop the watcher
+                log.exception("repository poll failed")
+
+    async def poll_once(self) -> None:
+        """Serve the highest good version of every model; refuse broken ones, keep the current one."""
+        async with self._lock:
+            for name in self.model_names():
+                versions = version_dirs(self.root / name)
+                current = self._latest.get(name)
+                for number in sorted(versions, reverse=True):
+                    if current is not None and number == current.version:
+                        break  # already serving the best available
+                    if current is not None and number < current.version and current.version in versions:
+                        break  # never roll back while the served version is still on disk
+                    if self._is_refused(name, number, versions[number]):
+                        continue
+                    served = await self._load(name, number, versions[number])
+                    if served is not None:
+                        self._swap(name, served)
+                        break
+
+    def _is_refused(self, name: str, number: int, path: Path) -> bool:
+        refused = self._refused.get((name, number))
+        return refused is not None and refused.stamp == _stamp(path)
+
+    async def _load(self, name: str, number: int, path: Path) -> ServedVersion | None:
+        settings = self.settings
+        sizes = sorted({1, settings.max_batch_size} | {2 ** k for k in range(1, 12) if 2 ** k < settings.max_batch_size})
+
+        def load() -> DigitModel:
+            model = self._loader(path)
+            model.warm_up(sizes, settings.warmup_batches)
+            return model
+
+        try:
+            model = await asyncio.to_thread(load)
+        except BrokenModel as exc:
+            return self._refuse(name, number, path, str(exc))
+        except Exception as exc:  # anything else a broken folder can raise
+            return self._refuse(name, number, path, f"{type(exc).__name__}: {exc}")
+        batcher = MicroBatcher(model.predict, max_batch_size=settings.max_batch_size,
+                               max_delay_s=settings.max_delay_s, max_queue_images=settings.max_queue_images,
+                               timeout_s=settings.request_timeout_s, executor=self._executor,
+                               observer=self._events.observer(name))
+        batcher.start()
+        log.info("loaded %s version %d from %s", name, number, path)
+        return ServedVersion(name, number, path, read_metadata(path), model, batcher)
+
+    def _refuse(self, name: str, number: int, path: Path, reason: str) -> None:
+        self._refused[(name, number)] = _Refused(_stamp(path), reason)
+        log.error("refused %s version %d: %s", name, number, reason)
+        self._events.refused(name, number, reason)
+        return None
+
+    def _swap(self, name: str, served: ServedVersion) -> None:
+        old = self._latest.get(name)
+        self._latest[name] = served  # one assignment: new requests see the new version from here on
+        self._events.loaded(name, served.version)
+        if old is not None:
+            log.info("%s: version %d replaces %d", name, served.version, old.version)
+            asyncio.get_running_loop().create_task(self._retire(old, wait=True))
+
+    async def _retire(self, served: ServedVersion, wait: bool) -> None:
+        served.retired = True
+        served.batcher.retire()
+        if wait:
+            await served.batcher.closed.wait()
+            served.model.close()
+
+    # ----- predicting -----
+    async def resolve(self, name: str | None, version: int | None) -> ServedVersion:
+        name = name or self.settings.default_model
+        latest = self._latest.get(name)
+        if version is None or (latest is not None and latest.version == version):
+            if latest is None:
+                if name in self.model_names():
+                    raise ModelNotReady(f"model {name!r} is not loaded yet")
+                raise ModelNotFound(f"no model {name!r}; available: {', '.join(self.model_names()) or 'none'}")
+            return latest
+        return await self._pinned_version(name, version)
+
+    async def _pinned_version(self, name: str, version: int) -> ServedVersion:
+        key = (name, version)
+        if key in self._pinned:
+            self._pinned.move_to_end(key)
+            return self._pinned[key]
+        path = version_dirs(self.root / name).get(version)
+        if path is None:
+            raise ModelNotFound(f"model {name!r} has no version {version}")
+        async with self._lock:
+            if key not in self._pinned:
+                served = await self._load(name, version, path)
+                if served is None:
+                    raise ModelNotFound(f"model {name!r} version {version} is broken: "
+                                        f"{self._refused[key].reason}")
+                self._pinned[key] = served
+                while len(self._pinned) > MAX_PINNED:
+                    _, evicted = self._pinned.popitem(last=False)
+                    asyncio.get_running_loop().create_task(self._retire(evicted, wait=True))
+            return self._pinned[key]
+
+    async def predict(self, name: str | None, version: int | None, images: np.ndarray) -> tuple[ServedVersion, np.ndarray]:
+        """Probabilities from the version that served them. A swap between resolving and queueing
+        is invisible: the retired batcher still answers, and a closed one makes us resolve again."""
+        for _ in range(3):
+            served = await self.resolve(name, version)
+            try:
+                return served, await served.batcher.predict(images)
+            except BatcherClosed:
+                continue
+        raise ModelNotReady("the model was being replaced; retry")
+
+
+def _stamp(path: Path) -> float:
+    try:
+        return max(p.stat().st_mtime for p in [path, *path.rglob("*")])
+    except OSError:
+        return 0.0

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+
+from app.deps import LimitsDep, RepositoryDep
+from app.payloads import images_from_request
+from app.preprocess import to_png
+from app.schemas import ERROR_RESPONSES, PredictResponse
+
+router = APIRouter(tags=["predict"])
+
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {"type": "object", "required": ["image"], "properties": {
+                "image": {"type": "array", "items": {"type": "string", "format": "binary"},
+                          "description": "one or more image files (PNG, JPEG, BMP, GIF, WebP)"}}},
+        },
+        "application/json": {
+            "schema": {"type": "object", "required": ["instances"], "properties": {
+                "instances": {"type": "array", "minItems": 1, "items": {
+                    "anyOf": [
+                        {"type": "array", "description": "28x28 nested list (or flat 784), white on black, 0..255 or 0..1"},
+                        {"type": "object", "required": ["b64"], "properties": {"b64": {"type": "string"}}},
+                    ]}}}},
+            "example": {"instances": [{"b64": "iVBORw0KGgo..."}]},
+        },
+    },
+}
+
+
+@router.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES,
+             openapi_extra={"requestBody": REQUEST_BODY})
+async def predict_digits(
+    request: Request,
+    repository: RepositoryDep,
+    limits: LimitsDep,
+    model: str | None = Query(None, description="model name (default: the configured default model)"),
+    version: int | None = Query(None, ge=1, description="pin a version (default: the highest)"),
+    return_image: bool = Query(False, description="include the 28x28 image the model saw, as base64 PNG"),
+) -> Response:
+    """Recognise the digit in each uploaded image or JSON instance, in order."""
+    images = await images_from_request(request, limits)
+    served, probabilities = await repository.predict(model, version, images)
+    body = {"model": {"name": served.name, "version": served.version},
+            "predictions": predictions(probabilities, images if return_image else None)}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def predictions(probabilities: np.ndarray, images: np.ndarray | None) -> list[dict[str, object]]:
+    out = []
+    for index, row in enumerate(probabilities):
+        digit = int(row.argmax())
+        item: dict[str, object] = {"digit": digit, "confidence": round(float(row[digit]), 6),
+                                   "probabilities": [round(float(p), 6) for p in row]}
+        if images is not None:
+            item["image"] = base64.b64encode(to_png(images[index, :, :, 0])).decode()
+        out.append(item)
+    return out

@@ -1,0 +1,178 @@
+"""The HTTP API on the real app with a fake model (httpx over ASGI, lifespan run for real)."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.main import create_app
+from tests.app.conftest import add_version
+from tests.conftest import FIXTURE_MNIST
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def digit_png() -> bytes:
+    with np.load(FIXTURE_MNIST) as data:
+        return png_bytes(data["x_test"][0])
+
+
+@pytest.fixture
+async def client(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    app = create_app(settings, loader)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
+    return body
+
+
+async def test_predict_png(client, digit_png):
+    response = await client.post("/predict", files={"image": ("digit.png", digit_png, "image/png")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": "lenet5", "version": 1}
+    (prediction,) = body["predictions"]
+    assert prediction["digit"] == 7 and prediction["confidence"] == pytest.approx(0.99)
+    assert len(prediction["probabilities"]) == 10
+    assert response.headers["x-request-id"]
+
+
+async def test_several_files_answer_in_order_and_can_return_the_input(client, digit_png):
+    files = [("image", (f"{i}.png", digit_png, "image/png")) for i in range(3)]
+    response = await client.post("/predict?return_image=true", files=files)
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 3
+    seen = Image.open(io.BytesIO(base64.b64decode(predictions[0]["image"])))
+    assert seen.size == (28, 28) and seen.mode == "L"
+
+
+async def test_json_instances_arrays_and_b64(client, digit_png):
+    with np.load(FIXTURE_MNIST) as data:
+        digit = data["x_test"][0]
+    instances = [digit.tolist(), (digit / 255).reshape(-1).tolist(), {"b64": base64.b64encode(digit_png).decode()}]
+    response = await client.post("/predict", json={"instances": instances})
+    assert response.status_code == 200, response.text
+    assert [p["digit"] for p in response.json()["predictions"]] == [7, 7, 7]
+
+
+async def test_concurrent_requests_are_batched(client, loader, digit_png):
+    (model,) = loader.loaded.values()
+    model.sizes.clear()
+    responses = await asyncio.gather(*(client.post("/predict", files={"image": ("d.png", digit_png, "image/png")})
+                                       for _ in range(8)))
+    assert all(r.status_code == 200 for r in responses)
+    assert sum(model.sizes) == 8 and max(model.sizes) > 1  # the model saw batches, not 8 single calls
+
+
+@pytest.mark.parametrize("kwargs,status,code", [
+    pytest.param({"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "bad_image", id="text-as-png"),
+    pytest.param({"files": {"picture": ("x.png", b"x", "image/png")}}, 400, "bad_request", id="wrong-field"),
+    pytest.param({"json": {"instances": [[[1] * 27] * 28]}}, 400, "bad_array", id="wrong-shape"),
+    pytest.param({"json": {"instances": []}}, 400, "bad_request", id="empty-list"),
+    pytest.param({"json": {"images": []}}, 400, "bad_request", id="missing-instances"),
+    pytest.param({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "bad_request",
+                 id="bad-json"),
+    pytest.param({"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, 400, "bad_request",
+                 id="invalid-utf8"),
+    pytest.param({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type",
+                 id="text-plain"),
+    pytest.param({"json": {"instances": [{"b64": "!!!"}]}}, 400, "bad_image", id="bad-base64"),
+])
+async def test_bad_input_gets_a_clear_4xx(client, kwargs, status, code):
+    assert_error(await client.post("/predict", **kwargs), status, code)
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_too_many_instances_and_too_large_body(client, settings):
+    too_many = {"instances": [[0] * 784] * (settings.max_instances + 1)}
+    assert_error(await client.post("/predict", json=too_many), 400, "too_many_instances")
+    huge = b"0" * (settings.max_body_bytes + 1)
+    assert_error(await client.post("/predict", content=huge, headers={"content-type": "application/json"}),
+                 413, "body_too_large")
+
+
+async def test_unknown_model_and_version(client):
+    assert_error(await client.post("/predict?model=resnet", json={"instances": [[0] * 784]}), 404, "model_not_found")
+    assert_error(await client.post("/predict?version=0", json={"instances": [[0] * 784]}), 422, "invalid_request")
+
+
+async def test_health_models_and_metrics(client, digit_png):
+    assert (await client.get("/healthz")).json() == {"status": "ok", "models": {}}
+    assert (await client.get("/readyz")).json() == {"status": "ready", "models": {"lenet5": 1}}
+    models = (await client.get("/models")).json()["models"]
+    assert models[0]["name"] == "lenet5" and models[0]["serving_version"] == 1
+    assert models[0]["versions"][0]["test_accuracy"] == 0.99
+    await client.post("/predict", files={"image": ("d.png", digit_png, "image/png")})
+    text = (await client.get("/metrics")).text
+    assert 'lenet_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
+    assert 'lenet_model_version{model="lenet5"} 1.0' in text
+    assert "lenet_batch_size_bucket" in text and "lenet_images_predicted_total" in text
+
+
+async def test_v2_json_and_binary(client):
+    image = np.zeros((2, 28, 28, 1), np.float32)
+    request = {"id": "r1", "inputs": [{"name": "image", "shape": [2, 28, 28, 1], "datatype": "FP32",
+                                        "data": image.reshape(-1).tolist()}]}
+    response = await client.post("/v2/models/lenet5/infer", json=request)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_name"] == "lenet5" and body["model_version"] == "1" and body["id"] == "r1"
+    (output,) = body["outputs"]
+    assert output["name"] == "probabilities" and output["shape"] == [2, 10] and len(output["data"]) == 20
+
+    raw = image.astype("<f4").tobytes()
+    header = json.dumps({"inputs": [{"name": "image", "shape": [2, 28, 28, 1], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": len(raw)}}],
+                         "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}]}).encode()
+    response = await client.post("/v2/models/lenet5/versions/1/infer", content=header + raw,
+                                 headers={"Inference-Header-Content-Length": str(len(header)),
+                                          "content-type": "application/octet-stream"})
+    assert response.status_code == 200, response.text
+    split = int(response.headers["inference-header-content-length"])
+    meta = json.loads(response.content[:split])
+    probabilities = np.frombuffer(response.content[split:], "<f4").reshape(2, 10)
+    assert meta["outputs"][0]["parameters"]["binary_data_size"] == 80
+    assert probabilities.argmax(axis=1).tolist() == [7, 7]
+
+
+async def test_v2_metadata_health_and_errors(client):
+    assert (await client.get("/v2")).json()["name"] == "lenet-serve"
+    assert (await client.get("/v2/health/live")).status_code == 200
+    assert (await client.get("/v2/health/ready")).status_code == 200
+    meta = (await client.get("/v2/models/lenet5")).json()
+    assert meta["inputs"][0]["shape"] == [-1, 28, 28, 1] and meta["versions"] == ["1"]
+    assert (await client.get("/v2/models/lenet5/ready")).status_code == 200
+    assert_error(await client.get("/v2/models/nope"), 404, "model_not_found")
+    bad = {"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32", "data": [0.0] * 10}]}
+    assert_error(await client.post("/v2/models/lenet5/infer", json=bad), 400, "bad_array")
+    nan = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [float("nan")] * 784}]}
+    # NaN is not JSON at all: refused by the parser.
+    assert_error(await client.post("/v2/models/lenet5/infer", content=json.dumps(nan),
+                                   headers={"content-type": "application/json"}), 400, "bad_request")
+    huge = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [1e300] * 784}]}
+    assert_error(await client.post("/v2/models/lenet5/infer", json=huge), 400, "bad_array")
+    nan_binary = np.full(784, np.nan, "<f4").tobytes()
+    header = json.dumps({"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": 3136}}]}).encode()
+    assert_error(await client.post("/v2/models/lenet5/infer", content=header + nan_binary,
+                                   headers={"Inference-Header-Content-Length": str(len(header))}), 400, "bad_array")

@@ -1,0 +1,75 @@
+"""The TensorFlow side: loading versions, refusing broken ones, device choice."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from app.errors import BrokenModel
+from app.model import SavedModelDigits, configure_devices
+from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST
+
+BUNDLED = BUNDLED_MODELS / "lenet5" / "1"
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    with np.load(FIXTURE_MNIST) as data:
+        return (data["x_test"][:100] / 255.0).astype(np.float32)[..., None], data["y_test"][:100]
+
+
+def test_bundled_version_loads_and_predicts(digits):
+    images, labels = digits
+    model = SavedModelDigits(BUNDLED)
+    out = model.predict(images)
+    assert out.shape == (100, 10)
+    np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-4)
+    assert (out.argmax(axis=1) == labels).mean() >= 0.98
+    model.warm_up([1, 4], repeats=1)
+
+
+def test_missing_files_are_refused(tmp_path):
+    with pytest.raises(BrokenModel, match="no saved_model.pb"):
+        SavedModelDigits(tmp_path)
+
+
+def test_corrupt_variables_are_refused(tmp_path):
+    broken = tmp_path / "1"
+    shutil.copytree(BUNDLED, broken)
+    (broken / "variables" / "variables.data-00000-of-00001").write_bytes(b"\x00" * 100)
+    with pytest.raises(BrokenModel, match="cannot load|smoke"):
+        SavedModelDigits(broken)
+
+
+def test_wrong_signature_is_refused(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.export(str(tmp_path / "1"), verbose=False)
+    with pytest.raises(BrokenModel, match=r"expected float32 \[N,28,28,1\]"):
+        SavedModelDigits(tmp_path / "1")
+
+
+def test_outputs_that_are_not_probabilities_are_refused(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])  # logits
+    model.export(str(tmp_path / "1"), verbose=False)
+    with pytest.raises(BrokenModel, match="not probabilities"):
+        SavedModelDigits(tmp_path / "1")
+
+
+def test_cpu_when_no_gpu_is_visible():
+    assert configure_devices() == "/CPU:0"
+
+
+def test_gpu_is_chosen_with_memory_growth(monkeypatch):
+    import tensorflow as tf
+
+    fake_gpu = tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")
+    grown = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [fake_gpu] if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", lambda device, on: grown.append((device, on)))
+    assert configure_devices() == "/GPU:0"
+    assert grown == [(fake_gpu, True)]

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import numpy as np
+import pytest
+
+from app.errors import ModelNotFound, ModelNotReady
+from app.repository import ModelRepository
+from tests.app.conftest import add_version
+
+ONE = np.zeros((1, 28, 28, 1), np.float32)
+
+
+async def started(settings, loader) -> ModelRepository:
+    repository = ModelRepository(settings, loader)
+    await repository.start()
+    return repository
+
+
+async def digit_of(repository, name=None, version=None) -> tuple[int, int]:
+    served, out = await repository.predict(name, version, ONE)
+    return served.version, int(out[0].argmax())
+
+
+async def test_highest_version_serves_at_start(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    add_version(settings.models_dir, "lenet5", 2, digit=2)
+    (settings.models_dir / "lenet5" / ".tmp-half-written").mkdir()
+    repository = await started(settings, loader)
+    try:
+        assert repository.ready
+        assert await digit_of(repository) == (2, 2)
+    finally:
+        await repository.close()
+
+
+async def test_new_version_is_picked_up_and_old_one_released(settings, loader):
+    first = add_version(settings.models_dir, "lenet5", 1, digit=1)
+    repository = await started(settings, loader)
+    try:
+        add_version(settings.models_dir, "lenet5", 2, digit=2)
+        await repository.poll_once()
+        assert await digit_of(repository) == (2, 2)
+        for _ in range(50):
+            if loader.loaded[first].closed:
+                break
+            await asyncio.sleep(0.02)
+        assert loader.loaded[first].closed
+    finally:
+        await repository.close()
+
+
+async def test_broken_version_is_refused_and_current_keeps_serving(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    repository = await started(settings, loader)
+    try:
+        add_version(settings.models_dir, "lenet5", 2, broken=True)
+        await repository.poll_once()
+        assert await digit_of(repository) == (1, 1)
+        states = {v["version"]: v for v in repository.describe()[0]["versions"]}
+        assert states[1]["state"] == "serving" and states[2]["state"] == "refused"
+        assert "smoke prediction failed" in states[2]["refused_reason"]
+        loads = len(loader.loaded)
+        await repository.poll_once()  # a refused version is not retried until its files change
+        assert len(loader.loaded) == loads
+    finally:
+        await repository.close()
+
+
+async def test_watcher_swaps_by_itself(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    repository = await started(settings, loader)
+    try:
+        add_version(settings.models_dir, "lenet5", 3, digit=3)
+        for _ in range(100):
+            if repository.serving("lenet5").version == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert await digit_of(repository) == (3, 3)
+    finally:
+        await repository.close()
+
+
+async def test_removed_version_falls_back_to_the_highest_left(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    second = add_version(settings.models_dir, "lenet5", 2, digit=2)
+    repository = await started(settings, loader)
+    try:
+        shutil.rmtree(second)
+        await repository.poll_once()
+        assert await digit_of(repository) == (1, 1)
+    finally:
+        await repository.close()
+
+
+async def test_pinned_version_and_unknown_names(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    add_version(settings.models_dir, "lenet5", 2, digit=2)
+    repository = await started(settings, loader)
+    try:
+        assert await digit_of(repository, "lenet5", 1) == (1, 1)
+        assert await digit_of(repository, "lenet5", 2) == (2, 2)
+        with pytest.raises(ModelNotFound, match="no version 9"):
+            await digit_of(repository, "lenet5", 9)
+        with pytest.raises(ModelNotFound, match="no model 'resnet'"):
+            await digit_of(repository, "resnet")
+    finally:
+        await repository.close()
+
+
+async def test_not_ready_without_a_loadable_default(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, broken=True)
+    repository = await started(settings, loader)
+    try:
+        assert not repository.ready
+        with pytest.raises(ModelNotReady):
+            await digit_of(repository)
+    finally:
+        await repository.close()
+
+
+async def test_no_request_fails_during_a_swap(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    repository = await started(settings, loader)
+    try:
+        async def client(n: int) -> list[tuple[int, int]]:
+            answers = []
+            for _ in range(n):
+                answers.append(await digit_of(repository))
+                await asyncio.sleep(0.001)
+            return answers
+
+        clients = asyncio.gather(*(client(60) for _ in range(8)))
+        await asyncio.sleep(0.02)
+        add_version(settings.models_dir, "lenet5", 2, digit=2)
+        await repository.poll_once()
+        answers = [a for group in await clients for a in group]
+        assert len(answers) == 480
+        assert all(version == digit for version, digit in answers)  # each answer from the version it names
+        assert {version for version, _ in answers} == {1, 2}
+    finally:
+        await repository.close()

@@ -1,0 +1,149 @@
+"""The real server process with the real model: what a user and an operator do."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+import threading
+import time
+import zlib
+import struct
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import FIXTURE_MNIST, REPO_ROOT
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_readme_curl_example(server):
+    # The README's example, verbatim but for the port.
+    done = subprocess.run(["curl", "-s", "-F", "image=@examples/digit.png", f"{server.url}/predict"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    body = json.loads(done.stdout)
+    assert body["model"] == {"name": "lenet5", "version": 1}
+    assert body["predictions"][0]["digit"] == 7 and body["predictions"][0]["confidence"] > 0.9
+
+
+def test_real_digits_through_http(server):
+    with np.load(FIXTURE_MNIST) as data:
+        images, labels = data["x_test"][:200], data["y_test"][:200]
+    files = [("image", (f"{i}.png", png(img), "image/png")) for i, img in enumerate(images)]
+    response = httpx.post(f"{server.url}/predict", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    predicted = np.array([p["digit"] for p in response.json()["predictions"]])
+    assert (predicted == labels).mean() >= 0.98
+
+    instances = (images[:50] / 255.0).tolist()
+    response = httpx.post(f"{server.url}/predict", json={"instances": instances}, timeout=60)
+    predicted = np.array([p["digit"] for p in response.json()["predictions"]])
+    assert (predicted == labels[:50]).mean() >= 0.98
+
+
+def test_kserve_v2_request(server):
+    with np.load(FIXTURE_MNIST) as data:
+        images, labels = data["x_test"][:4], data["y_test"][:4]
+    request = {"inputs": [{"name": "image", "shape": [4, 28, 28, 1], "datatype": "UINT8",
+                           "data": images.reshape(-1).tolist()}]}
+    response = httpx.post(f"{server.url}/v2/models/lenet5/infer", json=request, timeout=30)
+    assert response.status_code == 200, response.text
+    output = response.json()["outputs"][0]
+    probabilities = np.array(output["data"]).reshape(output["shape"])
+    assert probabilities.argmax(axis=1).tolist() == labels.tolist()
+    assert httpx.get(f"{server.url}/v2/models/lenet5/ready").status_code == 200
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A small file whose header claims a huge image (all-zero rows compress to almost nothing)."""
+    raw = zlib.compress(b"\x00" * (width + 1) * 64)  # not even the full data: the header alone must be refused
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("files,status,code", [
+    pytest.param({"image": ("bomb.png", bomb_png(50_000, 50_000), "image/png")}, 400, "image_too_large", id="bomb"),
+    pytest.param({"image": ("empty.png", b"", "image/png")}, 400, "bad_image", id="zero-bytes"),
+    pytest.param({"image": ("cut.png", (REPO_ROOT / "examples/digit.png").read_bytes()[:60], "image/png")}, 400,
+                 "bad_image", id="truncated"),
+])
+def test_bad_uploads_leave_the_server_ready(server, files, status, code):
+    response = httpx.post(f"{server.url}/predict", files=files, timeout=30)
+    assert response.status_code == status and response.json()["error"]["code"] == code
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def publish(models_dir, source, version: int):
+    """Write a version the way the exporter does: a hidden folder, then one rename."""
+    staging = models_dir / "lenet5" / f".tmp-{version}"
+    shutil.copytree(source, staging)
+    staging.rename(models_dir / "lenet5" / str(version))
+
+
+def wait_for_version(server, version: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{server.url}/readyz").json()["models"].get("lenet5") == version:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"version {version} not served after {timeout} s:\n{server.log()[-3000:]}")
+
+
+def test_hot_swap_under_load_loses_nothing_and_refuses_broken_versions(server):
+    body = (REPO_ROOT / "examples/digit.png").read_bytes()
+    answers: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                r = http.post(f"{server.url}/predict", files={"image": ("d.png", body, "image/png")})
+                answers.append((r.status_code, r.json()["model"]["version"] if r.status_code == 200 else -1))
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    publish(server.models_dir, server.models_dir / "lenet5" / "1", 2)
+    wait_for_version(server, 2)
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert answers and all(status == 200 for status, _ in answers)
+    assert {version for _, version in answers} == {1, 2}
+
+    broken = server.models_dir / "lenet5" / ".tmp-3"
+    shutil.copytree(server.models_dir / "lenet5" / "1", broken)
+    (broken / "variables" / "variables.data-00000-of-00001").write_bytes(b"corrupt")
+    broken.rename(server.models_dir / "lenet5" / "3")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        versions = {v["version"]: v["state"] for v in httpx.get(f"{server.url}/models").json()["models"][0]["versions"]}
+        if versions.get(3) == "refused":
+            break
+        time.sleep(0.2)
+    assert versions == {1: "available", 2: "serving", 3: "refused"}
+    r = httpx.post(f"{server.url}/predict", files={"image": ("d.png", body, "image/png")})
+    assert r.json()["model"]["version"] == 2 and r.json()["predictions"][0]["digit"] == 7
+    assert "refused lenet5 version 3" in server.log()
+
+
+def test_openapi_documents_every_endpoint(server):
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    for path in ("/predict", "/models", "/healthz", "/readyz", "/metrics", "/v2", "/v2/models/{name}/infer",
+                 "/v2/models/{name}/versions/{version}/infer", "/v2/health/ready"):
+        assert path in paths, path
+    assert "multipart/form-data" in paths["/predict"]["post"]["requestBody"]["content"]
