@@ -88,7 +88,7 @@ def cnn_dropout() -> keras.Model:
 def _conv_bn(filters: int, name: str) -> list[layers.Layer]:
     # No bias before batch normalisation: its beta does that job.
     return [
-        layers.Conv2D(filters, 3, use_bias=False, name=name),
+        layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name),
         layers.BatchNormalization(name=f"{name}_bn"),
         layers.Activation("relu", name=f"{name}_relu"),
     ]
@@ -96,22 +96,24 @@ def _conv_bn(filters: int, name: str) -> list[layers.Layer]:
 
 def lenet5_plus() -> keras.Model:
     """Our stronger CNN in the LeNet spirit: two stages of stacked 3x3 convolutions with batch
-    normalisation, pooling, dropout, one hidden dense layer. Meant to be trained with augmentation."""
+    normalisation, pooling, dropout, one hidden dense layer. Meant to be trained with augmentation.
+    'same' padding keeps the strokes that touch the border; dropout stays light because augmentation
+    already regularises (a first version with 'valid' padding and heavier dropout underfit: 99.47%)."""
     return keras.Sequential([
         keras.Input(INPUT_SHAPE, name="image"),
-        *_conv_bn(32, "conv1a"),  # 26x26
-        *_conv_bn(32, "conv1b"),  # 24x24
-        layers.MaxPooling2D(2, name="pool1"),  # 12x12
-        layers.Dropout(0.2, name="drop1"),
-        *_conv_bn(64, "conv2a"),  # 10x10
-        *_conv_bn(64, "conv2b"),  # 8x8
-        layers.MaxPooling2D(2, name="pool2"),  # 4x4
-        layers.Dropout(0.3, name="drop2"),
+        *_conv_bn(32, "conv1a"),  # 28x28
+        *_conv_bn(32, "conv1b"),
+        layers.MaxPooling2D(2, name="pool1"),  # 14x14
+        layers.Dropout(0.1, name="drop1"),
+        *_conv_bn(64, "conv2a"),
+        *_conv_bn(64, "conv2b"),
+        layers.MaxPooling2D(2, name="pool2"),  # 7x7
+        layers.Dropout(0.2, name="drop2"),
         layers.Flatten(name="flatten"),
         layers.Dense(128, use_bias=False, name="fc1"),
         layers.BatchNormalization(name="fc1_bn"),
         layers.Activation("relu", name="fc1_relu"),
-        layers.Dropout(0.4, name="drop3"),
+        layers.Dropout(0.3, name="drop3"),
         layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
     ], name="lenet5_plus")
 

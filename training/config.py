@@ -5,6 +5,10 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+# Buildable architectures (training.architectures builds them; kept here so the service can validate
+# names without importing TensorFlow).
+ARCHITECTURE_NAMES = ("lenet5", "lenet5-sigmoid", "lenet5-compact", "lenet5-wide", "cnn-dropout", "lenet5-plus")
+
 # The only environment variable the training package reads (the service passes it on explicitly).
 MNIST_PATH_ENV = "LENET_MNIST_PATH"
 
@@ -32,6 +36,7 @@ class TrainConfig:
     name: str | None = None  # model name in the repository; defaults to arch
     tensorboard: bool = False
     work_dir: str | None = None  # checkpoints and resume state; defaults to runs/<name>
+    threads: int | None = None  # TensorFlow threads; None: all cores (the service's jobs use 1)
 
     @property
     def model_name(self) -> str:

@@ -170,7 +170,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     if augment:
         # Small geometric changes that keep the digit's identity (no flips: a flipped 2 is not a 2).
         augmenter = keras.Sequential([
-            keras.layers.RandomRotation(0.05, fill_mode="constant", seed=seed),
+            keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),  # +-10 degrees
             keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
             keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
         ], name="augment")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from training.architectures import ARCHITECTURES, build_model, explain_parameters, format_explanation
+from training.config import ARCHITECTURE_NAMES
 
 EXPECTED_TOTALS = {
     "lenet5": 61_706,
@@ -10,12 +11,12 @@ EXPECTED_TOTALS = {
     "lenet5-compact": 51_902,
     "lenet5-wide": 331_214,
     "cnn-dropout": 3_274_634,
-    "lenet5-plus": 198_442,
+    "lenet5-plus": 468_778,
 }
 
 
 def test_every_architecture_has_an_expected_total():
-    assert set(ARCHITECTURES) == set(EXPECTED_TOTALS)
+    assert set(ARCHITECTURES) == set(EXPECTED_TOTALS) == set(ARCHITECTURE_NAMES)
 
 
 @pytest.mark.parametrize("arch,total", [pytest.param(a, t, id=a) for a, t in EXPECTED_TOTALS.items()])
