@@ -27,7 +27,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("lenet_requests_total", "HTTP requests by route and status", ["route", "method", "status"], registry=r)
-        self.latency = Histogram("lenet_request_seconds", "HTTP request latency by route", ["route", "method"],
+        self.latency = Histogram("lenet_request_seconds", "HTTP request latency by route and status",
+                                 ["route", "method", "status"],
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.batch_size = Histogram("lenet_batch_size", "images per model call", ["model"], buckets=BATCH_BUCKETS, registry=r)
         self.queue_wait = Histogram("lenet_queue_wait_seconds", "time an image waited for its batch", ["model"],
@@ -86,7 +87,7 @@ class RequestMiddleware:
             path = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(path, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(path, scope["method"]).observe(elapsed)
+            self.metrics.latency.labels(path, scope["method"], str(status)).observe(elapsed)
             if status >= 500:
                 log.warning("request", extra={"request_id": request_id, "method": scope["method"],
                                               "path": scope["path"], "status": status,

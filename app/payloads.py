@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from app.errors import BadArray, BadImage, BadRequest, BodyTooLarge, ServiceError, TooManyInstances, UnsupportedMediaType
 from app.arrays import batch_from_lists, preprocess_array
@@ -40,11 +40,14 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         except ValueError:
             raise BadRequest("Content-Length is not a number") from None
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BodyTooLarge(f"body exceeds the limit of {max_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyTooLarge(f"body exceeds the limit of {max_bytes} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BadRequest("the client disconnected before sending the whole body") from None
     return b"".join(chunks)
 
 

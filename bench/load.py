@@ -131,6 +131,8 @@ def main() -> int:
     parser.add_argument("--only", default="ceiling,service,naive")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
     parser.add_argument("--env", action="append", default=[], help="extra LENET_X=Y for the service")
+    parser.add_argument("--scenarios", default=None, help="service scenarios to run, e.g. png:1,png:64 "
+                                                           "(default: all)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
@@ -156,11 +158,18 @@ def main() -> int:
     if "service" in only:
         env = {"LENET_MODELS_DIR": str(work / "models"), "LENET_LOG_LEVEL": "warning"}
         env.update(dict(item.split("=", 1) for item in args.env))
-        rows += run_server("service", [PY, "-m", "uvicorn", "app.main:app", "--port", "{port}", "--no-access-log",
-                                       "--log-level", "warning"], env, "/readyz", [
+        scenarios = [
             ("png", "/predict", png, 1, 1), ("png", "/predict", png, 16, 1), ("png", "/predict", png, 64, 1),
             ("v2-json", "/v2/models/lenet5/infer", v2, 64, 1), ("v2-binary", "/v2/models/lenet5/infer", v2bin, 64, 1),
-            ("json256", "/predict", b256, 4, 256)], args, peers, log_dir)
+            ("json256", "/predict", b256, 4, 256)]
+        if args.scenarios:
+            wanted = set(args.scenarios.split(","))
+            scenarios = [s for s in scenarios if f"{s[0]}:{s[3]}" in wanted]
+        label = "service" + "".join(f" {item}" for item in args.env)
+        rows += run_server("service", [PY, "-m", "uvicorn", "app.main:app", "--port", "{port}", "--no-access-log",
+                                       "--log-level", "warning"], env, "/readyz", scenarios, args, peers, log_dir)
+        for row in rows:
+            row["server"] = label
     if "naive" in only:
         rows += run_server("naive", [PY, str(peers / "servers" / "naive.py")],
                            {"MODEL_DIR": str(model), "PORT": "{port}"}, "/health", [
