@@ -1,29 +1,34 @@
-"""Dependencies as Annotated aliases: routes ask for what they need; tests swap them."""
+"""Dependencies as Annotated aliases: routes ask for what they need; tests swap them.
+All are `async def`: FastAPI runs plain `def` dependencies in a thread pool, a hop per request."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from app.config import Settings
+from app.errors import AdminDisabled, Unauthorized
+from app.jobs import TrainingJobs
 from app.metrics import Metrics
 from app.payloads import Limits
 from app.repository import ModelRepository
 
 
-def get_repository(request: Request) -> ModelRepository:
+async def get_repository(request: Request) -> ModelRepository:
     return request.app.state.repository
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_limits(request: Request) -> Limits:
+async def get_limits(request: Request) -> Limits:
     return request.app.state.limits
 
 
@@ -31,3 +36,26 @@ RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 LimitsDep = Annotated[Limits, Depends(get_limits)]
+
+
+async def get_jobs(request: Request) -> TrainingJobs:
+    return request.app.state.jobs
+
+
+async def require_admin(request: Request, settings: SettingsDep) -> None:
+    """Bearer token from LENET_ADMIN_TOKEN, compared in constant time; no token configured: disabled."""
+    if settings.admin_token is None or not settings.admin_token.get_secret_value():
+        raise AdminDisabled("admin endpoints are disabled: set LENET_ADMIN_TOKEN to a secret and restart to "
+                            "enable them")
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    expected = settings.admin_token.get_secret_value()
+    # Hash both sides first: compare_digest is constant-time only for inputs of equal length.
+    matches = hmac.compare_digest(hashlib.sha256(presented.strip().encode()).digest(),
+                                  hashlib.sha256(expected.encode()).digest())
+    if scheme.lower() != "bearer" or not matches:
+        raise Unauthorized("missing or wrong admin token: send Authorization: Bearer <LENET_ADMIN_TOKEN>",
+                           headers={"WWW-Authenticate": "Bearer"})
+
+
+JobsDep = Annotated[TrainingJobs, Depends(get_jobs)]
+AdminDep = Depends(require_admin)

@@ -7,10 +7,11 @@ class ServiceError(Exception):
     status = 500
     code = "internal"
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **details: object) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        self.details = details  # extra fields for the error envelope, e.g. the running job's id
 
 
 class BadImage(ServiceError):
@@ -69,6 +70,27 @@ class QueueFull(ServiceError):
 class DeadlineExceeded(ServiceError):
     status = 504
     code = "deadline_exceeded"
+
+
+class AdminDisabled(ServiceError):
+    status = 403
+    code = "admin_disabled"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class JobNotFound(ServiceError):
+    status = 404
+    code = "job_not_found"
+
+
+class JobConflict(ServiceError):
+    """One training job at a time."""
+    status = 409
+    code = "job_running"
 
 
 class BrokenModel(Exception):

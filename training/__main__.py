@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--name", default=None, help="model name in the repository (default: the arch)")
     train.add_argument("--work-dir", default=None, help="checkpoints and resume state (default: runs/NAME)")
     train.add_argument("--no-export", dest="export", action="store_false", help="train and evaluate only")
+    train.add_argument("--threads", type=int, default=None, help="TensorFlow threads (default: all cores)")
+    train.add_argument("--promote", default="force", choices=["force", "auto", "never"],
+                       help="force: export a new version; auto: only if test accuracy >= --gate-accuracy; "
+                            "never: keep a candidate outside the repository")
+    train.add_argument("--gate-accuracy", type=float, default=None, help="the test accuracy --promote auto needs")
+    train.add_argument("--job-dir", type=Path, default=None,
+                       help="write progress.jsonl and keep unpromoted candidates here (used by the service)")
 
     evaluate = sub.add_parser("evaluate", help="score an exported version on the test set")
     evaluate.add_argument("version_dir", type=Path)
@@ -74,8 +81,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    evaluation, target = train_evaluate_export(config, export=args.export)
-    print(f"test accuracy {evaluation.accuracy:.4f}" + (f"  exported {target}" if target else ""))
+    if config.threads:
+        import tensorflow as tf  # threads must be set before TensorFlow starts any work
+
+        tf.config.threading.set_intra_op_parallelism_threads(config.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(config.threads)
+    outcome = train_evaluate_export(config, export=args.export, promote=args.promote,
+                                    gate_accuracy=args.gate_accuracy, job_dir=args.job_dir)
+    print(f"test accuracy {outcome.evaluation.accuracy:.4f}  {outcome.state}"
+          + (f" {outcome.path}" if outcome.path else "") + (f" ({outcome.reason})" if outcome.reason else ""))
     return 0
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -11,10 +13,13 @@ from training.config import TrainConfig
 from training.data import Mnist, load_mnist
 from training.evaluate import Evaluation, evaluate, format_evaluation, keras_predictor
 from training.export import REPORT_DIR, export_version
+from training.progress import ProgressLog, append_event
 from training.reports import write_reports
 from training.train import TrainResult, train
 
 log = logging.getLogger("training")
+
+PROGRESS_FILE = "progress.jsonl"  # in a job dir: JSON lines, the last one {"event": "finished", ...}
 
 
 def build_metadata(config: TrainConfig, mnist: Mnist, result: TrainResult, evaluation: Evaluation,
@@ -38,20 +43,57 @@ def build_metadata(config: TrainConfig, mnist: Mnist, result: TrainResult, evalu
     }
 
 
+@dataclass(frozen=True)
+class Outcome:
+    evaluation: Evaluation
+    state: str  # promoted (a new version in the repository) | rejected | exported (candidate only) | evaluated
+    path: Path | None
+    version: int | None
+    reason: str = ""
+
+
 def train_evaluate_export(config: TrainConfig, mnist: Mnist | None = None, export: bool = True,
-                          callbacks: list[keras.callbacks.Callback] | None = None) -> tuple[Evaluation, Path | None]:
+                          callbacks: list[keras.callbacks.Callback] | None = None, promote: str = "force",
+                          gate_accuracy: float | None = None, job_dir: Path | None = None) -> Outcome:
+    """Train, evaluate, then export. `promote`: `force` writes a new version into the repository;
+    `auto` does so only when test accuracy reaches `gate_accuracy`, else keeps the candidate marked
+    rejected; `never` keeps the candidate only. Candidates go to `job_dir` (default: the work dir)."""
+    if promote not in ("force", "auto", "never"):
+        raise ValueError(f"unknown promote policy {promote!r}; choose auto, never or force")
+    progress = job_dir / PROGRESS_FILE if job_dir else None
     mnist = mnist or load_mnist(config.data)
     log.info("data: %s (%d train, %d test)", mnist.source, len(mnist.y_train), len(mnist.y_test))
+    if progress is not None:
+        limit = config.train_limit or len(mnist.y_train)
+        steps = math.ceil(limit * (1 - config.validation_split) / config.batch_size)
+        callbacks = [*(callbacks or []), ProgressLog(progress, config.epochs, steps)]
     result = train(config, mnist, callbacks=callbacks)
     evaluation = evaluate(keras_predictor(result.model), mnist.x_test, mnist.y_test)
     log.info("best epoch %d of %d\n%s", result.best_epoch, result.epochs_run, format_evaluation(evaluation))
+    append_event(progress, "evaluated", test_accuracy=evaluation.accuracy, test_loss=evaluation.loss)
     if not export:
-        return evaluation, None
+        return _finish(progress, Outcome(evaluation, "evaluated", None, None))
     metadata = build_metadata(config, mnist, result, evaluation, result.model)
 
     def reports(folder: Path) -> None:
         write_reports(folder / REPORT_DIR, evaluation, mnist.x_test, mnist.y_test, result.history)
 
-    target = export_version(result.model, config.repository, config.model_name, metadata, reports)
-    log.info("exported %s", target)
-    return evaluation, target
+    passes = promote == "force" or (promote == "auto" and (gate_accuracy is None or evaluation.accuracy >= gate_accuracy))
+    if passes:
+        target = export_version(result.model, config.repository, config.model_name, metadata, reports)
+        log.info("exported %s", target)
+        return _finish(progress, Outcome(evaluation, "promoted", target, int(target.name)))
+    reason = ("promote=never: exported as a candidate only" if promote == "never" else
+              f"test accuracy {evaluation.accuracy:.4f} is below the gate {gate_accuracy:.4f}")
+    candidates = Path(job_dir or config.work_dir or Path("runs") / config.model_name)
+    target = export_version(result.model, candidates, "candidate", {
+        **metadata, "rejected": promote == "auto", "reason": reason}, reports)
+    log.info("not promoted (%s); candidate kept at %s", reason, target)
+    return _finish(progress, Outcome(evaluation, "rejected" if promote == "auto" else "exported", target, None, reason))
+
+
+def _finish(progress: Path | None, outcome: Outcome) -> Outcome:
+    append_event(progress, "finished", state=outcome.state, version=outcome.version,
+                 path=str(outcome.path) if outcome.path else None, reason=outcome.reason,
+                 test_accuracy=outcome.evaluation.accuracy)
+    return outcome

@@ -66,5 +66,5 @@ def loader() -> FakeLoader:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(models_dir=tmp_path / "models", default_model="lenet5", poll_interval_s=0.05,
-                    max_delay_ms=5, max_batch_size=8, warmup_batches=0)
+    return Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", default_model="lenet5",
+                    poll_interval_s=0.05, max_delay_ms=5, max_batch_size=8, warmup_batches=0)

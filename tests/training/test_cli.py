@@ -41,10 +41,27 @@ def test_train_exports_a_version_with_metadata_and_figures(tmp_path):
     assert meta["training_config"]["train_limit"] == 500
     assert (version / "saved_model.pb").exists()
     assert (version / "report" / "confusion_matrix.png").exists()
-    assert f"exported {version}" in done.stdout
+    assert f"promoted {version}" in done.stdout
 
 
 def test_bad_data_path_is_a_clear_error(tmp_path):
     done = run_cli("train", "--data", str(tmp_path / "missing.npz"), "--epochs", "1")
     assert done.returncode == 2
     assert "missing.npz: no such file" in done.stderr
+
+
+def test_gate_rejects_a_worse_candidate_and_keeps_it_outside_the_repository(tmp_path):
+    job = tmp_path / "job"
+    job.mkdir()
+    done = run_cli("train", "--arch", "lenet5", "--epochs", "1", "--train-limit", "200", "--threads", "1",
+                   "--data", str(FIXTURE_MNIST), "--repository", str(tmp_path / "models"),
+                   "--work-dir", str(tmp_path / "run"), "--promote", "auto", "--gate-accuracy", "0.99",
+                   "--job-dir", str(job))
+    assert done.returncode == 0, done.stderr
+    assert "rejected" in done.stdout and not (tmp_path / "models" / "lenet5").exists()
+    meta = json.loads((job / "candidate" / "1" / "metadata.json").read_text())
+    assert meta["rejected"] is True and "below the gate 0.9900" in meta["reason"]
+    events = [json.loads(line) for line in (job / "progress.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and "epoch" in kinds and kinds[-2:] == ["evaluated", "finished"]
+    assert events[-1]["state"] == "rejected" and events[-1]["version"] is None
