@@ -57,7 +57,20 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, sgd or rmsprop")
 
 
-def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Callback] | None = None) -> TrainResult:
+def choose_strategy(devices: list[str] | None = None):
+    """MirroredStrategy (data-parallel, one replica per device) when several GPUs are visible, else
+    TensorFlow's default. `devices` overrides the choice (tests mirror over logical CPUs)."""
+    import tensorflow as tf
+
+    if devices is None:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if len(devices) > 1:
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Callback] | None = None,
+          strategy=None) -> TrainResult:
     """Train `config.arch`; an interrupted run with the same work_dir resumes at its last finished epoch."""
     if config.lr_schedule not in ("plateau", "cosine", "constant"):
         raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; choose plateau, cosine or constant")
@@ -69,10 +82,12 @@ def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Cal
     val_ds = make_dataset(x_val, y_val, 1024) if len(x_val) else None
     monitor = "val_accuracy" if val_ds is not None else "accuracy"
 
-    model = build_model(config.arch)
+    strategy = strategy or choose_strategy()
     steps = math.ceil(len(x_train) / config.batch_size)
-    model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    with strategy.scope():  # variables are mirrored on every device when there are several
+        model = build_model(config.arch)
+        model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
 
     work_dir = Path(config.work_dir or Path("runs") / config.model_name)
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import keras
 import pytest
 
+from tests.conftest import FIXTURE_MNIST, REPO_ROOT
 from training.architectures import build_model
 from training.config import TrainConfig
 from training.evaluate import evaluate, keras_predictor
@@ -69,3 +73,32 @@ def test_unknown_options_are_refused(tmp_path, small_mnist):
         train(quick_config(tmp_path, optimizer="adagrad"), small_mnist)
     with pytest.raises(ValueError, match="unknown lr_schedule"):
         train(quick_config(tmp_path, lr_schedule="step"), small_mnist)
+
+
+def test_training_mirrors_over_several_devices(tmp_path):
+    # Two logical CPUs stand in for two GPUs; they must be made before TensorFlow starts: a subprocess.
+    code = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from training.config import TrainConfig
+from training.data import load_mnist
+from training.train import choose_strategy, train
+strategy = choose_strategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2, strategy
+result = train(TrainConfig(epochs=1, batch_size=32, train_limit=256, work_dir={str(tmp_path / "run")!r}),
+               load_mnist({str(FIXTURE_MNIST)!r}), strategy=strategy)
+assert result.epochs_run == 1
+print("mirrored ok", type(strategy).__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mirrored ok MirroredStrategy" in done.stdout
+
+
+def test_one_device_uses_the_default_strategy():
+    import tensorflow as tf
+
+    from training.train import choose_strategy
+
+    assert choose_strategy([]) is tf.distribute.get_strategy()
