@@ -64,6 +64,13 @@ class MicroBatcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
 
+    def admit(self) -> None:
+        """Refuse at once when the queue is already full: cheaper than reading and decoding the body first."""
+        if self._queued_images >= self.max_queue_images:
+            self._observer.rejected()
+            raise QueueFull(f"queue full ({self._queued_images} images waiting); retry shortly",
+                            headers={"Retry-After": "1"})
+
     async def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities for `images` ([n,28,28,1] float32), in order; large inputs span several batches."""
         if self.closed.is_set():

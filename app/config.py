@@ -25,11 +25,14 @@ class Settings(BaseSettings):
     max_delay_ms: float = Field(0.0, ge=0, le=1000, description="how long a batch waits for more after its first image")
     max_queue_images: int = Field(2048, ge=1, description="images waiting at most; beyond it requests get 503")
     request_timeout_s: float = Field(10.0, gt=0, description="a request still queued after this gets 504")
+    max_inflight_requests: int = Field(256, ge=1, description="requests being handled at once; beyond it 503 at once "
+                                                              "(health and metrics exempt)")
 
     # Input limits.
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="request body limit (413 above)")
     max_instances: int = Field(1024, ge=1, description="images or instances in one request, at most")
     max_image_pixels: int = Field(16_000_000, ge=1, description="decoded pixels per image, at most (bomb guard)")
+    body_timeout_s: float = Field(10.0, gt=0, description="a request body not fully received by then gets 408")
 
     # Repository watching.
     poll_interval_s: float = Field(2.0, gt=0, description="how often the repository is scanned for new versions")

@@ -36,6 +36,12 @@ class BadRequest(ServiceError):
     code = "bad_request"
 
 
+class RequestTimeout(ServiceError):
+    """The client took too long to send its body (a slow or stalled upload)."""
+    status = 408
+    code = "request_timeout"
+
+
 class TooManyInstances(ServiceError):
     status = 400
     code = "too_many_instances"

@@ -11,6 +11,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
@@ -20,7 +21,7 @@ from app.metrics import Metrics, RequestMiddleware
 from app.payloads import Limits
 from app.repository import Loader, ModelRepository, RepositoryEvents
 from app.jobs import TrainingJobs
-from app.routes import health, models, predict, train, v2
+from app.routes import health, models, predict, train, ui, v2
 
 log = logging.getLogger("lenet.app")
 
@@ -74,9 +75,11 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
                   description="Handwritten-digit recognition: LeNet-5 SavedModels behind a micro-batched REST API.")
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.limits = Limits(settings.max_body_bytes, settings.max_instances, settings.max_image_pixels)
-    for router in (predict.router, v2.router, models.router, health.router, train.router):
+    app.state.limits = Limits(settings.max_body_bytes, settings.max_instances, settings.max_image_pixels,
+                              settings.body_timeout_s)
+    for router in (predict.router, v2.router, models.router, health.router, train.router, ui.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
 
     @app.exception_handler(ServiceError)
     async def on_service_error(request: Request, exc: ServiceError) -> Response:
@@ -90,7 +93,7 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
@@ -98,7 +101,7 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal", "internal error; see the server log")
 
-    app.add_middleware(RequestMiddleware, metrics=metrics)
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_inflight=settings.max_inflight_requests)
     return app
 
 

@@ -39,6 +39,9 @@ class Metrics:
         self.rejected = Counter("lenet_rejected_total", "requests turned away because the queue was full", ["model"], registry=r)
         self.queue_depth = Gauge("lenet_queue_depth_images", "images waiting for a batch", ["model"], registry=r)
         self.model_version = Gauge("lenet_model_version", "version being served", ["model"], registry=r)
+        self.shed = Counter("lenet_shed_requests_total", "requests answered 503 at once: too many in flight",
+                            registry=r)
+        self.inflight = Gauge("lenet_inflight_requests", "requests being handled", registry=r)
         self.refused = Counter("lenet_versions_refused_total", "versions refused as broken", ["model"], registry=r)
 
     def observer(self, model: str) -> BatchObserver:
@@ -56,12 +59,20 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class RequestMiddleware:
-    """Pure ASGI (no BaseHTTPMiddleware: it costs a task per request): request id, count, latency."""
+SHED_BODY = b'{"error":{"code":"overloaded","message":"too many requests in flight; retry shortly"}}'
+UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready")
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+
+class RequestMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware: it costs a task per request): request id, count, latency, and
+    admission: past `max_inflight` requests at once, a 503 before the body is even read. On one core
+    the event loop, not the model, saturates first; this bounds how long an admitted request waits."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_inflight: int = 256) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_inflight = max_inflight
+        self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,6 +80,15 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}-{next(_ids):x}"
+        if self.inflight >= self.max_inflight and scope["path"] not in UNLIMITED_PATHS:
+            self.metrics.shed.inc()
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/json"), (b"retry-after", b"1"),
+                (b"x-request-id", request_id.encode())]})
+            await send({"type": "http.response.body", "body": SHED_BODY})
+            return
+        self.inflight += 1
+        self.metrics.inflight.set(self.inflight)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -83,6 +103,7 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            self.inflight -= 1
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started

@@ -2,6 +2,7 @@
 Every failure is a domain error with a 4xx status; nothing here knows about the model."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -12,7 +13,8 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
-from app.errors import BadArray, BadImage, BadRequest, BodyTooLarge, ServiceError, TooManyInstances, UnsupportedMediaType
+from app.errors import (BadArray, BadImage, BadRequest, BodyTooLarge, RequestTimeout, ServiceError,
+                        TooManyInstances, UnsupportedMediaType)
 from app.arrays import batch_from_lists, preprocess_array
 from app.preprocess import preprocess_image
 
@@ -28,10 +30,12 @@ class Limits:
     max_body_bytes: int
     max_instances: int
     max_image_pixels: int
+    body_timeout_s: float = 10.0
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, refusing with 413 as soon as it is known to be too large (before reading it all)."""
+async def read_body(request: Request, max_bytes: int, timeout_s: float = 10.0) -> bytes:
+    """The whole body, refusing with 413 as soon as it is known to be too large (before reading it all),
+    and with 408 when it has not all arrived within `timeout_s` (a stalled upload frees its slot)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -41,13 +45,16 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
             raise BadRequest("Content-Length is not a number") from None
     chunks, size = [], 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise BodyTooLarge(f"body exceeds the limit of {max_bytes} bytes")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BodyTooLarge(f"body exceeds the limit of {max_bytes} bytes")
+                chunks.append(chunk)
     except ClientDisconnect:
         raise BadRequest("the client disconnected before sending the whole body") from None
+    except TimeoutError:
+        raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
     return b"".join(chunks)
 
 
@@ -59,10 +66,10 @@ async def images_from_request(request: Request, limits: Limits) -> np.ndarray:
     """float32 [n,28,28,1] in 0..1 from a multipart upload (field `image`) or JSON `{"instances": [...]}`."""
     kind = media_type(request)
     if kind == "multipart/form-data":
-        body = await read_body(request, limits.max_body_bytes)
+        body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
         return await _images_from_multipart(request, body, limits)
     if kind in ("application/json", ""):
-        body = await read_body(request, limits.max_body_bytes)
+        body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
         return await images_from_json(body, limits)
     raise UnsupportedMediaType(f"content type {kind!r} is not accepted; send multipart/form-data with field "
                                "'image' or application/json with 'instances'")

@@ -73,15 +73,25 @@ def decode_infer(body: bytes, header_length: str | None, max_instances: int) -> 
     # UINT8 is always the 0..255 scale; float tensors follow the same rule as /predict arrays.
     images = normalise_batch(flat.reshape(shape[0], 28, 28), scale=255.0 if dtype.kind == "u" else None)
     outputs = header.get("outputs") or []
-    binary_output = bool((header.get("parameters") or {}).get("binary_data_output")) or any(
-        isinstance(o, dict) and o.get("name") == OUTPUT_NAME and (o.get("parameters") or {}).get("binary_data")
-        for o in outputs)
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+        raise BadRequest('"outputs" must be a list of objects')
+    binary_output = bool(_parameters(header).get("binary_data_output")) or any(
+        o.get("name") == OUTPUT_NAME and _parameters(o).get("binary_data") for o in outputs)
     request_id = header.get("id")
     return InferRequest(images[..., None], str(request_id) if request_id is not None else None, binary_output)
 
 
+def _parameters(item: dict[str, object]) -> dict[str, object]:
+    parameters = item.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise BadRequest('"parameters" must be an object')
+    return parameters
+
+
 def _tensor_data(tensor: dict[str, object], dtype: np.dtype, count: int, binary: bytes) -> np.ndarray:
-    size = (tensor.get("parameters") or {}).get("binary_data_size") if isinstance(tensor.get("parameters"), dict) else None
+    size = _parameters(tensor).get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or size != count * dtype.itemsize or size != len(binary):
             raise BadArray(f"binary_data_size {size} does not match shape x {dtype.name} "

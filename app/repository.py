@@ -95,6 +95,12 @@ class ModelRepository:
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
+    def version_path(self, name: str, version: int) -> Path:
+        path = version_dirs(self.root / name).get(version) if name in self.model_names() else None
+        if path is None:
+            raise ModelNotFound(f"model {name!r} has no version {version}")
+        return path
+
     def serving(self, name: str) -> ServedVersion | None:
         return self._latest.get(name)
 
@@ -249,6 +255,12 @@ class ModelRepository:
                     _, evicted = self._pinned.popitem(last=False)
                     asyncio.get_running_loop().create_task(self._retire(evicted, wait=True))
             return self._pinned[key]
+
+    def admit(self, name: str | None) -> None:
+        """Shed load early: QueueFull if the serving version's queue is already at its bound."""
+        served = self._latest.get(name or self.settings.default_model)
+        if served is not None:
+            served.batcher.admit()
 
     async def predict(self, name: str | None, version: int | None, images: np.ndarray) -> tuple[ServedVersion, np.ndarray]:
         """Probabilities from the version that served them. A swap between resolving and queueing

@@ -131,7 +131,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     model.load_weights(str(args.weights))
     mnist = load_mnist(args.data)
     result = evaluate(keras_predictor(model), mnist.x_test, mnist.y_test)
-    metadata = {"architecture": args.arch, "parameters": int(model.count_params()), **result.to_dict(),
+    from training.pipeline import layer_table
+
+    metadata = {"architecture": args.arch, "parameters": int(model.count_params()), "layers": layer_table(model),
+                **result.to_dict(),
                 "exported_from": str(args.weights), "training_data_sha256": mnist.sha256()}
     target = export_version(model, args.repository, args.name or args.arch, metadata,
                             lambda folder: write_reports(folder / REPORT_DIR, result, mnist.x_test, mnist.y_test, None))

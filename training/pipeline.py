@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from training.architectures import explain_parameters
 from training.config import TrainConfig
 from training.data import Mnist, load_mnist
 from training.evaluate import Evaluation, evaluate, format_evaluation, keras_predictor
@@ -22,12 +23,19 @@ log = logging.getLogger("training")
 PROGRESS_FILE = "progress.jsonl"  # in a job dir: JSON lines, the last one {"event": "finished", ...}
 
 
+def layer_table(model: keras.Model) -> list[dict[str, object]]:
+    """Per layer: name, kind, output shape, parameter formula and count (shown to learners)."""
+    return [{"name": r.name, "kind": r.kind, "output_shape": list(r.output_shape), "formula": r.formula,
+             "params": r.params} for r in explain_parameters(model)]
+
+
 def build_metadata(config: TrainConfig, mnist: Mnist, result: TrainResult, evaluation: Evaluation,
                    model: keras.Model) -> dict[str, object]:
     epoch_seconds = result.history.get("epoch_seconds", [])
     return {
         "architecture": config.arch,
         "parameters": int(model.count_params()),
+        "layers": layer_table(model),
         "training_config": config.to_dict(),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,

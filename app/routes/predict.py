@@ -13,6 +13,14 @@ from app.schemas import ERROR_RESPONSES, PredictResponse
 
 router = APIRouter(tags=["predict"])
 
+# examples/digit.png (an MNIST 7), so that the documented example really works
+EXAMPLE_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAxUlEQVR4nGNgGDaAEUKFpD77sfTFHeyS9xQYGBg+X4UKPuk6w8DA"
+    "wMDAAuGm6l/TMnSweCzLwPDntSTDozPIOhkYGBgYBA3PmDIw/Lh1XShnGi5nBP+9KIRLTuzl/2AokwlDMlv0/U1cGq1//rPDJcfQ"
+    "+m83Ky45zrM/rHBqrPu3Daec9+8PlrjkhO/+W4ZLjvn0v9vKuCTV/v3zxSUn/+BfMSMuydZ//0xwydl+QpdEClsbHoa7X1AkWZA5"
+    "F53f4TIWEwAAaRE8kJuHrgAAAAAASUVORK5CYII="
+)
+
 REQUEST_BODY = {
     "required": True,
     "content": {
@@ -28,7 +36,7 @@ REQUEST_BODY = {
                         {"type": "array", "description": "28x28 nested list (or flat 784), white on black, 0..255 or 0..1"},
                         {"type": "object", "required": ["b64"], "properties": {"b64": {"type": "string"}}},
                     ]}}}},
-            "example": {"instances": [{"b64": "iVBORw0KGgo..."}]},
+            "example": {"instances": [{"b64": EXAMPLE_PNG}]},
         },
     },
 }
@@ -45,6 +53,7 @@ async def predict_digits(
     return_image: bool = Query(False, description="include the 28x28 image the model saw, as base64 PNG"),
 ) -> Response:
     """Recognise the digit in each uploaded image or JSON instance, in order."""
+    repository.admit(model)  # shed load before reading the body when the queue is full
     images = await images_from_request(request, limits)
     served, probabilities = await repository.predict(model, version, images)
     body = {"model": {"name": served.name, "version": served.version},

@@ -14,7 +14,8 @@ router = APIRouter(prefix="/train", tags=["train (admin)"], dependencies=[AdminD
                               403: ERROR_RESPONSES[400] | {"description": "admin endpoints disabled"}})
 
 
-@router.post("", status_code=202, response_model=TrainAccepted, responses={409: ERROR_RESPONSES[400]})
+@router.post("", status_code=202, response_model=TrainAccepted,
+             responses={400: ERROR_RESPONSES[400], 409: ERROR_RESPONSES[400]})
 async def start_training(body: TrainRequest, request: Request, jobs: JobsDep, repository: RepositoryDep) -> dict:
     """Start a training job (one at a time: 409 with the running job's id otherwise)."""
     options = body.model_dump()

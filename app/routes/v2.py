@@ -13,8 +13,20 @@ from app.schemas import ERROR_RESPONSES
 router = APIRouter(prefix="/v2", tags=["kserve-v2"])
 
 INFER_BODY = {"required": True, "content": {
-    "application/json": {"example": {"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32",
-                                                  "data": [0.0] * 784}]}},
+    "application/json": {
+        "schema": {"type": "object", "required": ["inputs"], "properties": {
+            "id": {"type": "string"},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+                "type": "object", "required": ["name", "shape", "datatype"], "properties": {
+                    "name": {"type": "string", "enum": ["image"]},
+                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                    "datatype": {"type": "string", "enum": ["FP32", "FP64", "FP16", "UINT8"]},
+                    "data": {"type": "array"},
+                    "parameters": {"type": "object"}}}},
+            "outputs": {"type": "array", "items": {"type": "object"}},
+            "parameters": {"type": "object"}}},
+        "example": {"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32",
+                                "data": [0.0] * 784}]}},
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
                                  "description": "binary tensor extension: JSON header of "
                                                 "Inference-Header-Content-Length bytes, then raw tensors"}}}
@@ -41,9 +53,18 @@ async def server_ready(repository: RepositoryDep) -> dict[str, bool]:
 
 
 @router.get("/models/{name}", responses=ERROR_RESPONSES)
-@router.get("/models/{name}/versions/{version}", responses=ERROR_RESPONSES)
-async def get_model_metadata(name: str, repository: RepositoryDep, version: int | None = None) -> dict[str, object]:
+async def get_model_metadata(name: str, repository: RepositoryDep) -> dict[str, object]:
     """Model metadata: versions and the input and output tensors."""
+    return _metadata(repository, name, None)
+
+
+@router.get("/models/{name}/versions/{version}", responses=ERROR_RESPONSES)
+async def get_version_metadata(name: str, version: int, repository: RepositoryDep) -> dict[str, object]:
+    """Metadata of one version."""
+    return _metadata(repository, name, version)
+
+
+def _metadata(repository, name: str, version: int | None) -> dict[str, object]:
     versions = sorted(version_dirs(repository.root / name))
     if not versions or (version is not None and version not in versions):
         raise ModelNotFound(f"no model {name!r}" + (f" version {version}" if version is not None else ""))
@@ -51,24 +72,44 @@ async def get_model_metadata(name: str, repository: RepositoryDep, version: int 
 
 
 @router.get("/models/{name}/ready", responses=ERROR_RESPONSES)
+async def get_model_ready(name: str, repository: RepositoryDep) -> dict[str, object]:
+    """200 when the model can answer now; 503 while it loads; 404 for an unknown model."""
+    return _ready(repository, name, None)
+
+
 @router.get("/models/{name}/versions/{version}/ready", responses=ERROR_RESPONSES)
-async def get_model_ready(name: str, repository: RepositoryDep, version: int | None = None) -> dict[str, object]:
-    """200 when the model (or that version) can answer now."""
+async def get_version_ready(name: str, version: int, repository: RepositoryDep) -> dict[str, object]:
+    """200 when that version can answer (an older version loads on its first request)."""
+    return _ready(repository, name, version)
+
+
+def _ready(repository, name: str, version: int | None) -> dict[str, object]:
+    versions = version_dirs(repository.root / name)
+    if not versions or (version is not None and version not in versions):
+        raise ModelNotFound(f"no model {name!r}" + (f" version {version}" if version is not None else ""))
     served = repository.serving(name)
-    if served is None or (version is not None and version != served.version):
-        if version is not None and version in version_dirs(repository.root / name):
-            return {"name": name, "version": str(version), "ready": True}  # loaded on first request
-        raise ModelNotReady(f"model {name!r} is not ready")
-    return {"name": name, "version": str(served.version), "ready": True}
+    if served is None:
+        raise ModelNotReady(f"model {name!r} is not loaded yet")
+    return {"name": name, "version": str(version or served.version), "ready": True}
 
 
 @router.post("/models/{name}/infer", responses=ERROR_RESPONSES, openapi_extra={"requestBody": INFER_BODY})
+async def infer(name: str, request: Request, repository: RepositoryDep, limits: LimitsDep) -> Response:
+    """Run inference: input `image` FP32 or UINT8 [N,28,28,1] (or [N,784]); output `probabilities` FP32 [N,10]."""
+    return await _infer(name, None, request, repository, limits)
+
+
 @router.post("/models/{name}/versions/{version}/infer", responses=ERROR_RESPONSES,
              openapi_extra={"requestBody": INFER_BODY})
-async def infer(name: str, request: Request, repository: RepositoryDep, limits: LimitsDep,
-                version: int | None = None) -> Response:
-    """Run inference: input `image` FP32 or UINT8 [N,28,28,1] (or [N,784]); output `probabilities` FP32 [N,10]."""
-    body = await read_body(request, limits.max_body_bytes)
+async def infer_version(name: str, version: int, request: Request, repository: RepositoryDep,
+                        limits: LimitsDep) -> Response:
+    """Run inference on a pinned version."""
+    return await _infer(name, version, request, repository, limits)
+
+
+async def _infer(name: str, version: int | None, request: Request, repository, limits) -> Response:
+    repository.admit(name)  # shed load before reading the body when the queue is full
+    body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
     decoded = decode_infer(body, request.headers.get(HEADER_LENGTH), limits.max_instances)
     served, probabilities = await repository.predict(name, version, decoded.images)
     content, headers = encode_infer(served.name, served.version, decoded, probabilities)

@@ -176,3 +176,27 @@ async def test_v2_metadata_health_and_errors(client):
                                      "parameters": {"binary_data_size": 3136}}]}).encode()
     assert_error(await client.post("/v2/models/lenet5/infer", content=header + nan_binary,
                                    headers={"Inference-Header-Content-Length": str(len(header))}), 400, "bad_array")
+
+
+async def test_version_metadata_and_figures(client, settings):
+    report = settings.models_dir / "lenet5" / "1" / "report"
+    report.mkdir()
+    (report / "confusion_matrix.png").write_bytes(png_bytes(np.zeros((4, 4), np.uint8)))
+    meta = (await client.get("/models/lenet5/versions/1")).json()
+    assert meta["name"] == "lenet5" and meta["version"] == 1 and meta["parameters"] == 61706
+    figure = await client.get("/models/lenet5/versions/1/report/confusion_matrix.png")
+    assert figure.status_code == 200 and figure.headers["content-type"] == "image/png"
+    assert_error(await client.get("/models/lenet5/versions/1/report/samples.png"), 404, "model_not_found")
+    assert_error(await client.get("/models/lenet5/versions/9"), 404, "model_not_found")
+    assert (await client.get("/models/lenet5/versions/1/report/..%2F..%2Fetc%2Fpasswd")).status_code in (404, 422)
+
+
+@pytest.mark.parametrize("request_body", [
+    pytest.param({"parameters": [None]}, id="top-level-parameters-list"),
+    pytest.param({"outputs": [{"name": "probabilities", "parameters": "yes"}]}, id="output-parameters-string"),
+    pytest.param({"outputs": "probabilities"}, id="outputs-string"),
+])
+async def test_v2_malformed_parameters_are_400_not_500(client, request_body):
+    # Found by schemathesis: these used to raise AttributeError (a 500).
+    body = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [0.0] * 784}], **request_body}
+    assert_error(await client.post("/v2/models/lenet5/infer", json=body), 400, "bad_request")
