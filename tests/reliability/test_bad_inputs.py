@@ -1,0 +1,143 @@
+"""Every kind of bad input against the real server: a clear 4xx each, and the server still ready.
+Run with -s to print the table."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import zlib
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO_ROOT
+
+DIGIT = (REPO_ROOT / "examples" / "digit.png").read_bytes()
+with Image.open(io.BytesIO(DIGIT)) as _seven:
+    SEVEN = np.asarray(_seven)
+RESULTS: list[tuple[str, int, str]] = []
+
+
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def bomb() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 60_001 * 8)) + chunk(b"IEND", b""))
+
+
+def gif() -> bytes:
+    frames = [Image.fromarray(SEVEN), Image.fromarray(255 - SEVEN)]
+    return encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def files(data: bytes, name: str = "d.png", field: str = "image") -> dict:
+    return {"files": {field: (name, data, "application/octet-stream")}}
+
+
+def instances(value) -> dict:
+    return {"content": json.dumps({"instances": value}, allow_nan=True).encode(),
+            "headers": {"content-type": "application/json"}}
+
+
+def nested(depth: int) -> bytes:
+    return b'{"instances": [' + b"[" * depth + b"0" + b"]" * depth + b"]}"
+
+
+# name, request kwargs, expected status, expected code (None: a 200 is right: the input is odd but valid)
+CASES = [
+    ("zero bytes", files(b""), 400, "bad_image"),
+    ("truncated PNG", files(DIGIT[: len(DIGIT) // 2]), 400, "bad_image"),
+    ("text named .png", files(b"hello, I am not a picture"), 400, "bad_image"),
+    ("decompression bomb (60000x60000 header)", files(bomb()), 400, "image_too_large"),
+    ("1x1 image", files(encoded(Image.new("L", (1, 1), 255), "PNG")), 200, None),
+    ("16-bit PNG", files(encoded(Image.fromarray(SEVEN.astype(np.uint16) * 257), "PNG")), 200, None),
+    ("animated GIF (first frame)", files(gif(), "d.gif"), 200, None),
+    ("CMYK JPEG", files(encoded(Image.fromarray(255 - SEVEN).convert("CMYK"), "JPEG"), "d.jpg"), 200, None),
+    ("TIFF (not accepted)", files(encoded(Image.fromarray(SEVEN), "TIFF"), "d.tif"), 400, "bad_image"),
+    ("missing field", files(DIGIT, field="picture"), 400, "bad_request"),
+    ("no body", {"headers": {"content-type": "multipart/form-data; boundary=x"}}, 400, "bad_request"),
+    ("wrong shape 27x28", instances([[[0] * 28] * 27]), 400, "bad_array"),
+    ("wrong shape 785 flat", instances([[0] * 785]), 400, "bad_array"),
+    ("NaN", {"content": b'{"instances": [[NaN]]}', "headers": {"content-type": "application/json"}}, 400,
+     "bad_request"),
+    ("Infinity", {"content": b'{"instances": [[Infinity]]}', "headers": {"content-type": "application/json"}}, 400,
+     "bad_request"),
+    ("huge number 1e308", instances([[1e308] * 784]), 400, "bad_array"),
+    ("huge integer 10^400", {"content": b'{"instances": [[' + b"1" + b"0" * 400 + b"]]}",
+                             "headers": {"content-type": "application/json"}}, 400, "bad_request"),
+    ("strings", instances([["7"] * 784]), 400, "bad_array"),
+    ("booleans", instances([[True] * 784]), 400, "bad_array"),
+    ("nulls", instances([[None] * 784]), 400, "bad_array"),
+    ("deep nesting (100,000 levels)", {"content": nested(100_000), "headers": {"content-type": "application/json"}},
+     400, "bad_request"),
+    ("deep nesting (50 levels)", {"content": nested(50), "headers": {"content-type": "application/json"}},
+     400, "bad_array"),
+    ("too many instances (65)", instances([[0] * 784] * 65), 400, "too_many_instances"),
+    ("too many files (65)", {"files": [("image", (f"{i}.png", DIGIT, "image/png")) for i in range(65)]}, 400,
+     "too_many_instances"),
+    ("oversize body (Content-Length 2 MiB)", {"content": b"0" * (2 * 1024 * 1024),
+                                              "headers": {"content-type": "application/json"}}, 413, "body_too_large"),
+    ("invalid UTF-8", {"content": b'{"instances": ["\xff\xfe"]}', "headers": {"content-type": "application/json"}},
+     400, "bad_request"),
+    ("wrong content type", {"content": DIGIT, "headers": {"content-type": "image/png"}}, 415,
+     "unsupported_media_type"),
+    ("empty list", instances([]), 400, "bad_request"),
+    ("not an object", instances(None) | {"content": b"[1, 2, 3]"}, 400, "bad_request"),
+    ("bad base64", instances([{"b64": "@@@not base64@@@"}]), 400, "bad_image"),
+    ("base64 of text", instances([{"b64": base64.b64encode(b"plain text").decode()}]), 400, "bad_image"),
+    ("unknown model", {"params": {"model": "resnet"}, **instances([[0] * 784])}, 404, "model_not_found"),
+    ("version 0", {"params": {"version": "0"}, **instances([[0] * 784])}, 422, "invalid_request"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,status,code", [pytest.param(*case, id=case[0]) for case in CASES])
+def test_bad_input(server, name, kwargs, status, code):
+    response = httpx.post(f"{server.url}/predict", timeout=30, **kwargs)
+    RESULTS.append((name, response.status_code, response.json().get("error", {}).get("code", "-")))
+    assert response.status_code == status, response.text[:300]
+    if code is None:
+        assert len(response.json()["predictions"]) == 1
+    else:
+        body = response.json()
+        assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
+    assert response.headers["x-request-id"]
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+V2_HEADER = b'{"inputs":[{"name":"image","shape":[1,784],"datatype":"FP32","parameters":{"binary_data_size":3136}}]}'
+V2_CASES = [
+    ("V2 wrong input name", {"json": {"inputs": [{"name": "x", "shape": [1, 784], "datatype": "FP32",
+                                                    "data": [0] * 784}]}}, 400, "bad_request"),
+    ("V2 wrong datatype", {"json": {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "BYTES",
+                                                 "data": ["a"] * 784}]}}, 400, "bad_request"),
+    ("V2 shape/data mismatch", {"json": {"inputs": [{"name": "image", "shape": [2, 784], "datatype": "FP32",
+                                                      "data": [0] * 784}]}}, 400, "bad_array"),
+    ("V2 binary size mismatch", {"content": V2_HEADER + b"\0" * 100,
+                                 "headers": {"Inference-Header-Content-Length": str(len(V2_HEADER))}}, 400, "bad_array"),
+    ("V2 header length beyond body", {"content": b"{}", "headers": {"Inference-Header-Content-Length": "999"}},
+     400, "bad_request"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,status,code", [pytest.param(*case, id=case[0]) for case in V2_CASES])
+def test_bad_v2_input(server, name, kwargs, status, code):
+    response = httpx.post(f"{server.url}/v2/models/lenet5/infer", timeout=30, **kwargs)
+    RESULTS.append((name, response.status_code, response.json().get("error", {}).get("code", "-")))
+    assert response.status_code == status and response.json()["error"]["code"] == code, response.text[:300]
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def test_print_table():
+    """Not a check: prints what every bad input got (pytest -s)."""
+    print("\n| input | status | code |\n|---|---:|---|")
+    for name, status, code in RESULTS:
+        print(f"| {name} | {status} | {code} |")

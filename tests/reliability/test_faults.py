@@ -1,0 +1,97 @@
+"""Faults against the real server: stalled uploads, idle connections, broken or vanishing versions.
+Each time the service keeps serving the last good version."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+
+import httpx
+
+from tests.conftest import REPO_ROOT
+
+PNG = (REPO_ROOT / "examples" / "digit.png").read_bytes()
+
+
+def predict(server) -> httpx.Response:
+    return httpx.post(f"{server.url}/predict", files={"image": ("d.png", PNG, "image/png")}, timeout=30)
+
+
+def connect(server) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def test_stalled_upload_is_timed_out_and_its_slot_freed(server):
+    sock = connect(server)
+    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100000\r\n\r\n{\"instances\": [")  # ...and nothing more
+    started = time.monotonic()
+    sock.settimeout(15)
+    answer = sock.recv(4096).decode(errors="replace")
+    waited = time.monotonic() - started
+    sock.close()
+    assert answer.startswith("HTTP/1.1 408") and '"request_timeout"' in answer
+    assert waited < 5  # LENET_BODY_TIMEOUT_S=1 in this server
+    assert predict(server).status_code == 200
+
+
+def test_many_idle_connections_do_not_block_service(server):
+    idle = [connect(server) for _ in range(300)]
+    try:
+        started = time.monotonic()
+        assert predict(server).status_code == 200
+        assert time.monotonic() - started < 2
+    finally:
+        for sock in idle:
+            sock.close()
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def test_request_ids_and_structured_logs(server):
+    response = httpx.post(f"{server.url}/predict", content=b"x", headers={"content-type": "text/plain",
+                                                                           "X-Request-ID": "probe-123"})
+    assert response.status_code == 415 and response.headers["x-request-id"] == "probe-123"
+    ours = predict(server).headers["x-request-id"]
+    assert ours and ours != "probe-123"
+    lines = [line for line in server.log().splitlines() if line.startswith("{")]
+    assert lines and all(json.loads(line)["logger"].startswith("lenet") for line in lines)
+
+
+def wait_state(server, version: int, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        versions = {v["version"]: v["state"] for v in httpx.get(f"{server.url}/models").json()["models"][0]["versions"]}
+        if versions.get(version) == state:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"version {version} never became {state}: {versions}\n{server.log()[-2000:]}")
+
+
+def test_half_written_and_corrupt_versions_are_refused(server):
+    model_dir = server.models_dir / "lenet5"
+    half = model_dir / "7"
+    half.mkdir()
+    (half / "saved_model.pb").write_bytes((model_dir / "1" / "saved_model.pb").read_bytes())  # no variables/
+    wait_state(server, 7, "refused")
+    r = predict(server)
+    assert r.status_code == 200 and r.json()["model"]["version"] == 1
+    shutil.rmtree(half)
+
+
+def test_version_removed_while_serving_falls_back(server):
+    model_dir = server.models_dir / "lenet5"
+    staging = model_dir / ".tmp-copy"
+    shutil.copytree(model_dir / "1", staging)
+    staging.rename(model_dir / "2")
+    wait_state(server, 2, "serving")
+    answers = []
+    shutil.rmtree(model_dir / "2")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        r = predict(server)
+        answers.append(r.status_code)
+        if r.json()["model"]["version"] == 1:
+            break
+    assert set(answers) == {200} and r.json()["model"]["version"] == 1
