@@ -48,6 +48,10 @@ def preprocess_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
     gray, alpha = _shrink(gray), None if alpha is None else _shrink(alpha)
     if alpha is not None and float(np.ptp(alpha)) > ALPHA_VARIES:  # a drawing on a transparent canvas
         gray = _composite(gray, alpha)
+    if alpha is None and gray.shape == (SIDE, SIDE) and image.format not in LOSSY_FORMATS and _mnist_like(gray):
+        # Already an MNIST digit (the common API case): white ink on a clean black border needs no
+        # paper removal; only the strongest stroke stretched to 1 before fitting and centring.
+        return _fit_and_centre(gray / float(gray.max()))
     ink = _ink(gray, lossy=image.format in LOSSY_FORMATS)
     if ink is None:
         return np.zeros((SIDE, SIDE), np.float32)
@@ -146,6 +150,12 @@ def _ink(gray: np.ndarray, *, lossy: bool) -> np.ndarray | None:
     top = float(ink.max())
     # Stretch so the strongest stroke reaches 1.0, as in MNIST (lone hot pixels are gone by now).
     return ink / top if top > 0 else None
+
+
+def _mnist_like(gray: np.ndarray) -> bool:
+    """28x28, an all-black outer ring of pixels, and ink bright enough to count."""
+    return (not gray[0].any() and not gray[-1].any() and not gray[:, 0].any() and not gray[:, -1].any()
+            and float(gray.max()) >= MIN_CONTRAST)
 
 
 def _frame(shape: tuple[int, int]) -> np.ndarray:

@@ -128,7 +128,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--peers", type=Path, default=ROOT.parent / "shared" / "peers")
-    parser.add_argument("--only", default="ceiling,service,naive")
+    parser.add_argument("--only", default="ceiling,service,naive,triton")
+    parser.add_argument("--triton-python", type=Path, default=Path("/tmp/venv-triton/bin/python"),
+                        help="a venv with nvidia-pytriton and tensorflow-cpu (../shared/peers/README.md); "
+                             "skipped when missing")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
     parser.add_argument("--env", action="append", default=[], help="extra LENET_X=Y for the service")
     parser.add_argument("--scenarios", default=None, help="service scenarios to run, e.g. png:1,png:64 "
@@ -175,6 +178,20 @@ def main() -> int:
                            {"MODEL_DIR": str(model), "PORT": "{port}"}, "/health", [
             ("png", "/predict", png, 1, 1), ("png", "/predict", png, 16, 1), ("png", "/predict", png, 64, 1),
             ("json256", "/predict_json", b256, 4, 256)], args, peers, log_dir)
+
+    if "triton" in only and args.triton_python.exists():
+        import sysconfig
+
+        env = {"MODEL_DIR": str(model), "PORT": "{port}",
+               # Triton's Python stub links the interpreter's own libpython (see the peers' run_all.sh)
+               "LD_LIBRARY_PATH": str(sysconfig.get_config_var("LIBDIR"))}
+        b256v2 = {"BODY_FILE": str(peers / "bodies" / "v2_batch256.json"), "CONTENT_TYPE": "application/json"}
+        rows += run_server("triton", [str(args.triton_python), str(peers / "servers" / "pytriton_batched.py")], env,
+                           "/v2/models/lenet/ready", [  # its server turns ready before its models
+            ("v2-json", "/v2/models/lenet/infer", v2, 64, 1), ("v2-binary", "/v2/models/lenet/infer", v2bin, 64, 1),
+            ("v2-json256", "/v2/models/lenet_bulk/infer", b256v2, 4, 256)], args, peers, log_dir)
+    elif "triton" in only:
+        print(f"triton skipped: {args.triton_python} not found", flush=True)
 
     print("\n| server | request | c | req/s | images/s | p50 ms | p99 ms | mean batch | non-2xx |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
