@@ -64,11 +64,16 @@ async def get_version_metadata(name: str, version: int, repository: RepositoryDe
     return _metadata(repository, name, version)
 
 
-def _metadata(repository, name: str, version: int | None) -> dict[str, object]:
+def _versions(repository, name: str, version: int | None) -> list[int]:
+    """The model's versions on disk; 404 when the model, or the version asked for, is not there."""
     versions = sorted(version_dirs(repository.root / name))
     if not versions or (version is not None and version not in versions):
         raise ModelNotFound(f"no model {name!r}" + (f" version {version}" if version is not None else ""))
-    return model_metadata(name, versions)
+    return versions
+
+
+def _metadata(repository, name: str, version: int | None) -> dict[str, object]:
+    return model_metadata(name, _versions(repository, name, version))
 
 
 @router.get("/models/{name}/ready", responses=ERROR_RESPONSES)
@@ -84,9 +89,7 @@ async def get_version_ready(name: str, version: int, repository: RepositoryDep) 
 
 
 def _ready(repository, name: str, version: int | None) -> dict[str, object]:
-    versions = version_dirs(repository.root / name)
-    if not versions or (version is not None and version not in versions):
-        raise ModelNotFound(f"no model {name!r}" + (f" version {version}" if version is not None else ""))
+    _versions(repository, name, version)
     served = repository.serving(name)
     if served is None:
         raise ModelNotReady(f"model {name!r} is not loaded yet")
