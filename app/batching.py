@@ -66,7 +66,10 @@ class MicroBatcher:
 
     def admit(self) -> None:
         """Refuse at once when the queue is already full: cheaper than reading and decoding the body first."""
-        if self._queued_images >= self.max_queue_images:
+        self._check_room(1)
+
+    def _check_room(self, n: int) -> None:
+        if self._queued_images + n > self.max_queue_images:
             self._observer.rejected()
             raise QueueFull(f"queue full ({self._queued_images} images waiting); retry shortly",
                             headers={"Retry-After": "1"})
@@ -76,10 +79,7 @@ class MicroBatcher:
         if self.closed.is_set():
             raise BatcherClosed
         n = len(images)
-        if self._queued_images + n > self.max_queue_images:
-            self._observer.rejected()
-            raise QueueFull(f"queue full ({self._queued_images} images waiting); retry shortly",
-                            headers={"Retry-After": "1"})
+        self._check_room(n)
         loop = asyncio.get_running_loop()
         now = loop.time()
         items = []

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from app.config import Settings
 from app.errors import JobConflict, JobNotFound
+from training.config import PROGRESS_FILE  # a plain constant: no TensorFlow import
 
 log = logging.getLogger("lenet.jobs")
 
 ACTIVE = ("queued", "running")
-PROGRESS_FILE = "progress.jsonl"  # written by the training CLI (training.pipeline.PROGRESS_FILE)
 LOG_FILE = "log.txt"
 RECORD_FILE = "job.json"
 OUTCOME_STATES = {"promoted": "succeeded", "exported": "succeeded", "rejected": "rejected"}

@@ -9,6 +9,10 @@ from pathlib import Path
 # names without importing TensorFlow).
 ARCHITECTURE_NAMES = ("lenet5", "lenet5-sigmoid", "lenet5-compact", "lenet5-wide", "cnn-dropout", "lenet5-plus")
 
+# In a job dir: JSON-lines progress written by the CLI, read by the service (the last line is
+# {"event": "finished", ...}). Here, not in training.pipeline, so the service needs no TensorFlow.
+PROGRESS_FILE = "progress.jsonl"
+
 # The only environment variable the training package reads (the service passes it on explicitly).
 MNIST_PATH_ENV = "LENET_MNIST_PATH"
 

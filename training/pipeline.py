@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from training.architectures import explain_parameters
-from training.config import TrainConfig
+from training.config import PROGRESS_FILE, TrainConfig
 from training.data import Mnist, load_mnist
 from training.evaluate import Evaluation, evaluate, format_evaluation, keras_predictor
 from training.export import REPORT_DIR, export_version
@@ -20,7 +20,6 @@ from training.train import TrainResult, train
 
 log = logging.getLogger("training")
 
-PROGRESS_FILE = "progress.jsonl"  # in a job dir: JSON lines, the last one {"event": "finished", ...}
 
 
 def layer_table(model: keras.Model) -> list[dict[str, object]]:
