@@ -60,6 +60,8 @@ class Metrics:
 
 
 SHED_BODY = b'{"error":{"code":"overloaded","message":"too many requests in flight; retry shortly"}}'
+SHED_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(SHED_BODY)).encode()),
+                (b"retry-after", b"1")]
 UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready")
 
 
@@ -80,15 +82,16 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}-{next(_ids):x}"
-        if self.inflight >= self.max_inflight and scope["path"] not in UNLIMITED_PATHS:
-            self.metrics.shed.inc()
-            await send({"type": "http.response.start", "status": 503, "headers": [
-                (b"content-type", b"application/json"), (b"retry-after", b"1"),
-                (b"x-request-id", request_id.encode())]})
-            await send({"type": "http.response.body", "body": SHED_BODY})
-            return
-        self.inflight += 1
-        self.metrics.inflight.set(self.inflight)
+        limited = scope["path"] not in UNLIMITED_PATHS  # probes and scrapes neither wait nor take a slot
+        if limited:
+            if self.inflight >= self.max_inflight:
+                self.metrics.shed.inc()
+                await send({"type": "http.response.start", "status": 503,
+                            "headers": [*SHED_HEADERS, (b"x-request-id", request_id.encode())]})
+                await send({"type": "http.response.body", "body": SHED_BODY})
+                return
+            self.inflight += 1
+            self.metrics.inflight.set(self.inflight)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -103,7 +106,9 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.inflight -= 1
+            if limited:
+                self.inflight -= 1
+                self.metrics.inflight.set(self.inflight)
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started

@@ -1,12 +1,14 @@
 """Fakes for the service's model interface, so repository and API tests need no TensorFlow."""
 from __future__ import annotations
 
+import io
 import json
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from app.config import Settings
 from app.errors import BrokenModel
@@ -23,7 +25,7 @@ class FakeModel:
         self.path = path
         self.sizes: list[int] = []
         self.closed = False
-        self.delay = threading.Event()  # set() it to make predict slow on purpose
+        self.delay = threading.Event()  # clear() it to hold every predict (up to 5 s) until set() again
         self.delay.set()
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -57,6 +59,12 @@ def add_version(root: Path, name: str, version: int, digit: int = 7, broken: boo
     (folder / "fake.json").write_text(json.dumps({"digit": digit, "broken": broken}))
     (folder / "metadata.json").write_text(json.dumps({"test_accuracy": 0.99, "parameters": 61706, **meta}))
     return folder
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -12,14 +12,8 @@ import pytest
 from PIL import Image
 
 from app.main import create_app
-from tests.app.conftest import add_version
+from tests.app.conftest import add_version, png_bytes
 from tests.conftest import FIXTURE_MNIST
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
