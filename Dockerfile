@@ -33,6 +33,7 @@ WORKDIR /home/lenet
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"]
-# uvicorn is PID 1 (exec form): docker stop's SIGTERM reaches it and it drains in-flight requests.
+# The server is PID 1 (exec form): docker stop's SIGTERM reaches it and it drains in-flight requests
+# for up to LENET_GRACEFUL_SHUTDOWN_S (20 s; compose and Kubernetes wait 30 s).
 STOPSIGNAL SIGTERM
-CMD ["python", "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--timeout-graceful-shutdown", "20"]
+CMD ["python", "-m", "app"]

@@ -16,15 +16,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Serves ./models (the bundled lenet5) exactly as `uvicorn app.main:app` does; LENET_* variables configure it.
+# Serves ./models (the bundled lenet5) with `python -m app`; LENET_* variables configure it.
 serve: $(STAMP)
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+	LENET_HOST=$(HOST) LENET_PORT=$(PORT) $(BIN)/python -m app
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	bench/load.sh
+	$(BIN)/python bench/load.py
 
 # Reproduce the bundled models (needs MNIST: LENET_MNIST_PATH, --data, or the network).
 train-lenet5: $(STAMP)

@@ -1,11 +1,18 @@
-"""`python -m app`: uvicorn with host, port and log settings from LENET_* variables."""
+"""`python -m app`: the one way the service is started (`make serve`, the image, the end-to-end tests
+and the benchmarks all use it), with host, port, logging and shutdown from LENET_* settings."""
 from __future__ import annotations
 
 import uvicorn
 
 from app.config import get_settings
 
-if __name__ == "__main__":
+
+def main() -> None:
     settings = get_settings()
     uvicorn.run("app.main:app", host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=settings.access_log, timeout_graceful_shutdown=10)
+                access_log=settings.access_log, timeout_graceful_shutdown=settings.graceful_shutdown_s,
+                loop=settings.loop)
+
+
+if __name__ == "__main__":
+    main()

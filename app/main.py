@@ -1,5 +1,5 @@
 """Build the app: settings, the model repository with its batchers, routes, error handlers, lifespan.
-`uvicorn app.main:app` serves ./models with no other setting."""
+`python -m app` serves it (./models with no other setting)."""
 from __future__ import annotations
 
 import gc

@@ -64,6 +64,12 @@ class Server:
         self.log.close()
 
 
+def start_service(env: dict[str, str], log_dir: Path) -> Server:
+    """This service as every launcher starts it (`python -m app`), on a free port, pinned to CPU 0."""
+    return Server("service", [PY, "-m", "app"], {"LENET_PORT": "{port}", "LENET_LOG_LEVEL": "warning", **env},
+                  "/readyz", log_dir)
+
+
 def batch_counters(server: Server) -> tuple[float, float]:
     text = httpx.get(server.url + "/metrics", timeout=5).text
     total = sum(float(m) for m in re.findall(r'^lenet_batch_size_sum\{[^}]*\} (\S+)$', text, re.M))
@@ -87,14 +93,13 @@ def wrk(server: Server, path: str, body: dict[str, str], conns: int, duration: i
     return result
 
 
-def run_server(name, argv, env, ready, scenarios, args, peers, log_dir) -> list[dict]:
+def run_server(server: Server, scenarios, args, peers) -> list[dict]:
     rows = []
-    server = Server(name, argv, env, ready, log_dir)
     try:
         for label, path, body, conns, images in scenarios:
             wrk(server, path, body, min(conns, 16), 3, peers)  # warm-up
             result = wrk(server, path, body, conns, args.duration, peers)
-            row = {"server": name, "scenario": label, "conns": conns, "images_per_request": images, **result}
+            row = {"server": server.name, "scenario": label, "conns": conns, "images_per_request": images, **result}
             if "rps" in result:
                 row["images_per_s"] = round(result["rps"] * images, 1)
             print(json.dumps(row), flush=True)
@@ -169,15 +174,15 @@ def main() -> int:
             wanted = set(args.scenarios.split(","))
             scenarios = [s for s in scenarios if f"{s[0]}:{s[3]}" in wanted]
         label = "service" + "".join(f" {item}" for item in args.env)
-        rows += run_server("service", [PY, "-m", "uvicorn", "app.main:app", "--port", "{port}", "--no-access-log",
-                                       "--log-level", "warning"], env, "/readyz", scenarios, args, peers, log_dir)
+        rows += run_server(start_service(env, log_dir), scenarios, args, peers)
         for row in rows:
             row["server"] = label
     if "naive" in only:
-        rows += run_server("naive", [PY, str(peers / "servers" / "naive.py")],
-                           {"MODEL_DIR": str(model), "PORT": "{port}"}, "/health", [
+        naive = Server("naive", [PY, str(peers / "servers" / "naive.py")], {"MODEL_DIR": str(model), "PORT": "{port}"},
+                       "/health", log_dir)
+        rows += run_server(naive, [
             ("png", "/predict", png, 1, 1), ("png", "/predict", png, 16, 1), ("png", "/predict", png, 64, 1),
-            ("json256", "/predict_json", b256, 4, 256)], args, peers, log_dir)
+            ("json256", "/predict_json", b256, 4, 256)], args, peers)
 
     if "triton" in only and args.triton_python.exists():
         import sysconfig
@@ -186,10 +191,11 @@ def main() -> int:
                # Triton's Python stub links the interpreter's own libpython (see the peers' run_all.sh)
                "LD_LIBRARY_PATH": str(sysconfig.get_config_var("LIBDIR"))}
         b256v2 = {"BODY_FILE": str(peers / "bodies" / "v2_batch256.json"), "CONTENT_TYPE": "application/json"}
-        rows += run_server("triton", [str(args.triton_python), str(peers / "servers" / "pytriton_batched.py")], env,
-                           "/v2/models/lenet/ready", [  # its server turns ready before its models
+        triton = Server("triton", [str(args.triton_python), str(peers / "servers" / "pytriton_batched.py")], env,
+                        "/v2/models/lenet/ready", log_dir)  # its server turns ready before its models
+        rows += run_server(triton, [
             ("v2-json", "/v2/models/lenet/infer", v2, 64, 1), ("v2-binary", "/v2/models/lenet/infer", v2bin, 64, 1),
-            ("v2-json256", "/v2/models/lenet_bulk/infer", b256v2, 4, 256)], args, peers, log_dir)
+            ("v2-json256", "/v2/models/lenet_bulk/infer", b256v2, 4, 256)], args, peers)
     elif "triton" in only:
         print(f"triton skipped: {args.triton_python} not found", flush=True)
 

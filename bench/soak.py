@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import PY, ROOT, Server  # noqa: E402
+from load import ROOT, start_service  # noqa: E402
 from overload import rss_mb  # noqa: E402
 
 
@@ -56,10 +56,8 @@ def main() -> int:
     shutil.copytree(sources[0], model_dir / "1")
     log_dir = args.out.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    server = Server("service", [PY, "-m", "uvicorn", "app.main:app", "--port", "{port}", "--no-access-log",
-                                "--log-level", "warning"],
-                    {"LENET_MODELS_DIR": str(work / "models"), "LENET_JOBS_DIR": str(work / "jobs"),
-                     "LENET_POLL_INTERVAL_S": "0.5", "LENET_LOG_LEVEL": "warning"}, "/readyz", log_dir)
+    server = start_service({"LENET_MODELS_DIR": str(work / "models"), "LENET_JOBS_DIR": str(work / "jobs"),
+                            "LENET_POLL_INTERVAL_S": "0.5"}, log_dir)
     stop = threading.Event()
     tally = {"ok": 0, "wrong": 0, "failed": 0, "versions": set()}
     lock = threading.Lock()

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import PY, ROOT, Server, wrk  # noqa: E402
+from load import ROOT, start_service, wrk  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -37,8 +37,7 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     env = {"LENET_MODELS_DIR": str(work / "models"), "LENET_JOBS_DIR": str(work / "jobs"),
            "LENET_ADMIN_TOKEN": TOKEN, "LENET_MNIST_PATH": str(args.data.resolve()), "LENET_LOG_LEVEL": "warning"}
-    server = Server("service", [PY, "-m", "uvicorn", "app.main:app", "--port", "{port}", "--no-access-log",
-                                "--log-level", "warning"], env, "/readyz", log_dir)
+    server = start_service(env, log_dir)
     png = {"PNG": str(args.peers.resolve() / "digits" / "00_label7.png")}
     rows = {}
     try:

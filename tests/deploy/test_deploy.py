@@ -85,9 +85,11 @@ def test_the_image_start_command_serves_readyz(tmp_path):
     """Run the Dockerfile's CMD (and its HEALTHCHECK) here, with the image's environment."""
     cmd = json.loads(instruction("CMD")[0])
     port = free_port()
-    cmd = [sys.executable if part == "python" else str(port) if part == "8000" else part for part in cmd]
+    cmd = [sys.executable if part == "python" else part for part in cmd]
     env = dict(re.findall(r"(LENET_\w+|TF_\w+|PYTHON\w+)=(\S+)", instruction("ENV")[0]))
-    env.update(LENET_MODELS_DIR=str(REPO_ROOT / "models"), LENET_JOBS_DIR=str(tmp_path / "jobs"))
+    assert env["LENET_PORT"] == "8000"  # what EXPOSE, the health checks and the compose files expect
+    env.update(LENET_MODELS_DIR=str(REPO_ROOT / "models"), LENET_JOBS_DIR=str(tmp_path / "jobs"),
+               LENET_HOST="127.0.0.1", LENET_PORT=str(port))
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
