@@ -45,6 +45,11 @@ async def wait_until_done(http: httpx.AsyncClient, job_id: str, timeout: float =
     pytest.param({"Authorization": "Bearer wrong"}, 401, "unauthorized", id="wrong-token"),
     pytest.param({"Authorization": f"Basic {TOKEN}"}, 401, "unauthorized", id="wrong-scheme"),
     pytest.param({"Authorization": f"Bearer {TOKEN}x"}, 401, "unauthorized", id="token-prefix"),
+    # What a timing attack tries: the right length, right but for the last character; and a bare prefix.
+    # Both sides are hashed before compare_digest, so neither answers faster than a wrong token.
+    pytest.param({"Authorization": f"Bearer {TOKEN[:-1]}{chr(ord(TOKEN[-1]) ^ 1)}"}, 401, "unauthorized",
+                 id="all-but-last-character"),
+    pytest.param({"Authorization": f"Bearer {TOKEN[:-1]}"}, 401, "unauthorized", id="token-minus-last-character"),
 ])
 async def test_admin_endpoints_need_the_token(admin, headers, status, code):
     for method, path in (("POST", "/train"), ("GET", "/train"), ("GET", "/train/x"), ("DELETE", "/train/x")):
