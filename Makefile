@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 # Serves ./models (the bundled lenet5) with `python -m app`; LENET_* variables configure it.
 serve: $(STAMP)
-	LENET_HOST=$(HOST) LENET_PORT=$(PORT) $(BIN)/python -m app
+	LENET_HOST=$(HOST) LENET_PORT=$(PORT) exec $(BIN)/python -m app
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
