@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from collections import deque
@@ -55,6 +56,11 @@ class Outcome:
     @property
     def latency(self) -> float:
         return self.done - self.scheduled
+
+    @property
+    def finished(self) -> bool:
+        """Answered, or given up on (the error says why)."""
+        return self.status != 0 or self.error is not None
 
 
 class _Connection(asyncio.Protocol):
@@ -173,12 +179,13 @@ class OpenLoop:
             self.lag.append(max(0.0, self.now() - at))
             self._dispatch(outcome, self.payloads[index % len(self.payloads)])
         deadline = self.now() + self.timeout + 1
-        while any(o.status == 0 and o.error is None for o in self.outcomes) and self.now() < deadline:
+        pending = [o for o in self.outcomes if not o.finished]
+        while pending and self.now() < deadline:
             await asyncio.sleep(0.1)
+            pending = [o for o in pending if not o.finished]
         reaper.cancel()
-        for outcome in self.outcomes:
-            if outcome.status == 0 and outcome.error is None:
-                outcome.error = "no answer"
+        for outcome in pending:
+            outcome.error = "no answer"
         for conn in self.idle:
             conn.transport.close()  # type: ignore[union-attr]
         return self.outcomes
@@ -250,7 +257,7 @@ def summarize(gen: OpenLoop, outcomes: list[Outcome]) -> dict:
     ok = [o for o in load if o.status == 200]
     shed = [o for o in load if o.status == 503]
     answered = [o for o in load if o.status]
-    sent = [o.sent for o in load if o.sent == o.sent]
+    sent = [o.sent for o in load if not math.isnan(o.sent)]  # NaN: never written to a connection
     windows = []
     for start in range(0, int(np.ceil(gen.duration)), 10):  # p99 by 10 s window: bounded means flat
         inside = [o.latency for o in ok if start <= o.scheduled < start + 10]
