@@ -3,6 +3,7 @@ Each time the service keeps serving the last good version."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import time
@@ -23,13 +24,29 @@ def connect(server) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=10)
 
 
+def read_response(sock: socket.socket) -> str:
+    """One whole HTTP response: the head and body may arrive in separate segments."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < body_length(data):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace")
+
+
+def body_length(data: bytes) -> int:
+    match = re.search(rb"(?im)^content-length:\s*(\d+)", data.partition(b"\r\n\r\n")[0])
+    return int(match.group(1)) if match else 0
+
+
 def test_stalled_upload_is_timed_out_and_its_slot_freed(server):
     sock = connect(server)
     sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 100000\r\n\r\n{\"instances\": [")  # ...and nothing more
     started = time.monotonic()
     sock.settimeout(15)
-    answer = sock.recv(4096).decode(errors="replace")
+    answer = read_response(sock)
     waited = time.monotonic() - started
     sock.close()
     assert answer.startswith("HTTP/1.1 408") and '"request_timeout"' in answer
