@@ -10,7 +10,8 @@ from app.config import get_settings
 def main() -> None:
     settings = get_settings()
     uvicorn.run("app.main:app", host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=settings.access_log, timeout_graceful_shutdown=settings.graceful_shutdown_s,
+                access_log=settings.access_log, timeout_keep_alive=settings.keep_alive_s,
+                timeout_graceful_shutdown=settings.graceful_shutdown_s,
                 loop=settings.loop)
 
 

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "info"
     access_log: bool = Field(False, description="uvicorn access log (costs throughput)")
+    keep_alive_s: int = Field(5, ge=1, description="an idle keep-alive connection is closed after this; keep it above "
+                                                   "the idle timeout of any proxy or load balancer in front")
     graceful_shutdown_s: float = Field(20.0, ge=0, description="on SIGTERM, how long in-flight requests get to finish")
     # asyncio's own loop by default: uvloop's libuv accepts one connection per loop iteration (libuv#3696),
     # so under overload new connections waited up to 30 s in the listen queue (bench/overload.py

@@ -4,8 +4,11 @@ slow the offered load down. Closed-loop tools (wrk, hey) wait for an answer befo
 which hides overload ("coordinated omission"). Latency counts from each request's scheduled time.
 
 Requests go out on keep-alive connections; when none is free a new one is opened (up to
---max-connections, past which requests wait in the client and that wait counts as latency). After
-the schedule, probes go out every --probe-every seconds for --probe-for seconds to time recovery.
+--max-connections, past which requests wait in the client and that wait counts as latency). A
+connection idle for --idle-timeout is closed rather than reused: the server closes idle ones after
+its keep-alive timeout, and a request written just as it does is reset (RFC 9112 9.3.1), so clients
+keep their idle timeout below the server's. After the schedule, probes go out every --probe-every
+seconds for --probe-for seconds to time recovery.
 Every request gets an outcome: an HTTP status, or 0 when no answer came (connection error, or no
 answer within --timeout). Traffic only to 127.0.0.1.
 
@@ -52,6 +55,7 @@ class Outcome:
     correct: bool | None = None  # for 200 answers with an expectation
     error: str | None = None
     probe: bool = False
+    reused_after: float = float("nan")  # seconds its connection had been idle before it; NaN: a new connection
 
     @property
     def latency(self) -> float:
@@ -72,6 +76,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.current: tuple[Outcome, Payload] | None = None
         self.head: tuple[int, int, int, bool, bool] | None = None  # status, body start, end, chunked, retry-after
+        self.idle_since: float | None = None  # None until it has carried an answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -80,6 +85,8 @@ class _Connection(asyncio.Protocol):
         self.current = (outcome, payload)
         self.gen.busy.add(self)
         outcome.sent = self.gen.now()
+        if self.idle_since is not None:
+            outcome.reused_after = outcome.sent - self.idle_since
         self.transport.write(payload.raw)  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
@@ -115,7 +122,7 @@ class _Connection(asyncio.Protocol):
             outcome, payload = self.current
             self.current = None
             self.gen.busy.discard(self)
-            outcome.done = self.gen.now()
+            outcome.done = self.idle_since = self.gen.now()
             outcome.status, outcome.retry_after = status, retry_after
             if status == 200 and payload.expect is not None:
                 outcome.correct = payload.expect in body
@@ -127,10 +134,10 @@ class _Connection(asyncio.Protocol):
 
 class OpenLoop:
     def __init__(self, port: int, payloads: list[Payload], rate: float, duration: float, *,
-                 max_connections: int = 4096, timeout: float = 30.0, probe_every: float = 0.02,
-                 probe_for: float = 2.0, seed: int = 0) -> None:
+                 max_connections: int = 4096, idle_timeout: float = 4.0, timeout: float = 30.0,
+                 probe_every: float = 0.02, probe_for: float = 2.0, seed: int = 0) -> None:
         self.port, self.payloads = port, payloads
-        self.max_connections, self.timeout = max_connections, timeout
+        self.max_connections, self.idle_timeout, self.timeout = max_connections, idle_timeout, timeout
         rng = np.random.default_rng(seed)
         gaps = rng.exponential(1.0 / rate, int(rate * duration * 1.1) + 10)
         times = np.cumsum(gaps)
@@ -191,9 +198,13 @@ class OpenLoop:
         return self.outcomes
 
     def _dispatch(self, outcome: Outcome, payload: Payload) -> None:
-        if self.idle:
-            self.idle.pop().send(outcome, payload)
-        elif self.open < self.max_connections:
+        while self.idle:  # the most recently used first, so the others age and are dropped here
+            conn = self.idle.pop()
+            if conn.idle_since is None or self.now() - conn.idle_since < self.idle_timeout:
+                conn.send(outcome, payload)
+                return
+            conn.transport.close()  # the server may be closing it at this moment: a request written now is lost
+        if self.open < self.max_connections:
             self.open += 1
             self.peak_open = max(self.peak_open, self.open)
             asyncio.ensure_future(self._connect(outcome, payload))
@@ -271,6 +282,9 @@ def summarize(gen: OpenLoop, outcomes: list[Outcome]) -> dict:
         "shed_rps": round(len(shed) / gen.duration, 1),
         "requests": len(load), "statuses": statuses,
         "lost": sum(1 for o in load if not o.status),
+        "lost_detail": [{"error": o.error, "scheduled_s": round(o.scheduled, 3),
+                         "connection": "new" if math.isnan(o.reused_after) else f"reused after {o.reused_after:.3f} s idle"}
+                        for o in load if not o.status][:20],
         "wrong_answers": sum(1 for o in ok if o.correct is False),
         "shed_without_retry_after": sum(1 for o in shed if not o.retry_after),
         "served_p50_ms": _ms([o.latency for o in ok], 50), "served_p99_ms": _ms([o.latency for o in ok], 99),
@@ -298,6 +312,9 @@ def main() -> int:
                         help="connections at most; requests wait in the client past it (that wait counts)")
     parser.add_argument("--preopen", type=int, default=0, help="connections opened before the load starts")
     parser.add_argument("--raw", type=Path, help="write every outcome here (.npz) for a closer look")
+    parser.add_argument("--idle-timeout", type=float, default=4.0,
+                        help="a connection idle this long is closed rather than reused; keep it below the server's "
+                             "keep-alive timeout (uvicorn's 5 s), as HTTP clients do")
     parser.add_argument("--timeout", type=float, default=30, help="an answer later than this counts as lost")
     parser.add_argument("--probe-every", type=float, default=0.02)
     parser.add_argument("--probe-for", type=float, default=2.0)
@@ -308,7 +325,7 @@ def main() -> int:
         path, _, digit = spec.partition(":")
         payloads.append(predict_png(Path(path).read_bytes(), int(digit) if digit else None))
     gen = OpenLoop(args.port, payloads, args.rate, args.duration, max_connections=args.max_connections,
-                   timeout=args.timeout, probe_every=args.probe_every, probe_for=args.probe_for)
+                   idle_timeout=args.idle_timeout, timeout=args.timeout, probe_every=args.probe_every, probe_for=args.probe_for)
     try:
         import uvloop  # the generator must not be the bottleneck; uvloop halves its cost per request
         runner = uvloop.run

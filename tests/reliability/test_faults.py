@@ -40,6 +40,19 @@ def test_stalled_upload_is_timed_out_and_its_slot_freed(server):
     assert predict(server).status_code == 200
 
 
+def test_idle_keep_alive_connection_is_closed_after_its_timeout(server):
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = http.client.HTTPResponse(sock)
+    answer.begin()
+    answer.read()
+    assert answer.status == 200 and not answer.will_close
+    idle_from = time.monotonic()
+    assert sock.recv(1) == b""  # the server closed it (settimeout(10) in connect)
+    assert 2.5 < time.monotonic() - idle_from < 5  # LENET_KEEP_ALIVE_S=3 in this server
+    sock.close()
+
+
 def test_many_idle_connections_do_not_block_service(server):
     idle = [connect(server) for _ in range(300)]
     try:

@@ -4,6 +4,8 @@ connections opened as requests arrive. The minute-long run at twice the measured
 figures, is `bench/overload.py`; this checks the behaviour."""
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import re
 import shutil
@@ -74,3 +76,43 @@ def test_open_loop_overload_is_shed_with_retry_after_and_nothing_is_lost(crowded
         image, label = data["x_test"][0], int(data["y_test"][0])
     answer = httpx.post(crowded_server.url + "/predict", files={"image": ("d.png", png_bytes(image), "image/png")})
     assert answer.status_code == 200 and answer.json()["predictions"][0]["digit"] == label
+
+
+def load_openloop():
+    spec = importlib.util.spec_from_file_location("openloop", REPO_ROOT / "bench" / "openloop.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("idle_timeout, connections", [(10.0, 1), (0.1, 4)])
+def test_generator_drops_connections_idle_past_its_timeout(idle_timeout, connections):
+    """A request written as the server closes an idle keep-alive connection is reset, so the generator
+    must not reuse a connection idle longer than --idle-timeout (kept below the server's keep-alive)."""
+    openloop = load_openloop()
+    accepted = []
+
+    async def answer(reader, writer):
+        accepted.append(writer)
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                await reader.readexactly(int(re.search(rb"Content-Length: (\d+)", head).group(1)))
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except asyncio.IncompleteReadError:  # the generator closed it
+            writer.close()
+
+    async def run():
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        gen = openloop.OpenLoop(server.sockets[0].getsockname()[1], [openloop.predict_png(b"png", None)], rate=1,
+                                duration=1, idle_timeout=idle_timeout, timeout=5, probe_for=0)
+        gen.schedule = [0.0, 0.3, 0.6, 0.9]  # answered at once, so 0.3 s idle before each reuse
+        outcomes = await gen.run()
+        await asyncio.sleep(0.1)  # the server sees every connection closed
+        server.close()
+        await server.wait_closed()
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    assert [o.status for o in outcomes] == [200] * 4
+    assert len(accepted) == connections
