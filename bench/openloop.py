@@ -283,8 +283,8 @@ def summarize(gen: OpenLoop, outcomes: list[Outcome]) -> dict:
         "requests": len(load), "statuses": statuses,
         "lost": sum(1 for o in load if not o.status),
         "lost_detail": [{"error": o.error, "scheduled_s": round(o.scheduled, 3),
-                         "connection": "new" if math.isnan(o.reused_after) else f"reused after {o.reused_after:.3f} s idle"}
-                        for o in load if not o.status][:20],
+                         "connection": "new" if math.isnan(o.reused_after)
+                         else f"reused after {o.reused_after:.3f} s idle"} for o in load if not o.status][:20],
         "wrong_answers": sum(1 for o in ok if o.correct is False),
         "shed_without_retry_after": sum(1 for o in shed if not o.retry_after),
         "served_p50_ms": _ms([o.latency for o in ok], 50), "served_p99_ms": _ms([o.latency for o in ok], 99),
@@ -325,7 +325,8 @@ def main() -> int:
         path, _, digit = spec.partition(":")
         payloads.append(predict_png(Path(path).read_bytes(), int(digit) if digit else None))
     gen = OpenLoop(args.port, payloads, args.rate, args.duration, max_connections=args.max_connections,
-                   idle_timeout=args.idle_timeout, timeout=args.timeout, probe_every=args.probe_every, probe_for=args.probe_for)
+                   idle_timeout=args.idle_timeout, timeout=args.timeout, probe_every=args.probe_every,
+                   probe_for=args.probe_for)
     try:
         import uvloop  # the generator must not be the bottleneck; uvloop halves its cost per request
         runner = uvloop.run

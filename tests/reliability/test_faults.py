@@ -24,15 +24,20 @@ def connect(server) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=10)
 
 
+def read_answer(sock: socket.socket) -> tuple[http.client.HTTPResponse, bytes]:
+    """The whole answer on a raw socket, however its head and body are segmented."""
+    answer = http.client.HTTPResponse(sock)
+    answer.begin()
+    return answer, answer.read()
+
+
 def test_stalled_upload_is_timed_out_and_its_slot_freed(server):
     sock = connect(server)
     sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 100000\r\n\r\n{\"instances\": [")  # ...and nothing more
     started = time.monotonic()
     sock.settimeout(15)
-    answer = http.client.HTTPResponse(sock)  # reads the whole answer, however it is segmented
-    answer.begin()
-    body = answer.read()
+    answer, body = read_answer(sock)
     waited = time.monotonic() - started
     sock.close()
     assert answer.status == 408 and b'"request_timeout"' in body
@@ -43,9 +48,7 @@ def test_stalled_upload_is_timed_out_and_its_slot_freed(server):
 def test_idle_keep_alive_connection_is_closed_after_its_timeout(server):
     sock = connect(server)
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    answer = http.client.HTTPResponse(sock)
-    answer.begin()
-    answer.read()
+    answer, _ = read_answer(sock)
     assert answer.status == 200 and not answer.will_close
     idle_from = time.monotonic()
     assert sock.recv(1) == b""  # the server closed it (settimeout(10) in connect)
