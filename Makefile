@@ -4,33 +4,48 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
 
-.PHONY: setup serve test bench train-lenet5 train-lenet5-plus clean
+.PHONY: setup serve test bench gpu-check mnist train-lenet5 train-lenet5-plus clean
 
-setup: $(STAMP)
+setup: $(DEV)
 
-$(STAMP): pyproject.toml
+# `make serve` needs only the runtime dependencies; `make test` adds the test tools on top.
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(DEV): $(RUNTIME)
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV)
 
 # Serves ./models (the bundled lenet5) with `python -m app`; LENET_* variables configure it.
-serve: $(STAMP)
+serve: $(RUNTIME)
 	LENET_HOST=$(HOST) LENET_PORT=$(PORT) exec $(BIN)/python -m app
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python bench/load.py
 
+# The devices TensorFlow sees, and batches of 1, 64 and 256 on each checked against the CPU's answers, with images/s.
+gpu-check: $(RUNTIME)
+	$(BIN)/python -m app.devices
+
+# mnist.npz into data/, the folder the compose files mount: keras' download, or `make mnist FROM=path`
+# (an mnist.npz or a folder of the four IDX files) where there is no internet.
+mnist: $(RUNTIME)
+	$(BIN)/python -m training fetch-mnist --to data/mnist.npz $(if $(FROM),--from $(FROM))
+
 # Reproduce the bundled models (needs MNIST: LENET_MNIST_PATH, --data, or the network).
-train-lenet5: $(STAMP)
+train-lenet5: $(RUNTIME)
 	$(BIN)/python -m training train --arch lenet5 --epochs 20 --batch-size 64 --lr-schedule cosine
 
-train-lenet5-plus: $(STAMP)
+train-lenet5-plus: $(RUNTIME)
 	$(BIN)/python -m training train --arch lenet5-plus --epochs 30 --augment --lr-schedule cosine
 
 clean:

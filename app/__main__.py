@@ -5,11 +5,13 @@ from __future__ import annotations
 import uvicorn
 
 from app.config import get_settings
+from app.logs import uvicorn_log_config
 
 
 def main() -> None:
     settings = get_settings()
     uvicorn.run("app.main:app", host=settings.host, port=settings.port, log_level=settings.log_level,
+                log_config=uvicorn_log_config(settings.log_level),
                 access_log=settings.access_log, timeout_keep_alive=settings.keep_alive_s,
                 timeout_graceful_shutdown=settings.graceful_shutdown_s,
                 loop=settings.loop)

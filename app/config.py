@@ -2,11 +2,12 @@
 Nothing else in the service reads the environment."""
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,9 +47,10 @@ class Settings(BaseSettings):
     train_threads: int = Field(1, ge=1, description="TensorFlow threads of a training job")
     train_nice: int = Field(10, ge=0, le=19, description="CPU niceness of a training job")
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    log_level: str = "info"
+    host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port, 1-65535")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="debug also shows TensorFlow's native start-up lines")
     access_log: bool = Field(False, description="uvicorn access log (costs throughput)")
     keep_alive_s: int = Field(5, ge=1, description="an idle keep-alive connection is closed after this; keep it above "
                                                    "the idle timeout of any proxy or load balancer in front")
@@ -63,6 +65,23 @@ class Settings(BaseSettings):
         return self.max_delay_ms / 1000.0
 
 
+def settings_error_lines(error: ValidationError) -> list[str]:
+    """One line per bad variable, named as the user set it, with what it accepts."""
+    lines = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        field = Settings.model_fields.get(name)
+        variable = f"{Settings.model_config.get('env_prefix', '')}{name}".upper()
+        hint = f" ({field.description})" if field is not None and field.description else ""
+        lines.append(f"error: {variable}={problem.get('input')!r}: {problem['msg']}{hint}")
+    return lines
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process; a bad LENET_* value ends it with status 2 and one line per variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        print("\n".join(settings_error_lines(error)), file=sys.stderr)
+        raise SystemExit(2) from None

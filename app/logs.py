@@ -1,11 +1,19 @@
-"""Structured logs: one JSON object per line, with any `extra=` fields the caller attached."""
+"""Structured logs: one JSON object per line, ours and uvicorn's alike, with any `extra=` fields the caller
+attached; TensorFlow's native start-up lines kept out of them unless the level is debug."""
 from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+_handler: logging.Handler | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,10 +30,56 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def json_handler() -> logging.Handler:
+    """The one handler of every logger here. It writes to its own copy of stderr's descriptor, so that
+    `native_output_silenced` (which points descriptor 2 elsewhere for a moment) never swallows a log line."""
+    global _handler
+    if _handler is None:
+        sys.stderr.flush()
+        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+        _handler = logging.StreamHandler(stream)
+        _handler.setFormatter(JsonFormatter())
+    return _handler
+
+
 def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
     root = logging.getLogger("lenet")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler()]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+def uvicorn_log_config(level: str) -> dict[str, Any]:
+    """uvicorn's `log_config`: its server and access lines through the same JSON handler as ours."""
+    logger = {"handlers": ["json"], "level": level.upper(), "propagate": False}
+    return {"version": 1, "disable_existing_loggers": False,
+            "handlers": {"json": {"()": "app.logs.json_handler"}},
+            "loggers": {"uvicorn": logger, "uvicorn.error": {"level": level.upper()}, "uvicorn.access": logger}}
+
+
+@contextmanager
+def native_output_silenced(level: str) -> Iterator[None]:
+    """TensorFlow's C++ runtime writes its start-up lines (absl's preamble, oneDNN, the CUDA probe's
+    `failed call to cuInit` on a CPU host) straight to descriptor 2, whatever TF_CPP_MIN_LOG_LEVEL says.
+    Hold them back while the block runs: dropped when it succeeds, logged as one error when it fails,
+    and left alone at debug level."""
+    if level.lower() == "debug":
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later native lines: errors only
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sink.seek(0)
+            held = sink.read().decode(errors="replace").strip()
+            if held:
+                logging.getLogger("lenet.tensorflow").error("native output before the failure:\n%s", held)
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)

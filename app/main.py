@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
 from app.errors import ServiceError
-from app.logs import configure_logging
+from app.logs import configure_logging, native_output_silenced
 from app.metrics import Metrics, RequestMiddleware
 from app.payloads import Limits
 from app.repository import Loader, ModelRepository, RepositoryEvents
@@ -42,9 +42,10 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         nonlocal loader
         executor = None
         if loader is None:
-            from app.model import SavedModelDigits, configure_devices, device_executor  # the TensorFlow import
+            with native_output_silenced(settings.log_level):
+                from app.model import SavedModelDigits, configure_devices, device_executor  # the TensorFlow import
 
-            device = configure_devices()
+                device = configure_devices()
             executor = device_executor(device)
             loader = lambda path: SavedModelDigits(path, device)  # noqa: E731
         events = RepositoryEvents(
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
             await jobs.close()
             await repository.close()
 
-    app = FastAPI(title="LeNet Serve", version="0.1.0", lifespan=lifespan,
+    # /docs and /redoc come from routes/ui.py on vendored scripts: FastAPI's own load them from a CDN.
+    app = FastAPI(title="LeNet Serve", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Handwritten-digit recognition: LeNet-5 SavedModels behind a micro-batched REST API.")
     app.state.settings = settings
     app.state.metrics = metrics

@@ -5,6 +5,7 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,36 @@ def configure_devices() -> str:
     device = "/GPU:0" if gpus else "/CPU:0"
     log.info("inference device %s (%d GPU visible)", device, len(gpus))
     return device
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str  # "/physical_device:GPU:0" or "/device:GPU:0"
+    kind: str  # "CPU", "GPU", ...
+    details: dict[str, object]  # a GPU's device_name and compute_capability, when TensorFlow knows them
+
+
+def physical_devices() -> list[DeviceInfo]:
+    devices = []
+    for device in tf.config.list_physical_devices():
+        try:
+            details = dict(tf.config.experimental.get_device_details(device))
+        except (ValueError, RuntimeError):  # not every device kind has details
+            details = {}
+        devices.append(DeviceInfo(device.name, device.device_type, details))
+    return devices
+
+
+def logical_devices() -> list[DeviceInfo]:
+    """What `tf.device` can place work on. This starts TensorFlow's runtime: call configure_devices() first."""
+    return [DeviceInfo(device.name, device.device_type, {}) for device in tf.config.list_logical_devices()]
+
+
+def tensorflow_build() -> dict[str, object]:
+    """TensorFlow's version and the CUDA/cuDNN it was built against (a GPU needs a matching driver)."""
+    info = tf.sysconfig.get_build_info()
+    return {"version": tf.__version__,
+            **{key: info.get(key) for key in ("is_cuda_build", "cuda_version", "cudnn_version")}}
 
 
 _executors: dict[str, ThreadPoolExecutor] = {}

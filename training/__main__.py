@@ -1,4 +1,4 @@
-"""Command line: python -m training {train,evaluate,summary,export} ..."""
+"""Command line: python -m training {train,evaluate,summary,export,fetch-mnist} ..."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--data", default=None, help="test data for the metadata's accuracy")
     export.add_argument("--repository", default=defaults.repository)
     export.add_argument("--name", default=None)
+    fetch = sub.add_parser("fetch-mnist", help="write mnist.npz where the containers read it (data/, mounted by "
+                                               "the compose files): keras' download, or --from a local copy")
+    fetch.add_argument("--to", type=Path, default=Path("data/mnist.npz"), help="where to write it (default: %(default)s)")
+    fetch.add_argument("--from", dest="source", default=None,
+                       help="offline: an mnist.npz or a folder of the four IDX files, checked and copied")
     return parser
 
 
@@ -142,7 +147,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "export": cmd_export}
+def cmd_fetch_mnist(args: argparse.Namespace) -> int:
+    from training.data import download_mnist, load_mnist, save_mnist
+
+    mnist = load_mnist(args.source) if args.source else download_mnist()
+    target = save_mnist(mnist, args.to)
+    print(f"{target}: {len(mnist.x_train)} training and {len(mnist.x_test)} test digits from {mnist.source}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "export": cmd_export,
+            "fetch-mnist": cmd_fetch_mnist}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,7 +44,7 @@ def load_mnist(path: str | Path | None = None) -> Mnist:
     """Load MNIST from `path`, else from $LENET_MNIST_PATH, else through keras' download and cache."""
     chosen = Path(path) if path is not None else mnist_path_from_env()
     if chosen is None:
-        return _load_keras_download()
+        return download_mnist()
     if not chosen.exists():
         raise DataError(f"{chosen}: no such file or folder (expected mnist.npz or a folder of IDX files)")
     if chosen.is_dir():
@@ -54,7 +54,8 @@ def load_mnist(path: str | Path | None = None) -> Mnist:
     return validate(arrays, source=str(chosen))
 
 
-def _load_keras_download() -> Mnist:
+def download_mnist() -> Mnist:
+    """keras' own download (cached in ~/.keras/datasets), checked against keras' recorded hash."""
     import keras  # deferred: importing keras pulls in TensorFlow
 
     try:
@@ -139,6 +140,17 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> Mnist:
             raise DataError(f"{source}: y_{split}[{bad}] = {int(y[bad])}, labels must be 0..9")
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y.astype(np.uint8)
     return Mnist(source=source, **{key: arrays[key] for key in IDX_NAMES})
+
+
+def save_mnist(mnist: Mnist, target: str | Path) -> Path:
+    """Write `mnist` as an .npz in keras' layout (the file every loader here reads), atomically."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    with partial.open("wb") as out:  # an open file: np.savez would append .npz to a bare name
+        np.savez_compressed(out, **{key: getattr(mnist, key) for key in IDX_NAMES})
+    partial.replace(target)
+    return target
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:

@@ -60,8 +60,27 @@ def test_outputs_that_are_not_probabilities_are_refused(tmp_path):
         SavedModelDigits(tmp_path / "1")
 
 
-def test_cpu_when_no_gpu_is_visible():
+def test_cpu_when_no_gpu_is_visible(monkeypatch):
+    import tensorflow as tf
+
+    real = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [] if kind == "GPU" else real(kind))
     assert configure_devices() == "/CPU:0"
+
+
+def test_device_choice_follows_what_tensorflow_sees():
+    import tensorflow as tf
+
+    assert configure_devices() == ("/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0")
+
+
+def test_chosen_device_answers_like_the_cpu(digits):
+    # On a CPU-only host both are the CPU; on a GPU host this compares the GPU the service uses with the CPU.
+    images, _ = digits
+    on_device = SavedModelDigits(BUNDLED, configure_devices()).predict(images)
+    on_cpu = SavedModelDigits(BUNDLED, "/CPU:0").predict(images)
+    np.testing.assert_allclose(on_device, on_cpu, atol=1e-3)
+    assert (on_device.argmax(axis=1) == on_cpu.argmax(axis=1)).all()
 
 
 def test_gpu_is_chosen_with_memory_growth(monkeypatch):

@@ -10,6 +10,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -72,11 +73,11 @@ class Visit:
 
 @pytest.fixture
 def visit(browser, ui_server) -> Iterator[Callable[..., Visit]]:
-    """Opens the page in a fresh context; afterwards, checks no request left the server's origin
-    and no script error happened."""
+    """Opens the page (or another of the server's pages, `path`) in a fresh context; afterwards, checks no
+    request left the server's origin and no script error happened."""
     contexts, visits = [], []
 
-    def open_page(viewport: dict[str, int] = DESKTOP, **options: object) -> Visit:
+    def open_page(viewport: dict[str, int] = DESKTOP, path: str = "/", **options: object) -> Visit:
         context = browser.new_context(viewport=viewport, **options)
         contexts.append(context)
         page = context.new_page()
@@ -84,8 +85,9 @@ def visit(browser, ui_server) -> Iterator[Callable[..., Visit]]:
         context.on("request", lambda request: seen.requests.append(request))
         page.on("pageerror", lambda error: seen.errors.append(str(error)))
         visits.append(seen)
-        page.goto(ui_server.url + "/")
-        expect(page.locator("#model-select")).to_be_enabled()  # /models answered: the page is set up
+        page.goto(ui_server.url + path)
+        if path == "/":
+            expect(page.locator("#model-select")).to_be_enabled()  # /models answered: the page is set up
         return seen
 
     yield open_page
@@ -331,3 +333,34 @@ def test_the_keyboard_reaches_clear_and_activates_it(visit, key):
     page.keyboard.press(key)
     expect(page.locator("#result")).to_be_hidden()
     assert lit_pixels(page) == 0
+
+
+def assert_stayed_on_the_server(seen: Visit, server: Server) -> None:
+    """Every request the page made (scripts, styles, fonts, icons, the schema) went to the server itself."""
+    hosts = {urlsplit(r.url).hostname for r in seen.requests if not r.url.startswith(("data:", "blob:"))}
+    assert hosts == {"127.0.0.1"}, [r.url for r in seen.requests]
+    urls = [r.url for r in seen.requests]
+    assert server.url + "/openapi.json" in urls and any(u.startswith(server.url + "/static/vendor/") for u in urls)
+
+
+def test_swagger_ui_at_docs_renders_the_operations_offline(visit, ui_server):
+    seen = visit(path="/docs")
+    page = seen.page
+    predict = page.locator(".opblock.opblock-post").filter(has=page.locator('[data-path="/predict"]'))
+    expect(predict).to_be_visible()
+    expect(page.locator(".opblock")).not_to_have_count(0)
+    predict.locator(".opblock-summary").click()  # the operation opens: the UI is live, not just painted
+    expect(predict.locator(".opblock-body")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert_stayed_on_the_server(seen, ui_server)
+    screenshot(page, "docs-swagger-ui.png")
+
+
+def test_redoc_at_redoc_renders_the_operations_offline(visit, ui_server):
+    seen = visit(path="/redoc")
+    page = seen.page
+    expect(page.get_by_role("heading", name="Predict Digits")).to_be_visible()
+    expect(page.locator('[role="menuitem"]', has_text="Predict Digits").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert_stayed_on_the_server(seen, ui_server)
+    screenshot(page, "docs-redoc.png")

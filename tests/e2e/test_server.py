@@ -147,3 +147,14 @@ def test_openapi_documents_every_endpoint(server):
                  "/v2/models/{name}/versions/{version}/infer", "/v2/health/ready"):
         assert path in paths, path
     assert "multipart/form-data" in paths["/predict"]["post"]["requestBody"]["content"]
+
+
+def test_every_line_the_server_wrote_is_json(server):
+    """Run last in this module: by now the server has started, served, swapped versions and refused bad input.
+    Its stdout and stderr hold JSON lines only (no TensorFlow preamble, no plain uvicorn lines)."""
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
+    lines = server.log().splitlines()
+    assert any('"uvicorn' in line for line in lines)
+    for line in lines:
+        entry = json.loads(line)
+        assert {"time", "level", "logger", "message"} <= entry.keys(), line

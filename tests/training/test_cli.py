@@ -65,3 +65,23 @@ def test_gate_rejects_a_worse_candidate_and_keeps_it_outside_the_repository(tmp_
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and "epoch" in kinds and kinds[-2:] == ["evaluated", "finished"]
     assert events[-1]["state"] == "rejected" and events[-1]["version"] is None
+
+
+def test_fetch_mnist_from_a_local_copy_writes_a_loadable_npz(tmp_path):
+    from training.data import load_mnist
+
+    target = tmp_path / "data" / "mnist.npz"
+    done = run_cli("fetch-mnist", "--from", str(FIXTURE_MNIST), "--to", str(target))
+    assert done.returncode == 0, done.stderr
+    copied, original = load_mnist(target), load_mnist(FIXTURE_MNIST)
+    assert copied.sha256() == original.sha256()
+    assert (copied.x_test == original.x_test).all() and (copied.y_test == original.y_test).all()
+    assert not list(target.parent.glob(".*partial"))
+
+
+def test_fetch_mnist_refuses_a_file_that_is_not_mnist(tmp_path):
+    bogus = tmp_path / "bogus.npz"
+    bogus.write_bytes(b"not an npz")
+    done = run_cli("fetch-mnist", "--from", str(bogus), "--to", str(tmp_path / "out.npz"))
+    assert done.returncode == 2 and "bogus.npz" in done.stderr
+    assert not (tmp_path / "out.npz").exists()
