@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -137,11 +138,15 @@ def installed(tmp_path_factory) -> Iterator[Installed]:
                                    stdin=subprocess.DEVNULL)
     healthcheck = [re.sub(r"127\.0\.0\.1:8000\b", f"127.0.0.1:{port}", word) for word in runtime.healthcheck]
     yield Installed(f"http://127.0.0.1:{port}", env, cwd, healthcheck, process, log)
-    process.terminate()
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
+    if process.poll() is None:
         process.kill()
+        process.wait()
+
+
+def test_the_image_listens_where_it_says() -> None:
+    runtime = dockerfile_stages(DOCKERFILE.read_text())[-1]
+    exposed = re.search(r"^EXPOSE\s+(\d+)", DOCKERFILE.read_text(), re.M).group(1)
+    assert runtime.env["LENET_PORT"] == exposed and f"127.0.0.1:{exposed}/readyz" in " ".join(runtime.healthcheck)
 
 
 def test_the_installed_package_is_not_the_checkout(installed: Installed) -> None:
@@ -207,3 +212,11 @@ def test_a_training_job_runs_the_installed_training_package(installed: Installed
         assert time.monotonic() < deadline, job
         time.sleep(0.5)
     assert job["state"] == "succeeded", job
+
+
+def test_sigterm_drains_and_stops_the_server(installed: Installed) -> None:
+    """Last in this module: docker stop's SIGTERM; uvicorn drains, shuts the app down and exits."""
+    wait_healthy(installed)
+    installed.process.terminate()
+    assert installed.process.wait(30) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in installed.log.read_text()
