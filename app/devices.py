@@ -22,7 +22,7 @@ import numpy as np
 
 from app.config import get_settings
 from app.errors import BrokenModel
-from app.repository import version_dirs
+from training import layout
 
 BATCH_SIZES = (1, 64, 256)
 REFERENCE = "/device:CPU:0"
@@ -68,9 +68,12 @@ def main(argv: list[str] | None = None) -> int:
 def find_version(models_dir: Path, name: str, version: int | None) -> tuple[str, int, Path]:
     if not models_dir.is_dir():
         raise UsageError(f"models directory {models_dir} does not exist")
-    versions = version_dirs(models_dir / name)
+    try:
+        versions = layout.version_dirs(models_dir, name)
+    except layout.InvalidModelName as exc:
+        raise UsageError(str(exc)) from None
     if not versions:
-        models = sorted(p.name for p in models_dir.iterdir() if version_dirs(p))
+        models = [m for m in layout.model_names(models_dir) if layout.version_dirs(models_dir, m)]
         raise UsageError(f"no versions of model {name!r} in {models_dir} (models with versions: "
                          f"{', '.join(models) or 'none'})")
     if version is None:

@@ -4,7 +4,6 @@ which answers what it already queued and then stops, so no request fails because
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import numpy as np
 from app.batching import BatcherClosed, BatchObserver, MicroBatcher
 from app.config import Settings
 from app.errors import BrokenModel, ModelNotFound, ModelNotReady
+from training import layout  # the folder layout: plain files, no TensorFlow
 
 log = logging.getLogger("lenet.repository")
 
@@ -57,25 +57,6 @@ class RepositoryEvents:
     observer: Callable[[str], BatchObserver] = field(default=lambda name: BatchObserver())
 
 
-def version_dirs(model_dir: Path) -> dict[int, Path]:
-    """Integer-named folders holding a saved_model.pb; temporary and stray folders are not versions."""
-    if not model_dir.is_dir():
-        return {}
-    found = {}
-    for child in model_dir.iterdir():
-        if child.name.isdigit() and child.is_dir() and (child / "saved_model.pb").is_file():
-            found[int(child.name)] = child
-    return found
-
-
-def read_metadata(path: Path) -> dict[str, object]:
-    try:
-        data = json.loads((path / "metadata.json").read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 class ModelRepository:
     def __init__(self, settings: Settings, loader: Loader, executor=None, events: RepositoryEvents | None = None):
         self.settings = settings
@@ -91,15 +72,45 @@ class ModelRepository:
 
     # ----- reading -----
     def model_names(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return layout.model_names(self.root)
+
+    def versions(self, name: str) -> dict[int, Path]:
+        """The versions of a model named in a request; ModelNotFound for a name that is not a model here."""
+        try:
+            return layout.version_dirs(self.root, name)
+        except layout.InvalidModelName:
+            raise ModelNotFound(f"no model {name[:80]!r}") from None
 
     def version_path(self, name: str, version: int) -> Path:
-        path = version_dirs(self.root / name).get(version) if name in self.model_names() else None
+        path = self.versions(name).get(version)
         if path is None:
             raise ModelNotFound(f"model {name!r} has no version {version}")
         return path
+
+    def metadata(self, name: str, version: int) -> dict[str, object]:
+        try:
+            return layout.read_metadata(self.version_path(name, version))
+        except layout.MetadataError as exc:
+            raise ModelNotFound(str(exc)) from None
+
+    def report_figure(self, name: str, version: int, figure: str) -> Path:
+        path = self.version_path(name, version) / layout.REPORT_DIR / figure
+        if path.parent.parent != self.version_path(name, version) or not path.is_file():
+            raise ModelNotFound(f"model {name!r} version {version} has no {figure}")
+        return path
+
+    async def can_answer(self, name: str, version: int | None) -> bool:
+        """Whether a request for this model (and version) would be answered now: the version serves, or is
+        pinned, or loads on this call (as the request would load it); False when loading or refused."""
+        try:
+            await self.resolve(name, version)
+        except ModelNotReady:
+            return False
+        except ModelNotFound:
+            if version is not None and version in self.versions(name):
+                return False  # on disk, but refused (broken)
+            raise
+        return True
 
     def serving(self, name: str) -> ServedVersion | None:
         return self._latest.get(name)
@@ -119,8 +130,11 @@ class ModelRepository:
         for name in self.model_names():
             serving = self._latest.get(name)
             versions = []
-            for number, path in sorted(version_dirs(self.root / name).items()):
-                meta = read_metadata(path)
+            for number, path in sorted(self.versions(name).items()):
+                try:
+                    meta = layout.read_metadata(path)
+                except layout.MetadataError:
+                    meta = {}
                 refused = self._refused.get((name, number))
                 versions.append({
                     "version": number,
@@ -162,7 +176,7 @@ class ModelRepository:
         """Serve the highest good version of every model; refuse broken ones, keep the current one."""
         async with self._lock:
             for name in self.model_names():
-                versions = version_dirs(self.root / name)
+                versions = self.versions(name)
                 current = self._latest.get(name)
                 for number in sorted(versions, reverse=True):
                     if current is not None and number == current.version:
@@ -184,13 +198,14 @@ class ModelRepository:
         settings = self.settings
         sizes = sorted({1, settings.max_batch_size} | {2 ** k for k in range(1, 12) if 2 ** k < settings.max_batch_size})
 
-        def load() -> DigitModel:
+        def load() -> tuple[DigitModel, dict[str, object]]:
+            metadata = layout.read_metadata(path)
             model = self._loader(path)
             model.warm_up(sizes, settings.warmup_batches)
-            return model
+            return model, metadata
 
         try:
-            model = await asyncio.to_thread(load)
+            model, metadata = await asyncio.to_thread(load)
         except BrokenModel as exc:
             return self._refuse(name, number, path, str(exc))
         except Exception as exc:  # anything else a broken folder can raise
@@ -201,9 +216,14 @@ class ModelRepository:
                                observer=self._events.observer(name))
         batcher.start()
         log.info("loaded %s version %d from %s", name, number, path)
-        return ServedVersion(name, number, path, read_metadata(path), model, batcher)
+        return ServedVersion(name, number, path, metadata, model, batcher)
 
     def _refuse(self, name: str, number: int, path: Path, reason: str) -> None:
+        # Clients see the reason (GET /models, a pinned request's 404): name the version, never a server path.
+        for where in {str(path.resolve()), str(path)}:
+            reason = reason.replace(where, f"{name}/{number}")
+        for where in {str(self.root.resolve()), str(self.root)}:
+            reason = reason.replace(where, "<models>")
         self._refused[(name, number)] = _Refused(_stamp(path), reason)
         log.error("refused %s version %d: %s", name, number, reason)
         self._events.refused(name, number, reason)
@@ -230,7 +250,7 @@ class ModelRepository:
         latest = self._latest.get(name)
         if version is None or (latest is not None and latest.version == version):
             if latest is None:
-                if name in self.model_names():
+                if self.versions(name):
                     raise ModelNotReady(f"model {name!r} is not loaded yet")
                 raise ModelNotFound(f"no model {name!r}; available: {', '.join(self.model_names()) or 'none'}")
             return latest
@@ -241,9 +261,7 @@ class ModelRepository:
         if key in self._pinned:
             self._pinned.move_to_end(key)
             return self._pinned[key]
-        path = version_dirs(self.root / name).get(version)
-        if path is None:
-            raise ModelNotFound(f"model {name!r} has no version {version}")
+        path = self.version_path(name, version)
         async with self._lock:
             if key not in self._pinned:
                 served = await self._load(name, version, path)

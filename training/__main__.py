@@ -101,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from training.data import load_mnist
     from training.evaluate import evaluate, format_evaluation, saved_model_predictor
-    from training.export import read_metadata
+    from training.layout import read_metadata
     from training.reports import write_reports
 
     if not (args.version_dir / "saved_model.pb").exists():
@@ -129,7 +129,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from training.architectures import build_model
     from training.data import load_mnist
     from training.evaluate import evaluate, keras_predictor
-    from training.export import REPORT_DIR, export_version
+    from training.export import export_version
+    from training.layout import REPORT_DIR
     from training.reports import write_reports
 
     model = build_model(args.arch)

@@ -13,7 +13,8 @@ from training.architectures import explain_parameters
 from training.config import PROGRESS_FILE, TrainConfig
 from training.data import Mnist, load_mnist
 from training.evaluate import Evaluation, evaluate, format_evaluation, keras_predictor
-from training.export import REPORT_DIR, export_version
+from training.export import export_version
+from training.layout import REPORT_DIR
 from training.progress import ProgressLog, append_event
 from training.reports import write_reports
 from training.train import TrainResult, train

@@ -6,8 +6,6 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from app.deps import RepositoryDep
-from app.errors import ModelNotFound
-from app.repository import read_metadata
 from app.schemas import ERROR_RESPONSES, ModelsResponse
 
 router = APIRouter(tags=["models"])
@@ -24,14 +22,12 @@ async def list_models(repository: RepositoryDep) -> dict[str, object]:
 @router.get("/models/{name}/versions/{version}", responses=ERROR_RESPONSES)
 async def get_version_metadata(name: str, version: int, repository: RepositoryDep) -> dict[str, object]:
     """A version's full metadata.json: training configuration, per-layer parameters, history, accuracy."""
-    return {"name": name, "version": version, **read_metadata(repository.version_path(name, version))}
+    return {"name": name, "version": version, **repository.metadata(name, version)}
 
 
 @router.get("/models/{name}/versions/{version}/report/{figure}", response_class=FileResponse,
             responses={200: {"content": {"image/png": {}}}, 404: ERROR_RESPONSES[404]})
 async def get_version_figure(name: str, version: int, figure: Figure, repository: RepositoryDep) -> FileResponse:
     """A figure drawn when the version was trained (learning curves, confusion matrix, sample grids)."""
-    path = repository.version_path(name, version) / "report" / figure
-    if not path.is_file():
-        raise ModelNotFound(f"model {name!r} version {version} has no {figure}")
+    path = repository.report_figure(name, version, figure)
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "max-age=3600"})

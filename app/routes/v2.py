@@ -7,7 +7,6 @@ from app.deps import LimitsDep, RepositoryDep
 from app.errors import ModelNotFound, ModelNotReady
 from app.payloads import read_body
 from app.protocol_v2 import HEADER_LENGTH, decode_infer, encode_infer, model_metadata
-from app.repository import version_dirs
 from app.schemas import ERROR_RESPONSES
 
 router = APIRouter(prefix="/v2", tags=["kserve-v2"])
@@ -66,7 +65,7 @@ async def get_version_metadata(name: str, version: int, repository: RepositoryDe
 
 def _versions(repository, name: str, version: int | None) -> list[int]:
     """The model's versions on disk; 404 when the model, or the version asked for, is not there."""
-    versions = sorted(version_dirs(repository.root / name))
+    versions = sorted(repository.versions(name))
     if not versions or (version is not None and version not in versions):
         raise ModelNotFound(f"no model {name!r}" + (f" version {version}" if version is not None else ""))
     return versions
@@ -79,21 +78,23 @@ def _metadata(repository, name: str, version: int | None) -> dict[str, object]:
 @router.get("/models/{name}/ready", responses=ERROR_RESPONSES)
 async def get_model_ready(name: str, repository: RepositoryDep) -> dict[str, object]:
     """200 when the model can answer now; 503 while it loads; 404 for an unknown model."""
-    return _ready(repository, name, None)
+    return await _ready(repository, name, None)
 
 
 @router.get("/models/{name}/versions/{version}/ready", responses=ERROR_RESPONSES)
 async def get_version_ready(name: str, version: int, repository: RepositoryDep) -> dict[str, object]:
-    """200 when that version can answer (an older version loads on its first request)."""
-    return _ready(repository, name, version)
+    """200 when an infer on that version would succeed (an older version is loaded by this check, as by its
+    first request); 503 while it loads or when it was refused as broken; 404 when it is not there."""
+    return await _ready(repository, name, version)
 
 
-def _ready(repository, name: str, version: int | None) -> dict[str, object]:
+async def _ready(repository, name: str, version: int | None) -> dict[str, object]:
     _versions(repository, name, version)
+    if not await repository.can_answer(name, version):
+        what = f"model {name!r}" + (f" version {version}" if version is not None else "")
+        raise ModelNotReady(f"{what} cannot answer: not loaded yet, or refused as broken (see GET /models)")
     served = repository.serving(name)
-    if served is None:
-        raise ModelNotReady(f"model {name!r} is not loaded yet")
-    return {"name": name, "version": str(version or served.version), "ready": True}
+    return {"name": name, "version": str(version or (served.version if served else "")), "ready": True}
 
 
 @router.post("/models/{name}/infer", responses=ERROR_RESPONSES, openapi_extra={"requestBody": INFER_BODY})

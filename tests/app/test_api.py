@@ -194,3 +194,19 @@ async def test_v2_malformed_parameters_are_400_not_500(client, request_body):
     # Found by schemathesis: these used to raise AttributeError (a 500).
     body = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [0.0] * 784}], **request_body}
     assert_error(await client.post("/v2/models/lenet5/infer", json=body), 400, "bad_request")
+
+
+async def test_v2_version_ready_means_infer_would_succeed(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    add_version(settings.models_dir, "lenet5", 2, digit=2)
+    add_version(settings.models_dir, "lenet5", 3, broken=True)  # refused: version 2 serves
+    app = create_app(settings, loader)
+    body = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [0.0] * 784}]}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            for version, ready in ((1, True), (2, True), (3, False)):
+                answer = await http.get(f"/v2/models/lenet5/versions/{version}/ready")
+                infer = await http.post(f"/v2/models/lenet5/versions/{version}/infer", json=body)
+                assert (answer.status_code == 200) is ready, (version, answer.text)
+                assert (infer.status_code == 200) is ready, (version, infer.text)
+            assert (await http.get("/v2/models/lenet5/versions/4/ready")).status_code == 404

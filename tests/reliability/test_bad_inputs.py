@@ -7,6 +7,7 @@ import io
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -96,7 +97,32 @@ CASES = [
     ("base64 of text", instances([{"b64": base64.b64encode(b"plain text").decode()}]), 400, "bad_image"),
     ("unknown model", {"params": {"model": "resnet"}, **instances([[0] * 784])}, 404, "model_not_found"),
     ("version 0", {"params": {"version": "0"}, **instances([[0] * 784])}, 422, "invalid_request"),
+    ("model name outside the repository", {"params": {"model": "../jobs/x/candidate", "version": "1"},
+                                           **instances([[0] * 784])}, 404, "model_not_found"),
+    ("overlong model name", {"params": {"model": "m" * 5000}, **instances([[0] * 784])}, 404, "model_not_found"),
+    ("broken pinned version", {"params": {"model": "broken", "version": "1"}, **instances([[0] * 784])},
+     404, "model_not_found"),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def table_and_broken_model(server):
+    """A model whose only version is broken (its refusal reason must not name a server path); after the
+    module, the table of what every bad input got (pytest -s shows it)."""
+    broken = server.models_dir / "broken" / "1"
+    broken.mkdir(parents=True, exist_ok=True)
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    yield
+    print("\n| input | status | code |\n|---|---:|---|")
+    for name, status, code in RESULTS:
+        print(f"| {name} | {status} | {code} |")
+
+
+def assert_no_server_path(response: httpx.Response, server) -> None:
+    """No client ever sees where the server keeps its files."""
+    places = {server.models_dir, server.models_dir.resolve(), server.models_dir.parent, REPO_ROOT, Path.home()}
+    for place in places:
+        assert str(place) not in response.text, response.text[:300]
 
 
 @pytest.mark.parametrize("name,kwargs,status,code", [pytest.param(*case, id=case[0]) for case in CASES])
@@ -109,6 +135,7 @@ def test_bad_input(server, name, kwargs, status, code):
     else:
         body = response.json()
         assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
+    assert_no_server_path(response, server)
     assert response.headers["x-request-id"]
     assert httpx.get(f"{server.url}/readyz").status_code == 200
 
@@ -133,11 +160,5 @@ def test_bad_v2_input(server, name, kwargs, status, code):
     response = httpx.post(f"{server.url}/v2/models/lenet5/infer", timeout=30, **kwargs)
     RESULTS.append((name, response.status_code, response.json().get("error", {}).get("code", "-")))
     assert response.status_code == status and response.json()["error"]["code"] == code, response.text[:300]
+    assert_no_server_path(response, server)
     assert httpx.get(f"{server.url}/readyz").status_code == 200
-
-
-def test_print_table():
-    """Not a check: prints what every bad input got (pytest -s)."""
-    print("\n| input | status | code |\n|---|---:|---|")
-    for name, status, code in RESULTS:
-        print(f"| {name} | {status} | {code} |")

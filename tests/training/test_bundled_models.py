@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import BUNDLED_MODELS
 from training.evaluate import evaluate, saved_model_predictor
-from training.export import read_metadata
+from training.layout import read_metadata
 
 # (model folder, accuracy floor on the full 10k test set). lenet5 must be committed; lenet5-plus is
 # committed only when it reaches its target, so its absence is a skip, not a failure.

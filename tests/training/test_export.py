@@ -8,7 +8,8 @@ import pytest
 from training.architectures import build_model
 from training.data import to_model_input
 from training.evaluate import saved_model_predictor
-from training.export import METADATA_FILE, existing_versions, export_version, read_metadata
+from training.export import export_version
+from training.layout import METADATA_FILE, read_metadata, version_numbers
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_versions_increase_and_are_never_overwritten(tmp_path, model):
     assert read_metadata(first)["tag"] == "first"
     meta = json.loads((second / METADATA_FILE).read_text())
     assert meta["version"] == 2 and meta["name"] == "m" and meta["tensorflow_version"]
-    assert existing_versions(tmp_path / "m") == [1, 2]
+    assert version_numbers(tmp_path, "m") == [1, 2]
 
 
 def test_failed_export_leaves_no_version_and_no_temporary_folder(tmp_path, model):
@@ -53,12 +54,14 @@ def test_failed_export_leaves_no_version_and_no_temporary_folder(tmp_path, model
 
     with pytest.raises(OSError, match="No space left"):
         export_version(model, tmp_path, "m", {}, broken_extras)
-    assert existing_versions(tmp_path / "m") == []
+    assert version_numbers(tmp_path, "m") == []
     assert [p.name for p in (tmp_path / "m").iterdir() if p.name.startswith(".tmp-")] == []
 
 
 def test_temporary_and_stray_folders_are_not_versions(tmp_path):
-    for name in (".tmp-abc", "3", "notes", "10"):
+    for name in (".tmp-abc", "3", "notes", "10", "5"):
         (tmp_path / "m" / name).mkdir(parents=True)
-    (tmp_path / "m" / "7").write_text("a file, not a version")
-    assert existing_versions(tmp_path / "m") == [3, 10]
+    for name in (".tmp-abc", "3", "notes", "10"):
+        (tmp_path / "m" / name / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "m" / "7").write_text("a file, not a version")  # and 5 has no saved_model.pb
+    assert version_numbers(tmp_path, "m") == [3, 10]
