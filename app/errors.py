@@ -1,6 +1,13 @@
 """Domain errors. Each carries its HTTP status and a stable code; app.main turns them into
-{"error": {"code": ..., "message": ...}} answers. Nothing here imports FastAPI or TensorFlow."""
+{"error": {"code": ..., "message": ...}} answers (`envelope`). Nothing here imports FastAPI or TensorFlow."""
 from __future__ import annotations
+
+import orjson
+
+
+def envelope(code: str, message: str, details: dict[str, object] | None = None) -> bytes:
+    """The one JSON error body of the service's own routes."""
+    return orjson.dumps({"error": {"code": code, "message": message, **(details or {})}})
 
 
 class ServiceError(Exception):

@@ -7,20 +7,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.admission import AdmissionMiddleware
 from app.config import Settings, get_settings
-from app.errors import ServiceError
+from app.errors import ServiceError, envelope
+from app.jobs import TrainingJobs
 from app.logs import configure_logging, native_output_silenced
 from app.metrics import Metrics, RequestMiddleware
 from app.payloads import Limits
 from app.repository import Loader, ModelRepository, RepositoryEvents
-from app.jobs import TrainingJobs
 from app.routes import health, models, predict, train, ui, v2
 
 log = logging.getLogger("lenet.app")
@@ -28,8 +28,7 @@ log = logging.getLogger("lenet.app")
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
                    details: dict[str, object] | None = None) -> Response:
-    return Response(orjson.dumps({"error": {"code": code, "message": message, **(details or {})}}),
-                    status_code=status, media_type="application/json", headers=headers)
+    return Response(envelope(code, message, details), status_code=status, media_type="application/json", headers=headers)
 
 
 def create_app(settings: Settings | None = None, loader: Loader | None = None) -> FastAPI:
@@ -47,7 +46,7 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
 
                 device = configure_devices()
             executor = device_executor(device)
-            loader = lambda path: SavedModelDigits(path, device)  # noqa: E731
+            loader = lambda path: SavedModelDigits(path, device)
         events = RepositoryEvents(
             loaded=lambda name, version: metrics.model_version.labels(name).set(version),
             refused=lambda name, version, reason: metrics.refused.labels(name).inc(),
@@ -103,7 +102,9 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal", "internal error; see the server log")
 
-    app.add_middleware(RequestMiddleware, metrics=metrics, max_inflight=settings.max_inflight_requests)
+    # The last added is the outermost: request ids and metrics wrap admission, so a shed request has both.
+    app.add_middleware(AdmissionMiddleware, metrics=metrics, max_inflight=settings.max_inflight_requests)
+    app.add_middleware(RequestMiddleware, metrics=metrics)
     return app
 
 

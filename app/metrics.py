@@ -2,8 +2,8 @@
 times every request and gives it an X-Request-ID."""
 from __future__ import annotations
 
-import logging
 import itertools
+import logging
 import os
 import time
 
@@ -59,22 +59,13 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-SHED_BODY = b'{"error":{"code":"overloaded","message":"too many requests in flight; retry shortly"}}'
-SHED_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(SHED_BODY)).encode()),
-                (b"retry-after", b"1")]
-UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready")
-
-
 class RequestMiddleware:
-    """Pure ASGI (no BaseHTTPMiddleware: it costs a task per request): request id, count, latency, and
-    admission: past `max_inflight` requests at once, a 503 before the body is even read. On one core
-    the event loop, not the model, saturates first; this bounds how long an admitted request waits."""
+    """Pure ASGI (no BaseHTTPMiddleware: it costs a task per request): request id, count and latency of
+    every request, those app.admission turns away included."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_inflight: int = 256) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        self.max_inflight = max_inflight
-        self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,16 +73,6 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}-{next(_ids):x}"
-        limited = scope["path"] not in UNLIMITED_PATHS  # probes and scrapes neither wait nor take a slot
-        if limited:
-            if self.inflight >= self.max_inflight:
-                self.metrics.shed.inc()
-                await send({"type": "http.response.start", "status": 503,
-                            "headers": [*SHED_HEADERS, (b"x-request-id", request_id.encode())]})
-                await send({"type": "http.response.body", "body": SHED_BODY})
-                return
-            self.inflight += 1
-            self.metrics.inflight.set(self.inflight)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -106,9 +87,6 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            if limited:
-                self.inflight -= 1
-                self.metrics.inflight.set(self.inflight)
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 from app.config import Settings
 from app.errors import BrokenModel
+from app.main import create_app
+from tests.conftest import FIXTURE_MNIST
 
 
 class FakeModel:
@@ -76,3 +80,26 @@ def loader() -> FakeLoader:
 def settings(tmp_path) -> Settings:
     return Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", default_model="lenet5",
                     poll_interval_s=0.05, max_delay_ms=5, max_batch_size=8, warmup_batches=0)
+
+
+# ----- an app that admits 2 requests at once (admission and metrics tests) -----
+with np.load(FIXTURE_MNIST) as _data:
+    PNG_FIELD = {"image": ("d.png", png_bytes(_data["x_test"][0]), "image/png")}
+
+
+def metric(text: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert found, f"{name} not in /metrics"
+    return float(found.group(1))
+
+
+@pytest.fixture
+async def crowded(settings, loader):
+    """An app that admits 2 requests at once, with its model held until the test lets it go."""
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    app = create_app(settings.model_copy(update={"max_inflight_requests": 2}), loader)
+    async with app.router.lifespan_context(app):
+        (model,) = loader.loaded.values()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            yield http, model
+            model.delay.set()

@@ -1,70 +1,7 @@
-"""RequestMiddleware's admission control, request ids and metrics, on the real app with a fake model."""
+"""Request ids and request metrics (app/metrics.py) on the real app with a fake model."""
 from __future__ import annotations
 
-import asyncio
-import re
-
-import httpx
-import numpy as np
-import pytest
-
-from app.main import create_app
-from tests.app.conftest import add_version, png_bytes
-from tests.conftest import FIXTURE_MNIST
-
-with np.load(FIXTURE_MNIST) as _data:
-    PNG_FIELD = {"image": ("d.png", png_bytes(_data["x_test"][0]), "image/png")}
-
-
-def metric(text: str, name: str) -> float:
-    found = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert found, f"{name} not in /metrics"
-    return float(found.group(1))
-
-
-@pytest.fixture
-async def crowded(settings, loader):
-    """An app that admits 2 requests at once, with its model held until the test lets it go."""
-    add_version(settings.models_dir, "lenet5", 1, digit=7)
-    app = create_app(settings.model_copy(update={"max_inflight_requests": 2}), loader)
-    async with app.router.lifespan_context(app):
-        (model,) = loader.loaded.values()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            yield http, model
-            model.delay.set()
-
-
-async def wait_for_inflight(http: httpx.AsyncClient, n: int) -> None:
-    for _ in range(200):
-        if metric((await http.get("/metrics")).text, "lenet_inflight_requests") == n:
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail(f"never {n} requests in flight")
-
-
-async def test_past_the_inflight_limit_requests_get_503_at_once_and_nothing_admitted_is_lost(crowded):
-    http, model = crowded
-    model.delay.clear()
-    held = [asyncio.create_task(http.post("/predict", files=PNG_FIELD)) for _ in range(2)]
-    await wait_for_inflight(http, 2)
-
-    shed = await http.post("/predict", files=PNG_FIELD, headers={"X-Request-ID": "over-the-limit"})
-    assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
-    assert shed.json()["error"]["code"] == "overloaded"
-    assert int(shed.headers["content-length"]) == len(shed.content)
-    assert shed.headers["x-request-id"] == "over-the-limit"
-    # Probes and scrapes are never shed, and do not take a slot themselves.
-    for path in ("/healthz", "/readyz", "/v2/health/ready", "/metrics"):
-        assert (await http.get(path)).status_code == 200, path
-
-    model.delay.set()
-    answers = await asyncio.gather(*held)
-    assert [a.status_code for a in answers] == [200, 200]
-    assert all(a.json()["predictions"][0]["digit"] == 7 for a in answers)
-    await wait_for_inflight(http, 0)  # the gauge falls back when requests finish
-    assert (await http.post("/predict", files=PNG_FIELD)).status_code == 200
-    text = (await http.get("/metrics")).text
-    assert metric(text, "lenet_shed_requests_total") == 1
+from tests.app.conftest import PNG_FIELD, metric
 
 
 async def test_every_answer_has_a_request_id_and_is_counted_by_route(crowded):
