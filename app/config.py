@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from training.config import TrainConfig  # plain data: no TensorFlow import
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LENET_", env_file=None, extra="ignore")
@@ -42,10 +44,14 @@ class Settings(BaseSettings):
 
     # Training jobs (/train).
     jobs_dir: Path = Field(Path("jobs"), description="training job records, logs and rejected candidates")
-    train_gate_margin: float = Field(0.002, ge=0, le=1, description="promote=auto accepts a new version at most "
+    train_gate_margin: float = Field(TrainConfig.gate_margin, ge=0, le=1, description="promote=auto accepts a new version at most "
                                                                      "this much less accurate than the serving one")
     train_threads: int = Field(1, ge=1, description="TensorFlow threads of a training job")
     train_nice: int = Field(10, ge=0, le=19, description="CPU niceness of a training job")
+    train_timeout_s: float = Field(6 * 3600.0, gt=0, description="a training job still running after this many "
+                                                                 "seconds is stopped and marked failed")
+    train_stall_s: float = Field(600.0, gt=0, description="a training job that writes no progress for this many "
+                                                          "seconds is stopped and marked failed")
 
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(8000, ge=1, le=65535, description="TCP port, 1-65535")

@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         repository = ModelRepository(settings, loader, executor, events)
         app.state.repository = repository
         await repository.start()
-        jobs = TrainingJobs(settings, repository.serving_accuracy)
+        jobs = TrainingJobs(settings)  # the training CLI gates against the repository itself
         app.state.jobs = jobs
         jobs.start()
         # TensorFlow leaves ~10^6 long-lived Python objects; freezing them keeps every later full

@@ -115,11 +115,6 @@ class ModelRepository:
     def serving(self, name: str) -> ServedVersion | None:
         return self._latest.get(name)
 
-    def serving_accuracy(self, name: str) -> float | None:
-        served = self._latest.get(name)
-        accuracy = served.metadata.get("test_accuracy") if served else None
-        return float(accuracy) if isinstance(accuracy, (int, float)) else None
-
     @property
     def ready(self) -> bool:
         return self.settings.default_model in self._latest

@@ -1,13 +1,16 @@
 """Response shapes, named by role; used for the OpenAPI document and its examples."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.config import ARCHITECTURE_NAMES  # a plain tuple: no TensorFlow import
+from app.jobs.records import JobState
+from training.config import ARCHITECTURE_NAMES, OPTIONS, PROMOTE_POLICIES  # plain data: no TensorFlow import
+from training.layout import MODEL_NAME_PATTERN
 
 Architecture = Literal[ARCHITECTURE_NAMES]  # type: ignore[valid-type]
+PromotePolicy = Literal[PROMOTE_POLICIES]  # type: ignore[valid-type]
 
 EXAMPLE_PROBABILITIES = [0.0, 0.0, 0.001, 0.0, 0.0, 0.0, 0.0, 0.998, 0.0, 0.001]
 
@@ -78,21 +81,27 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+def _train_option(name: str) -> Any:
+    """A TrainRequest field with the default, limits and help of training.config.TrainConfig's field."""
+    option, bounds = OPTIONS[name], OPTIONS[name].bounds
+    return Field(option.default, description=option.help, ge=bounds.get("ge"), gt=bounds.get("gt"),
+                 le=bounds.get("le"), lt=bounds.get("lt"))
+
+
 class TrainRequest(BaseModel):
+    """A training job's options: those of training.config.TrainConfig the API offers, with its defaults."""
     model_config = ConfigDict(extra="forbid")
 
-    arch: Architecture = Field("lenet5", description="architecture to train")
-    model: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    arch: Architecture = _train_option("arch")
+    model: str | None = Field(None, pattern=MODEL_NAME_PATTERN,
                               description="model name in the repository (default: the default model)")
-    epochs: int = Field(5, ge=1, le=200)
-    batch_size: int = Field(128, ge=8, le=4096)
-    learning_rate: float = Field(1e-3, gt=0, le=1)
-    augment: bool = False
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    train_limit: int | None = Field(None, ge=100, le=60_000, description="train on the first N images only")
-    promote: Literal["auto", "never", "force"] = Field(
-        "auto", description="auto: only if not worse than the serving version by more than the margin; "
-                            "never: keep the candidate only; force: always")
+    epochs: int = _train_option("epochs")
+    batch_size: int = _train_option("batch_size")
+    learning_rate: float = _train_option("learning_rate")
+    augment: bool = _train_option("augment")
+    seed: int = _train_option("seed")
+    train_limit: int | None = _train_option("train_limit")
+    promote: PromotePolicy = _train_option("promote")
 
 
 class TrainAccepted(BaseModel):
@@ -110,11 +119,13 @@ class TrainProgress(BaseModel):
     val_accuracy: float | None = None
     elapsed_s: float | None = None
     eta_s: float | None = None
+    fraction: float | None = Field(None, description="share of the planned training steps done")
+    skipped_lines: int = Field(0, description="progress-file lines that were not events (torn or garbage)")
 
 
 class JobPublic(BaseModel):
     job_id: str
-    state: str = Field(description="queued | running | succeeded | failed | cancelled | rejected")
+    state: JobState
     options: dict[str, object]
     created: float
     started: float | None
@@ -124,7 +135,8 @@ class JobPublic(BaseModel):
     version: int | None = Field(description="the version this job added to the repository")
     test_accuracy: float | None
     candidate: str | None = Field(description="where a candidate that was not promoted is kept")
-    reason: str
+    reason: str = Field(description="why it failed, was rejected or cancelled")
+    exit_code: int | None = Field(None, description="the training process's exit status (negative: its signal)")
     log_tail: list[str] = Field(default_factory=list)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -11,7 +10,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
 
-from training.config import TrainConfig  # noqa: E402
+from training.config import PROGRESS_FILE, TrainConfig, add_arguments  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,32 +18,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     defaults = TrainConfig()
 
-    train = sub.add_parser("train", help="train an architecture, evaluate it, export a new version")
-    train.add_argument("--arch", default=defaults.arch)
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    train.add_argument("--optimizer", default=defaults.optimizer, choices=["adam", "sgd", "rmsprop"])
-    train.add_argument("--lr-schedule", default=defaults.lr_schedule, choices=["plateau", "cosine", "constant"])
-    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=defaults.augment)
-    train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--validation-split", type=float, default=defaults.validation_split)
-    train.add_argument("--train-limit", type=int, default=None, help="train on the first N images only")
-    train.add_argument("--early-stopping", type=int, default=None, metavar="PATIENCE")
-    train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs under the work dir")
-    train.add_argument("--data", default=None, help="mnist.npz or a folder of IDX files (default: $LENET_MNIST_PATH, "
-                                                    "then keras' download)")
-    train.add_argument("--repository", default=defaults.repository, help="model repository folder")
-    train.add_argument("--name", default=None, help="model name in the repository (default: the arch)")
-    train.add_argument("--work-dir", default=None, help="checkpoints and resume state (default: runs/NAME)")
-    train.add_argument("--no-export", dest="export", action="store_false", help="train and evaluate only")
-    train.add_argument("--threads", type=int, default=None, help="TensorFlow threads (default: all cores)")
-    train.add_argument("--promote", default="force", choices=["force", "auto", "never"],
-                       help="force: export a new version; auto: only if test accuracy >= --gate-accuracy; "
-                            "never: keep a candidate outside the repository")
-    train.add_argument("--gate-accuracy", type=float, default=None, help="the test accuracy --promote auto needs")
-    train.add_argument("--job-dir", type=Path, default=None,
-                       help="write progress.jsonl and keep unpromoted candidates here (used by the service)")
+    train = sub.add_parser("train", help="train an architecture, evaluate it, export a new version",
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                           description="Every option is a field of training.config.TrainConfig, with its default. "
+                                       "By default a new version is added only if it is not worse than the newest "
+                                       "one (--promote auto); --promote force adds it whatever its accuracy.")
+    add_arguments(train)
 
     evaluate = sub.add_parser("evaluate", help="score an exported version on the test set")
     evaluate.add_argument("version_dir", type=Path)
@@ -77,22 +56,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (DataError, ValueError, FileNotFoundError) as exc:
+        _record_failure(args, str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        _record_failure(args, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _record_failure(args: argparse.Namespace, error: str) -> None:
+    """The cause as the last progress event, for whoever watches the job (the log has TensorFlow's lines too)."""
+    job_dir = getattr(args, "job_dir", None)
+    if job_dir is None:
+        return
+    from training.progress import append_event
+
+    append_event(Path(job_dir) / PROGRESS_FILE, "failed", error=error)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.pipeline import train_evaluate_export
-
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = TrainConfig.from_arguments(args)
     if config.threads:
         import tensorflow as tf  # threads must be set before TensorFlow starts any work
 
         tf.config.threading.set_intra_op_parallelism_threads(config.threads)
         tf.config.threading.set_inter_op_parallelism_threads(config.threads)
-    outcome = train_evaluate_export(config, export=args.export, promote=args.promote,
-                                    gate_accuracy=args.gate_accuracy, job_dir=args.job_dir)
+    from training.pipeline import train_evaluate_export
+
+    outcome = train_evaluate_export(config)
     print(f"test accuracy {outcome.evaluation.accuracy:.4f}  {outcome.state}"
           + (f" {outcome.path}" if outcome.path else "") + (f" ({outcome.reason})" if outcome.reason else ""))
     return 0

@@ -14,13 +14,12 @@ from training.config import PROGRESS_FILE, TrainConfig
 from training.data import Mnist, load_mnist
 from training.evaluate import Evaluation, evaluate, format_evaluation, keras_predictor
 from training.export import export_version
-from training.layout import REPORT_DIR
+from training.layout import REPORT_DIR, MetadataError, read_metadata, version_dirs
 from training.progress import ProgressLog, append_event
 from training.reports import write_reports
 from training.train import TrainResult, train
 
 log = logging.getLogger("training")
-
 
 
 def layer_table(model: keras.Model) -> list[dict[str, object]]:
@@ -58,16 +57,32 @@ class Outcome:
     path: Path | None
     version: int | None
     reason: str = ""
+    gate_accuracy: float | None = None  # what promote=auto required (None: no gate applied)
 
 
-def train_evaluate_export(config: TrainConfig, mnist: Mnist | None = None, export: bool = True,
-                          callbacks: list[keras.callbacks.Callback] | None = None, promote: str = "force",
-                          gate_accuracy: float | None = None, job_dir: Path | None = None) -> Outcome:
-    """Train, evaluate, then export. `promote`: `force` writes a new version into the repository;
-    `auto` does so only when test accuracy reaches `gate_accuracy`, else keeps the candidate marked
-    rejected; `never` keeps the candidate only. Candidates go to `job_dir` (default: the work dir)."""
-    if promote not in ("force", "auto", "never"):
-        raise ValueError(f"unknown promote policy {promote!r}; choose auto, never or force")
+def promotion_gate(config: TrainConfig) -> float | None:
+    """The test accuracy promote=auto needs: `gate_accuracy` if set, else the newest version's recorded
+    accuracy minus `gate_margin` (the versions that record none are passed over); None with no version."""
+    if config.gate_accuracy is not None:
+        return config.gate_accuracy
+    versions = version_dirs(config.repository, config.model_name)
+    for version in sorted(versions, reverse=True):
+        try:
+            accuracy = read_metadata(versions[version]).get("test_accuracy")
+        except MetadataError:
+            continue
+        if isinstance(accuracy, (int, float)):
+            return round(float(accuracy) - config.gate_margin, 6)
+    return None
+
+
+def train_evaluate_export(config: TrainConfig, mnist: Mnist | None = None,
+                          callbacks: list[keras.callbacks.Callback] | None = None) -> Outcome:
+    """Train, evaluate, then export as `config.promote` says. `force` writes a new version into the
+    repository; `auto` does so only when the test accuracy reaches `promotion_gate`, else keeps the
+    candidate marked rejected; `never` keeps the candidate only. Candidates go to the job dir (default:
+    the work dir)."""
+    job_dir = Path(config.job_dir) if config.job_dir else None
     progress = job_dir / PROGRESS_FILE if job_dir else None
     mnist = mnist or load_mnist(config.data)
     log.info("data: %s (%d train, %d test)", mnist.source, len(mnist.y_train), len(mnist.y_test))
@@ -79,29 +94,30 @@ def train_evaluate_export(config: TrainConfig, mnist: Mnist | None = None, expor
     evaluation = evaluate(keras_predictor(result.model), mnist.x_test, mnist.y_test)
     log.info("best epoch %d of %d\n%s", result.best_epoch, result.epochs_run, format_evaluation(evaluation))
     append_event(progress, "evaluated", test_accuracy=evaluation.accuracy, test_loss=evaluation.loss)
-    if not export:
+    if not config.export:
         return _finish(progress, Outcome(evaluation, "evaluated", None, None))
     metadata = build_metadata(config, mnist, result, evaluation, result.model)
 
     def reports(folder: Path) -> None:
         write_reports(folder / REPORT_DIR, evaluation, mnist.x_test, mnist.y_test, result.history)
 
-    passes = promote == "force" or (promote == "auto" and (gate_accuracy is None or evaluation.accuracy >= gate_accuracy))
-    if passes:
+    gate = promotion_gate(config) if config.promote == "auto" else None
+    if config.promote == "force" or (config.promote == "auto" and (gate is None or evaluation.accuracy >= gate)):
         target = export_version(result.model, config.repository, config.model_name, metadata, reports)
         log.info("exported %s", target)
-        return _finish(progress, Outcome(evaluation, "promoted", target, int(target.name)))
-    reason = ("promote=never: exported as a candidate only" if promote == "never" else
-              f"test accuracy {evaluation.accuracy:.4f} is below the gate {gate_accuracy:.4f}")
+        return _finish(progress, Outcome(evaluation, "promoted", target, int(target.name), gate_accuracy=gate))
+    reason = ("promote=never: exported as a candidate only" if config.promote == "never" else
+              f"test accuracy {evaluation.accuracy:.4f} is below the gate {gate:.4f}")
     candidates = Path(job_dir or config.work_dir or Path("runs") / config.model_name)
     target = export_version(result.model, candidates, "candidate", {
-        **metadata, "rejected": promote == "auto", "reason": reason}, reports)
+        **metadata, "rejected": config.promote == "auto", "reason": reason}, reports)
     log.info("not promoted (%s); candidate kept at %s", reason, target)
-    return _finish(progress, Outcome(evaluation, "rejected" if promote == "auto" else "exported", target, None, reason))
+    state = "rejected" if config.promote == "auto" else "exported"
+    return _finish(progress, Outcome(evaluation, state, target, None, reason, gate))
 
 
 def _finish(progress: Path | None, outcome: Outcome) -> Outcome:
     append_event(progress, "finished", state=outcome.state, version=outcome.version,
                  path=str(outcome.path) if outcome.path else None, reason=outcome.reason,
-                 test_accuracy=outcome.evaluation.accuracy)
+                 test_accuracy=outcome.evaluation.accuracy, gate_accuracy=outcome.gate_accuracy)
     return outcome

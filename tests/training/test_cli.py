@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "training", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
 
 def test_summary_prints_keras_total_and_explanation():
@@ -85,3 +88,43 @@ def test_fetch_mnist_refuses_a_file_that_is_not_mnist(tmp_path):
     done = run_cli("fetch-mnist", "--from", str(bogus), "--to", str(tmp_path / "out.npz"))
     assert done.returncode == 2 and "bogus.npz" in done.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_train_help_shows_the_defaults_of_the_training_config():
+    from training.config import TrainConfig
+
+    done = run_cli("train", "--help", timeout=60)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert f"(default: {TrainConfig().epochs})" in text and "(default: auto)" in text, done.stdout
+
+
+def test_a_default_run_never_replaces_a_better_served_model(tmp_path):
+    """Default options (promote=auto: gated by the newest version's accuracy) and a deliberately poor model."""
+    models = tmp_path / "models"
+    shutil.copytree(BUNDLED_MODELS / "lenet5" / "1", models / "lenet5" / "1")
+    done = run_cli("train", "--epochs", "1", "--train-limit", "200", "--threads", "1", "--data", str(FIXTURE_MNIST),
+                   "--repository", str(models), "--work-dir", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (models / "lenet5").iterdir() if p.name.isdigit()) == ["1"], done.stdout
+    assert "rejected" in done.stdout and "below the gate" in done.stdout, done.stdout
+
+
+def test_a_failed_run_writes_its_cause_as_the_last_progress_event(tmp_path):
+    job = tmp_path / "job"
+    job.mkdir()
+    done = run_cli("train", "--data", str(tmp_path / "missing.npz"), "--epochs", "1", "--job-dir", str(job))
+    assert done.returncode == 2
+    events = [json.loads(line) for line in (job / "progress.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "failed" and "missing.npz: no such file" in events[-1]["error"], events
+
+
+@pytest.mark.parametrize("args,message", [
+    pytest.param(["--epochs", "0"], "--epochs", id="epochs-below-1"),
+    pytest.param(["--batch-size", "100000"], "--batch-size", id="batch-too-large"),
+    pytest.param(["--promote", "sometimes"], "--promote", id="unknown-policy"),
+])
+def test_out_of_range_options_are_refused_before_training(tmp_path, args, message):
+    done = run_cli("train", *args, "--data", str(FIXTURE_MNIST), "--repository", str(tmp_path / "models"), timeout=60)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "models").exists()
