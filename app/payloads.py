@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,13 +15,13 @@ from starlette.requests import ClientDisconnect, Request
 from app.errors import (BadArray, BadImage, BadRequest, BodyTooLarge, RequestTimeout, ServiceError,
                         TooManyInstances, UnsupportedMediaType)
 from app.arrays import batch_from_lists, preprocess_array
+from app.formdata import parse_form
 from app.preprocess import preprocess_image
 
 INLINE_IMAGE_BYTES = 64 * 1024  # smaller images are decoded on the event loop; larger ones in a thread
+INLINE_FORM_BYTES = 64 * 1024  # smaller multipart bodies are parsed on the event loop (a thread hop costs more)
 FIELD = "image"
-MAX_OTHER_FIELDS = 100
-_BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
-_PARAM = re.compile(r';\s*([\w*-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
+MAX_OTHER_FIELDS = 16  # parts besides the images that a request may carry
 
 
 @dataclass(frozen=True)
@@ -76,60 +75,26 @@ async def images_from_request(request: Request, limits: Limits) -> np.ndarray:
 
 
 async def _images_from_multipart(request: Request, body: bytes, limits: Limits) -> np.ndarray:
-    files = multipart_files(body, request.headers.get("content-type", ""), FIELD, limits.max_instances)
+    args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances)
+    if len(body) <= INLINE_FORM_BYTES:
+        files = multipart_files(*args)
+    else:  # parsing a body of megabytes would hold up every other request on the event loop
+        files = await run_in_threadpool(multipart_files, *args)
     images = [await _decode(data, limits, f"image[{index}] ({filename or 'unnamed'})")
               for index, (filename, data) in enumerate(files)]
     return np.stack(images)[..., None]
 
 
 def multipart_files(body: bytes, content_type: str, field: str, max_files: int) -> list[tuple[str | None, bytes]]:
-    """The files sent in `field` of a multipart/form-data body (RFC 7578), in order.
-
-    Parsed here rather than with a general form parser: the body is already in memory under the
-    size limit, and this avoids temporary files and thread hops on every request."""
-    match = _BOUNDARY.search(content_type)
-    if match is None:
-        raise BadRequest("multipart/form-data without a boundary parameter")
-    boundary = (match.group(1) or match.group(2)).encode("latin-1")
-    if not 0 < len(boundary) <= 200:
-        raise BadRequest("multipart boundary must be 1 to 200 characters")
-    parts = (b"\r\n" + body).split(b"\r\n--" + boundary)
-    if len(parts) < 2:
-        raise BadRequest("malformed multipart body: the boundary never appears")
-    files: list[tuple[str | None, bytes]] = []
-    seen: list[str] = []
-    for part in parts[1:]:
-        if part.startswith(b"--"):
-            break  # the closing delimiter; what follows is the epilogue
-        head, separator, content = part.partition(b"\r\n\r\n")
-        if not head.startswith(b"\r\n") or not separator:
-            raise BadRequest("malformed multipart body: a part has no header block")
-        name, filename = _disposition(head)
-        seen.append(name)
-        if len(seen) > max_files + MAX_OTHER_FIELDS:
-            raise TooManyInstances(f"more than {max_files} images in one request")
-        if name == field:
-            files.append((filename, content))
-    else:
-        raise BadRequest("malformed multipart body: no closing boundary (truncated upload?)")
+    """The files sent in `field` of a multipart/form-data body (RFC 7578), in order, as (filename, content)."""
+    parts = parse_form(body, content_type, max_files + MAX_OTHER_FIELDS)
+    files = [(part.filename, part.content) for part in parts if part.name == field]
     if not files:
-        sent = ", ".join(sorted(set(seen))) or "none"
+        sent = ", ".join(sorted({part.name for part in parts})) or "none"
         raise BadRequest(f"no file in field '{field}' (fields sent: {sent}); e.g. curl -F image=@digit.png .../predict")
     if len(files) > max_files:
         raise TooManyInstances(f"{len(files)} images in one request; the limit is {max_files}")
     return files
-
-
-def _disposition(head: bytes) -> tuple[str, str | None]:
-    for line in head.decode("latin-1").split("\r\n"):
-        key, _, value = line.partition(":")
-        if key.strip().lower() == "content-disposition":
-            params = {k.lower(): (quoted if quoted is not None and quoted != "" else plain).strip()
-                      for k, quoted, plain in _PARAM.findall(value)}
-            if "name" not in params:
-                break
-            return params["name"], params.get("filename")
-    raise BadRequest('malformed multipart body: a part has no Content-Disposition with a name')
 
 
 async def images_from_json(body: bytes, limits: Limits) -> np.ndarray:

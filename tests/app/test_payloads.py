@@ -1,15 +1,27 @@
 from __future__ import annotations
 
-import pytest
+import threading
+import tracemalloc
+from collections.abc import Callable
 
+import httpx
+import pytest
+from starlette.requests import Request
+
+from app import payloads
 from app.errors import BadRequest, TooManyInstances
-from app.payloads import multipart_files
+from app.main import create_app
+from app.payloads import Limits, images_from_request, multipart_files
+from tests.app.conftest import add_version
+from tests.conftest import REPO_ROOT
+
+DIGIT = (REPO_ROOT / "examples" / "digit.png").read_bytes()
 
 BINARY = b"\x89PNG\r\n\x1a\n\r\n--not-the-boundary\r\n\x00\xff"  # CRLFs and dashes inside a file
 
 
 def body(*parts: tuple[str, str | None, bytes], boundary: str = "XyZ", close: bool = True) -> bytes:
-    out = b"preamble to ignore\r\n"
+    out = b""
     for name, filename, content in parts:
         disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
         out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: image/png\r\n\r\n".encode()
@@ -35,10 +47,12 @@ def test_quoted_boundary_and_unnamed_file():
     pytest.param(b"just text", "multipart/form-data; boundary=XyZ", "never appears", id="no-delimiter"),
     pytest.param(body(("image", "a.png", b"x"), close=False), "multipart/form-data; boundary=XyZ",
                  "no closing boundary", id="truncated"),
-    pytest.param(b"--XyZ\r\nno blank line--XyZ--", "multipart/form-data; boundary=XyZ", "no header block",
+    pytest.param(b"--XyZ\r\nno blank line--XyZ--", "multipart/form-data; boundary=XyZ", "no closing boundary",
                  id="no-header-block"),
     pytest.param(b"--XyZ\r\nContent-Type: image/png\r\n\r\nx\r\n--XyZ--", "multipart/form-data; boundary=XyZ",
-                 "no Content-Disposition", id="no-disposition"),
+                 "Content-Disposition", id="no-disposition"),
+    pytest.param(b"preamble\r\n" + body(("image", "a.png", b"x")), "multipart/form-data; boundary=XyZ",
+                 "no preamble", id="preamble"),
     pytest.param(body(("picture", "a.png", b"x")), "multipart/form-data; boundary=XyZ",
                  "fields sent: picture", id="wrong-field"),
 ])
@@ -51,3 +65,127 @@ def test_too_many_files():
     sent = body(*[("image", f"{i}.png", b"x") for i in range(4)])
     with pytest.raises(TooManyInstances, match="4 images"):
         multipart_files(sent, "multipart/form-data; boundary=XyZ", "image", 3)
+
+
+def image_body(content: bytes, boundary: str = "XyZ") -> bytes:
+    return body(("image", "a.png", content), boundary=boundary)
+
+
+def test_the_boundary_is_the_boundary_parameter_not_a_suffix_of_another():
+    # The old pattern was unanchored and took A from `xboundary=A`; every standard parser takes B.
+    sent = image_body(b"png", boundary="B")
+    assert multipart_files(sent, "multipart/form-data; xboundary=A; boundary=B", "image", 1) == [("a.png", b"png")]
+
+
+@pytest.mark.parametrize("content_type,boundary", [
+    pytest.param('multipart/form-data; boundary=""', '""', id="empty-quoted"),
+    pytest.param("multipart/form-data; boundary=B; boundary=C", "B", id="repeated"),
+    pytest.param("multipart/form-data; boundary=B x", "B", id="leftover-after-token"),
+    pytest.param("multipart/form-data; boundary=" + "b" * 71, "b" * 71, id="longer-than-70"),
+])
+def test_an_unusable_or_ambiguous_boundary_is_a_bad_request(content_type, boundary):
+    with pytest.raises(BadRequest, match="boundary|Content-Type"):
+        multipart_files(image_body(b"png", boundary=boundary), content_type, "image", 1)
+
+
+@pytest.mark.parametrize("after", [
+    pytest.param(b"X", id="other-byte"), pytest.param(b" \t", id="padding"), pytest.param(b"-X", id="one-dash"),
+])
+def test_a_boundary_inside_content_is_refused_not_split_on(after):
+    # A line that starts with the boundary but is not a delimiter: python-multipart reads it as content (after
+    # padding, as a delimiter), multipart refuses the body. Refusing cannot differ from a proxy's reading.
+    content = b"head\r\n--XyZ" + after + b"\r\nContent-Disposition: form-data; name=image\r\n\r\ntail"
+    with pytest.raises(BadRequest, match="starts with the boundary but is not a delimiter"):
+        multipart_files(image_body(content), "multipart/form-data; boundary=XyZ", "image", 10)
+
+
+def test_a_huge_part_header_is_refused():
+    header = b"X-Pad: " + b"a" * (1 << 20)
+    sent = b"--XyZ\r\nContent-Disposition: form-data; name=image\r\n" + header + b"\r\n\r\nx\r\n--XyZ--\r\n"
+    with pytest.raises(BadRequest, match="header over the limit"):
+        multipart_files(sent, "multipart/form-data; boundary=XyZ", "image", 1)
+
+
+def test_parts_beyond_the_images_and_a_few_other_fields_are_refused():
+    fields = [("note", None, b"x")] * payloads.MAX_OTHER_FIELDS
+    assert multipart_files(body(("image", "a.png", b"x"), *fields), "multipart/form-data; boundary=XyZ", "image", 1)
+    with pytest.raises(TooManyInstances, match="parts"):
+        multipart_files(body(("image", "a.png", b"x"), *fields, ("note", None, b"x")),
+                        "multipart/form-data; boundary=XyZ", "image", 1)
+
+
+MiB = 1 << 20
+HOSTILE: dict[str, Callable[[], bytes]] = {  # bodies of 3 to 4.5 MiB, built when a test needs one
+    "many tiny parts": lambda: b"--XyZ\r\nContent-Disposition: form-data; name=image\r\n\r\nx\r\n" * 80_000,
+    "one huge header": lambda: (b"--XyZ\r\nContent-Disposition: form-data; name=image\r\nX-Pad: "
+                                + b"a" * (4 * MiB) + b"\r\n\r\nx\r\n--XyZ--"),
+    "near-delimiter repeated": lambda: image_body(b"\r\n--XyZX" * (MiB // 2)),
+    "near-delimiter prefix repeated": lambda: image_body(b"\r\n--Xy" * (MiB // 2)),
+    "one huge part": lambda: image_body(b"\x89PNG" * MiB),
+}
+
+
+@pytest.mark.parametrize("build", [pytest.param(build, id=name) for name, build in HOSTILE.items()])
+def test_hostile_bodies_cost_at_most_one_and_a_half_bodies_of_memory(build):
+    sent = build()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        try:
+            files = multipart_files(sent, "multipart/form-data; boundary=XyZ", "image", 1024)
+        except (BadRequest, TooManyInstances):
+            files = None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del files
+    assert peak < 1.5 * len(sent), f"peak {peak / len(sent):.2f}x the body ({len(sent)} bytes)"
+
+
+def request_with(sent: bytes, content_type: str = "multipart/form-data; boundary=XyZ") -> Request:
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": sent, "more_body": False}
+
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(sent)).encode())]
+    return Request({"type": "http", "method": "POST", "path": "/predict", "headers": headers, "query_string": b""},
+                   receive)
+
+
+@pytest.mark.parametrize("padding,in_worker", [
+    pytest.param(0, False, id="small-inline"),
+    pytest.param(256 * 1024, True, id="large-in-a-thread"),
+])
+async def test_large_multipart_bodies_are_parsed_off_the_event_loop(monkeypatch, padding, in_worker):
+    threads = []
+    real = payloads.multipart_files
+
+    def recording(*args: object) -> list[tuple[str | None, bytes]]:
+        threads.append(threading.get_ident())
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(payloads, "multipart_files", recording)
+    sent = body(("note", None, b"n" * padding), ("image", "digit.png", DIGIT))
+    images = await images_from_request(request_with(sent), Limits(max_body_bytes=1 << 24, max_instances=4,
+                                                                  max_image_pixels=1 << 20))
+    assert images.shape == (1, 28, 28, 1)
+    (parsed_in,) = threads
+    assert (parsed_in != threading.get_ident()) is in_worker
+
+
+@pytest.mark.parametrize("sent,content_type,message", [
+    pytest.param(body(("image", "a.png" + "x" * 8192, DIGIT)), "multipart/form-data; boundary=XyZ",
+                 "header over the limit", id="huge-header"),
+    pytest.param(image_body(b"\r\n--XyZX"), "multipart/form-data; boundary=XyZ", "not a delimiter",
+                 id="near-delimiter"),
+    pytest.param(image_body(DIGIT, boundary="B"), "multipart/form-data; boundary=B; boundary=C", "appears twice",
+                 id="repeated-boundary"),
+])
+async def test_a_bad_multipart_body_gets_the_400_envelope(settings, loader, sent, content_type, message):
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    app = create_app(settings, loader)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.post("/predict", content=sent, headers={"content-type": content_type})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "bad_request" and message in error["message"]
