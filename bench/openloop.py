@@ -9,10 +9,14 @@ connection idle for --idle-timeout is closed rather than reused: the server clos
 its keep-alive timeout, and a request written just as it does is reset (RFC 9112 9.3.1), so clients
 keep their idle timeout below the server's. After the schedule, probes go out every --probe-every
 seconds for --probe-for seconds to time recovery.
+With --closed-loop N it is a closed loop instead (as wrk): N connections, each sending its next request
+as soon as its answer arrives, for --duration seconds; what it serves at that concurrency sets an
+open-loop rate relative to this machine (tests/reliability/test_overload.py, bench/overload.py's wrk).
 Every request gets an outcome: an HTTP status, or 0 when no answer came (connection error, or no
 answer within --timeout). Traffic only to 127.0.0.1.
 
 usage: python bench/openloop.py PORT --rate 4000 --duration 60 --png examples/digit.png:7 [--out F]
+       python bench/openloop.py PORT --closed-loop 64 --duration 3 --png examples/digit.png:7 [--out F]
 """
 from __future__ import annotations
 
@@ -185,6 +189,10 @@ class OpenLoop:
             self.outcomes.append(outcome)
             self.lag.append(max(0.0, self.now() - at))
             self._dispatch(outcome, self.payloads[index % len(self.payloads)])
+        return await self._finish(reaper)
+
+    async def _finish(self, reaper: asyncio.Task[None]) -> list[Outcome]:
+        """Wait for the answers still due (up to `timeout`), give the rest up as lost, close the connections."""
         deadline = self.now() + self.timeout + 1
         pending = [o for o in self.outcomes if not o.finished]
         while pending and self.now() < deadline:
@@ -253,6 +261,40 @@ class OpenLoop:
                     conn.transport.abort()  # type: ignore[union-attr]
 
 
+class ClosedLoop(OpenLoop):
+    """`connections` clients, each sending its next request as soon as its answer arrives (wrk's model),
+    for `duration` seconds. Latency counts from each request's sending; `duration` becomes the time of the
+    last answer, so served_rps is what the server answered in the time it took."""
+
+    def __init__(self, port: int, payloads: list[Payload], connections: int, duration: float, *,
+                 timeout: float = 30.0) -> None:
+        super().__init__(port, payloads, rate=1, duration=duration, max_connections=connections, timeout=timeout,
+                         probe_for=0)
+        self.schedule, self.connections = [], connections
+
+    async def run(self, preopen: int = 0) -> list[Outcome]:
+        await self.preopen(self.connections)
+        self._t0 = self._loop.time()  # type: ignore[union-attr]
+        reaper = asyncio.create_task(self._reap())
+        while self.idle:
+            self._next(self.idle.pop())
+        await asyncio.sleep(self.duration)
+        outcomes = await self._finish(reaper)
+        self.duration = max((o.done for o in outcomes if o.status), default=self.duration)
+        return outcomes
+
+    def _next(self, conn: _Connection) -> None:
+        outcome = Outcome(scheduled=self.now())
+        self.outcomes.append(outcome)
+        conn.send(outcome, self.payloads[len(self.outcomes) % len(self.payloads)])
+
+    def released(self, conn: _Connection) -> None:
+        if self.now() < self.duration:
+            self._next(conn)
+        else:
+            self.idle.append(conn)
+
+
 def _ms(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)) * 1000, 1) if values else None
 
@@ -304,7 +346,10 @@ def summarize(gen: OpenLoop, outcomes: list[Outcome]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("port", type=int, help="the server's port on 127.0.0.1")
-    parser.add_argument("--rate", type=float, required=True, help="offered requests per second")
+    load = parser.add_mutually_exclusive_group(required=True)
+    load.add_argument("--rate", type=float, help="offered requests per second (open loop)")
+    load.add_argument("--closed-loop", type=int, metavar="N",
+                      help="instead: N connections, each sending again as soon as answered (measures capacity)")
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--png", action="append", required=True,
                         help="PATH[:DIGIT]: a PNG to upload to /predict and the digit every 200 must name; repeatable")
@@ -324,9 +369,12 @@ def main() -> int:
     for spec in args.png:
         path, _, digit = spec.partition(":")
         payloads.append(predict_png(Path(path).read_bytes(), int(digit) if digit else None))
-    gen = OpenLoop(args.port, payloads, args.rate, args.duration, max_connections=args.max_connections,
-                   idle_timeout=args.idle_timeout, timeout=args.timeout, probe_every=args.probe_every,
-                   probe_for=args.probe_for)
+    if args.closed_loop:
+        gen: OpenLoop = ClosedLoop(args.port, payloads, args.closed_loop, args.duration, timeout=args.timeout)
+    else:
+        gen = OpenLoop(args.port, payloads, args.rate, args.duration, max_connections=args.max_connections,
+                       idle_timeout=args.idle_timeout, timeout=args.timeout, probe_every=args.probe_every,
+                       probe_for=args.probe_for)
     try:
         import uvloop  # the generator must not be the bottleneck; uvloop halves its cost per request
         runner = uvloop.run

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,3 +31,26 @@ def full_mnist():
     if not SHARED_MNIST.exists():
         pytest.skip(f"full MNIST not found at {SHARED_MNIST}; these checks need the real test set")
     return load_mnist(SHARED_MNIST)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str],
+               interval: float = 0.02) -> object:
+    """Wait for a condition instead of sleeping a guessed time: poll `predicate` until it is truthy and return
+    its value; after `timeout` seconds fail with `message` (a callable is called then, e.g. for a log tail)."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message() if callable(message) else message} (waited {timeout:g} s)")
+        time.sleep(interval)
+    return value
+
+
+async def async_wait_until(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str],
+                           interval: float = 0.005) -> object:
+    """`wait_until` inside a running event loop: polls without blocking the loop the condition depends on."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message() if callable(message) else message} (waited {timeout:g} s)")
+        await asyncio.sleep(interval)
+    return value

@@ -8,6 +8,7 @@ import pytest
 
 from app.batching import BatcherClosed, BatchObserver, MicroBatcher
 from app.errors import DeadlineExceeded, QueueFull
+from tests.conftest import async_wait_until
 
 
 def tagged(*tags: int) -> np.ndarray:
@@ -24,8 +25,10 @@ class Recorder:
         self.sizes: list[int] = []
         self.block = block
         self.fail = fail
+        self.called = threading.Event()  # a batch reached the model
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.called.set()
         if self.block is not None:
             self.block.wait(5)
         if self.fail:
@@ -73,12 +76,13 @@ async def test_large_request_is_split_into_batches_in_order():
 async def test_full_queue_turns_requests_away_at_once():
     gate = threading.Event()
     rejected = []
-    batcher = make(Recorder(block=gate), max_batch_size=2, max_queue_images=4, max_delay_s=0.0,
+    model = Recorder(block=gate)
+    batcher = make(model, max_batch_size=2, max_queue_images=4, max_delay_s=0.0,
                    observer=BatchObserver(rejected=lambda: rejected.append(1)))
     first = asyncio.ensure_future(batcher.predict(tagged(1, 2)))  # taken by the worker, blocked in the model
-    await asyncio.sleep(0.05)
+    await async_wait_until(model.called.is_set, 5, "the worker never took the first batch")
     queued = asyncio.ensure_future(batcher.predict(tagged(3, 4, 5, 6)))  # fills the queue
-    await asyncio.sleep(0)
+    await async_wait_until(lambda: batcher.queued_images == 4, 5, "the second request was never queued")
     with pytest.raises(QueueFull) as caught:
         await batcher.predict(tagged(7))
     assert caught.value.headers == {"Retry-After": "1"} and rejected == [1]
@@ -88,11 +92,13 @@ async def test_full_queue_turns_requests_away_at_once():
 
 async def test_request_queued_past_its_deadline_gets_504():
     gate = threading.Event()
-    batcher = make(Recorder(block=gate), max_batch_size=1, max_delay_s=0.0, timeout_s=0.1)
+    model = Recorder(block=gate)
+    batcher = make(model, max_batch_size=1, max_delay_s=0.0, timeout_s=0.1)
     first = asyncio.ensure_future(batcher.predict(tagged(1)))
-    await asyncio.sleep(0.02)
+    await async_wait_until(model.called.is_set, 5, "the worker never took the first request")
     late = asyncio.ensure_future(batcher.predict(tagged(2)))
-    await asyncio.sleep(0.3)
+    await async_wait_until(lambda: batcher.queued_images == 1, 5, "the second request was never queued")
+    await asyncio.sleep(0.3)  # the behaviour under test: it stays queued past its 0.1 s deadline
     gate.set()
     await first
     with pytest.raises(DeadlineExceeded):
@@ -110,7 +116,8 @@ async def test_model_failure_reaches_every_request_in_the_batch():
 async def test_retired_batcher_answers_what_it_queued_then_closes():
     batcher = make(Recorder(), max_delay_s=0.05)
     pending = [asyncio.ensure_future(batcher.predict(tagged(i))) for i in range(3)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: each request runs up to its await, its image queued
+    assert batcher.queued_images == 3  # queued before the retirement, still inside max_delay
     batcher.retire()
     assert [int(round(r[0, 0])) for r in await asyncio.gather(*pending)] == [0, 1, 2]
     await asyncio.wait_for(batcher.closed.wait(), 1)

@@ -9,6 +9,7 @@ import pytest
 from app.errors import ModelNotFound, ModelNotReady
 from app.repository import ModelRepository
 from tests.app.conftest import add_version
+from tests.conftest import async_wait_until
 
 ONE = np.zeros((1, 28, 28, 1), np.float32)
 
@@ -43,11 +44,7 @@ async def test_new_version_is_picked_up_and_old_one_released(settings, loader):
         add_version(settings.models_dir, "lenet5", 2, digit=2)
         await repository.poll_once()
         assert await digit_of(repository) == (2, 2)
-        for _ in range(50):
-            if loader.loaded[first].closed:
-                break
-            await asyncio.sleep(0.02)
-        assert loader.loaded[first].closed
+        await async_wait_until(lambda: loader.loaded[first].closed, 5, "version 1 was never released")
     finally:
         await repository.close()
 
@@ -74,10 +71,8 @@ async def test_watcher_swaps_by_itself(settings, loader):
     repository = await started(settings, loader)
     try:
         add_version(settings.models_dir, "lenet5", 3, digit=3)
-        for _ in range(100):
-            if repository.serving("lenet5").version == 3:
-                break
-            await asyncio.sleep(0.02)
+        await async_wait_until(lambda: repository.serving("lenet5").version == 3, 10,
+                               lambda: f"the watcher never swapped to version 3: {repository.describe()}")
         assert await digit_of(repository) == (3, 3)
     finally:
         await repository.close()
@@ -125,18 +120,18 @@ async def test_no_request_fails_during_a_swap(settings, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=1)
     repository = await started(settings, loader)
     try:
-        async def client(n: int) -> list[tuple[int, int]]:
-            answers = []
+        answers: list[tuple[int, int]] = []
+
+        async def client(n: int) -> None:
             for _ in range(n):
                 answers.append(await digit_of(repository))
-                await asyncio.sleep(0.001)
-            return answers
+                await asyncio.sleep(0.001)  # paced, so the swap lands while every client is still sending
 
         clients = asyncio.gather(*(client(60) for _ in range(8)))
-        await asyncio.sleep(0.02)
+        await async_wait_until(lambda: len(answers) >= 8, 5, "the clients got no answers before the swap")
         add_version(settings.models_dir, "lenet5", 2, digit=2)
         await repository.poll_once()
-        answers = [a for group in await clients for a in group]
+        await clients
         assert len(answers) == 480
         assert all(version == digit for version, digit in answers)  # each answer from the version it names
         assert {version for version, _ in answers} == {1, 2}

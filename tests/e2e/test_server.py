@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import FIXTURE_MNIST, REPO_ROOT
+from tests.conftest import FIXTURE_MNIST, REPO_ROOT, wait_until
 
 
 def png(array: np.ndarray) -> bytes:
@@ -115,10 +115,11 @@ def test_hot_swap_under_load_loses_nothing_and_refuses_broken_versions(server):
     threads = [threading.Thread(target=client) for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.5)
+    wait_until(lambda: len(answers) >= 8, 30, lambda: f"the clients got no answers: {answers}")
     publish(server.models_dir, server.models_dir / "lenet5" / "1", 2)
     wait_for_version(server, 2)
-    time.sleep(0.5)
+    wait_until(lambda: sum(version == 2 for _, version in list(answers)) >= 8, 30,
+               lambda: f"no answers from version 2 after the swap: {answers[-20:]}")
     stop.set()
     for thread in threads:
         thread.join()

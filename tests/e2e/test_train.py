@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT
+from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT, wait_until
 from tests.e2e.conftest import start_server, stop_server
 
 TOKEN = "e2e-admin-token"
@@ -77,13 +77,6 @@ def version_folders(server) -> list[str]:
     return sorted(p.name for p in (server.models_dir / "lenet5").iterdir() if p.name.isdigit())
 
 
-def wait_until(condition, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
-        time.sleep(0.1)
-
-
 def test_a_real_job_promotes_a_version_while_predictions_keep_succeeding(admin_server):
     before = serving_version(admin_server)
     with Predictor(admin_server) as predictor:
@@ -92,8 +85,8 @@ def test_a_real_job_promotes_a_version_while_predictions_keep_succeeding(admin_s
         assert response.status_code == 202, response.text
         job = wait_for_job(admin_server, response.json()["job_id"])
         assert job["state"] == "succeeded" and job["version"] == before + 1, job
-        wait_until(lambda: serving_version(admin_server) == before + 1, what="the swap")
-        wait_until(lambda: any(version == before + 1 for _, version, _ in predictor.answers), what="an answer by it")
+        wait_until(lambda: serving_version(admin_server) == before + 1, 30, "the swap", interval=0.1)
+        wait_until(lambda: any(version == before + 1 for _, version, _ in predictor.answers), 30, "an answer by it", interval=0.1)
     statuses = {status for status, _, _ in predictor.answers}
     assert statuses == {200}, statuses  # not one request failed during training and the swap
     assert {version for _, version, _ in predictor.answers} == {before, before + 1}
@@ -120,7 +113,7 @@ def test_a_killed_training_process_fails_the_job_and_changes_nothing(admin_serve
                           json={"epochs": 50, "train_limit": 1000, "promote": "force"})
     job_id = response.json()["job_id"]
     wait_until(lambda: httpx.get(f"{admin_server.url}/train/{job_id}", headers=AUTH).json()["progress"].get("epoch"),
-               timeout=120, what="training under way")
+               timeout=120, message="training under way", interval=0.1)
     record = admin_server.models_dir.parent / "jobs" / job_id / "job.json"
     os.kill(json.loads(record.read_text())["pid"], signal.SIGKILL)
     job = wait_for_job(admin_server, job_id)

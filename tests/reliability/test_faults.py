@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, wait_until
 
 PNG = (REPO_ROOT / "examples" / "digit.png").read_bytes()
 
@@ -78,14 +78,15 @@ def test_request_ids_and_structured_logs(server):
     assert lines and all(json.loads(line)["logger"].startswith(("lenet", "uvicorn")) for line in lines)
 
 
+def lenet5_states(server) -> dict[int, str]:
+    """Version states of lenet5, by name: other tests on this server add models (test_bad_inputs' "broken")."""
+    models = {m["name"]: m for m in httpx.get(f"{server.url}/models").json()["models"]}
+    return {v["version"]: v["state"] for v in models["lenet5"]["versions"]}
+
+
 def wait_state(server, version: int, state: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        versions = {v["version"]: v["state"] for v in httpx.get(f"{server.url}/models").json()["models"][0]["versions"]}
-        if versions.get(version) == state:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"version {version} never became {state}: {versions}\n{server.log()[-2000:]}")
+    wait_until(lambda: lenet5_states(server).get(version) == state, timeout,
+               lambda: f"version {version} never became {state}: {lenet5_states(server)}\n{server.log()[-2000:]}")
 
 
 def test_half_written_and_corrupt_versions_are_refused(server):
