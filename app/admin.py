@@ -10,6 +10,7 @@ The token comes from LENET_ADMIN_TOKEN (or --token); the service from --url (def
 from the LENET_ settings). The training options are the API's (app.schemas.TrainRequest); an option
 left out takes the service's default. Exit status: 0 done (a followed job succeeded), 1 a followed job
 did not succeed, 2 the service could not be reached or refused the request (one line on stderr)."""
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser(default_url: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app.admin", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m app.admin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", default=default_url, help=f"the service (default: {default_url})")
     parser.add_argument("--token", default=None, help="default: $LENET_ADMIN_TOKEN")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,8 +106,10 @@ def _run(http: httpx.Client, args: argparse.Namespace) -> int:
         return _follow(http, job["job_id"]) if args.follow else 0
     if args.command == "jobs":
         for job in _ok(http.get("/train"))["jobs"]:
-            print(f"{job['job_id']}  {job['state']:<10} {job['options'].get('arch')}  "
-                  f"version={job['version']}  accuracy={job['test_accuracy']}  {job['reason']}")
+            print(
+                f"{job['job_id']}  {job['state']:<10} {job['options'].get('arch')}  "
+                f"version={job['version']}  accuracy={job['test_accuracy']}  {job['reason']}"
+            )
         return 0
     if args.command == "follow":
         return _follow(http, args.job_id)
@@ -125,8 +129,9 @@ def _ok(response: httpx.Response) -> dict[str, typing.Any]:
     if isinstance(error, dict):
         raise AdminError(f"{response.status_code} {error.get('code')}: {error.get('message')}")
     if response.status_code >= 400 or not isinstance(body, dict):
-        raise AdminError(f"{response.status_code} from {response.url}: not an answer of the LeNet Serve admin "
-                         "API (check --url)")
+        raise AdminError(
+            f"{response.status_code} from {response.url}: not an answer of the LeNet Serve admin API (check --url)"
+        )
     return body
 
 
@@ -153,8 +158,11 @@ def _follow(http: httpx.Client, job_id: str) -> int:
                 print(f"{chr(10) if tty else ''}test accuracy {event.get('test_accuracy'):.4f}")
             elif kind == "state":
                 state = JobState(event["state"])
-                print(f"job {job_id}: {state}" + (f", version {event['version']}" if event.get("version") else "")
-                      + (f": {event['reason']}" if event.get("reason") else ""))
+                print(
+                    f"job {job_id}: {state}"
+                    + (f", version {event['version']}" if event.get("version") else "")
+                    + (f": {event['reason']}" if event.get("reason") else "")
+                )
                 return 0 if state is JobState.SUCCEEDED else 1
     raise AdminError(f"the event stream of job {job_id} ended before the job did (did the service stop?)")
 
@@ -164,9 +172,11 @@ def _progress_line(progress: dict[str, typing.Any]) -> str:
         return "-" if progress.get(key) is None else f"{progress[key]:.4f}"
 
     fraction = progress.get("fraction") or 0.0
-    return (f"[{'#' * int(fraction * 30):<30}] {fraction:6.1%} epoch {progress['epoch']}/{progress['epochs']} "
-            f"loss {number('loss')} acc {number('accuracy')}"
-            + (f" val_acc {number('val_accuracy')}" if progress.get("val_accuracy") is not None else ""))
+    return (
+        f"[{'#' * int(fraction * 30):<30}] {fraction:6.1%} epoch {progress['epoch']}/{progress['epochs']} "
+        f"loss {number('loss')} acc {number('accuracy')}"
+        + (f" val_acc {number('val_accuracy')}" if progress.get("val_accuracy") is not None else "")
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Admission control: past `max_inflight` requests at once, a 503 `overloaded` before the body is even read.
 On one core the event loop, not the model, saturates first; this bounds how long an admitted request waits.
 Health probes and metrics scrapes neither wait nor take a slot."""
+
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -22,9 +23,11 @@ class AdmissionMiddleware:
         self.max_inflight = max_inflight
         self.inflight = 0
         self._shed_body = envelope(QueueFull.code, "too many requests in flight; retry shortly")
-        self._shed_headers = [(b"content-type", b"application/json"),
-                              (b"content-length", str(len(self._shed_body)).encode()),
-                              (b"retry-after", str(RETRY_AFTER_S).encode())]
+        self._shed_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self._shed_body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_S).encode()),
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:

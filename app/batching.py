@@ -1,5 +1,6 @@
 """Micro-batching: requests queue their images; one worker per model version closes a batch at
 `max_batch_size` images or `max_delay` after its first image, and runs it off the event loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,6 +27,7 @@ class BatcherClosed(Exception):
 @dataclass
 class BatchObserver:
     """Hooks for metrics; the defaults do nothing."""
+
     batch: Callable[[int, float], None] = lambda size, seconds: None  # images, model-call seconds
     queue_wait: Callable[[float], None] = lambda seconds: None
     rejected: Callable[[], None] = lambda: None
@@ -40,8 +42,17 @@ class _Item:
 
 
 class MicroBatcher:
-    def __init__(self, predict: PredictFn, *, max_batch_size: int, max_delay_s: float, max_queue_images: int,
-                 timeout_s: float, executor: Executor | None = None, observer: BatchObserver | None = None) -> None:
+    def __init__(
+        self,
+        predict: PredictFn,
+        *,
+        max_batch_size: int,
+        max_delay_s: float,
+        max_queue_images: int,
+        timeout_s: float,
+        executor: Executor | None = None,
+        observer: BatchObserver | None = None,
+    ) -> None:
         self._predict = predict
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
@@ -71,8 +82,9 @@ class MicroBatcher:
     def _check_room(self, n: int) -> None:
         if self._queued_images + n > self.max_queue_images:
             self._observer.rejected()
-            raise QueueFull(f"queue full ({self._queued_images} images waiting); retry shortly",
-                            headers={"Retry-After": "1"})
+            raise QueueFull(
+                f"queue full ({self._queued_images} images waiting); retry shortly", headers={"Retry-After": "1"}
+            )
 
     async def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities for `images` ([n,28,28,1] float32), in order; large inputs span several batches."""
@@ -84,7 +96,7 @@ class MicroBatcher:
         now = loop.time()
         items = []
         for start in range(0, n, self.max_batch_size):
-            item = _Item(images[start:start + self.max_batch_size], now + self.timeout_s, now, loop.create_future())
+            item = _Item(images[start : start + self.max_batch_size], now + self.timeout_s, now, loop.create_future())
             items.append(item)
             self._pending.append(item)
             self._queued_images += len(item.images)
@@ -169,5 +181,5 @@ class MicroBatcher:
         for item in batch:
             k = len(item.images)
             if not item.future.done():
-                item.future.set_result(out[offset:offset + k])
+                item.future.set_result(out[offset : offset + k])
             offset += k

@@ -1,5 +1,6 @@
 """All service configuration: one settings class, read from LENET_* environment variables.
 Nothing else in the service reads the environment."""
+
 from __future__ import annotations
 
 import sys
@@ -29,8 +30,9 @@ class Settings(BaseSettings):
     max_delay_ms: float = Field(0.0, ge=0, le=1000, description="how long a batch waits for more after its first image")
     max_queue_images: int = Field(2048, ge=1, description="images waiting at most; beyond it requests get 503")
     request_timeout_s: float = Field(10.0, gt=0, description="a request still queued after this gets 504")
-    max_inflight_requests: int = Field(256, ge=1, description="requests being handled at once; beyond it 503 at once "
-                                                              "(health and metrics exempt)")
+    max_inflight_requests: int = Field(
+        256, ge=1, description="requests being handled at once; beyond it 503 at once (health and metrics exempt)"
+    )
 
     # Input limits.
     max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="request body limit (413 above)")
@@ -44,22 +46,37 @@ class Settings(BaseSettings):
 
     # Training jobs (/train).
     jobs_dir: Path = Field(Path("jobs"), description="training job records, logs and rejected candidates")
-    train_gate_margin: float = Field(TrainConfig.gate_margin, ge=0, le=1, description="promote=auto accepts a new version at most "
-                                                                     "this much less accurate than the serving one")
+    train_gate_margin: float = Field(
+        TrainConfig.gate_margin,
+        ge=0,
+        le=1,
+        description="promote=auto accepts a new version at most this much less accurate than the serving one",
+    )
     train_threads: int = Field(1, ge=1, description="TensorFlow threads of a training job")
     train_nice: int = Field(10, ge=0, le=19, description="CPU niceness of a training job")
-    train_timeout_s: float = Field(6 * 3600.0, gt=0, description="a training job still running after this many "
-                                                                 "seconds is stopped and marked failed")
-    train_stall_s: float = Field(600.0, gt=0, description="a training job that writes no progress for this many "
-                                                          "seconds is stopped and marked failed")
+    train_timeout_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="a training job still running after this many seconds is stopped and marked failed",
+    )
+    train_stall_s: float = Field(
+        600.0,
+        gt=0,
+        description="a training job that writes no progress for this many seconds is stopped and marked failed",
+    )
 
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(8000, ge=1, le=65535, description="TCP port, 1-65535")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
-        "info", description="debug also shows TensorFlow's native start-up lines")
+        "info", description="debug also shows TensorFlow's native start-up lines"
+    )
     access_log: bool = Field(False, description="uvicorn access log (costs throughput)")
-    keep_alive_s: int = Field(5, ge=1, description="an idle keep-alive connection is closed after this; keep it above "
-                                                   "the idle timeout of any proxy or load balancer in front")
+    keep_alive_s: int = Field(
+        5,
+        ge=1,
+        description="an idle keep-alive connection is closed after this; keep it above "
+        "the idle timeout of any proxy or load balancer in front",
+    )
     graceful_shutdown_s: float = Field(20.0, ge=0, description="on SIGTERM, how long in-flight requests get to finish")
     # asyncio's own loop by default: uvloop's libuv accepts one connection per loop iteration (libuv#3696),
     # so under overload new connections waited up to 30 s in the listen queue (bench/overload.py

@@ -1,5 +1,6 @@
 """Dependencies as Annotated aliases: routes ask for what they need; tests swap them.
 All are `async def`: FastAPI runs plain `def` dependencies in a thread pool, a hop per request."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,16 +46,20 @@ async def get_jobs(request: Request) -> TrainingJobs:
 async def require_admin(request: Request, settings: SettingsDep) -> None:
     """Bearer token from LENET_ADMIN_TOKEN, compared in constant time; no token configured: disabled."""
     if settings.admin_token is None or not settings.admin_token.get_secret_value():
-        raise AdminDisabled("admin endpoints are disabled: set LENET_ADMIN_TOKEN to a secret and restart to "
-                            "enable them")
+        raise AdminDisabled(
+            "admin endpoints are disabled: set LENET_ADMIN_TOKEN to a secret and restart to enable them"
+        )
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     expected = settings.admin_token.get_secret_value()
     # Hash both sides first: compare_digest is constant-time only for inputs of equal length.
-    matches = hmac.compare_digest(hashlib.sha256(presented.strip().encode()).digest(),
-                                  hashlib.sha256(expected.encode()).digest())
+    matches = hmac.compare_digest(
+        hashlib.sha256(presented.strip().encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
     if scheme.lower() != "bearer" or not matches:
-        raise Unauthorized("missing or wrong admin token: send Authorization: Bearer <LENET_ADMIN_TOKEN>",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(
+            "missing or wrong admin token: send Authorization: Bearer <LENET_ADMIN_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 JobsDep = Annotated[TrainingJobs, Depends(get_jobs)]

@@ -10,6 +10,7 @@ default model) on every CPU and GPU device; runs batches of 1, 64 and 256 fixed 
 compares its probabilities with the CPU's (max absolute difference within --tolerance, same argmax);
 prints images/s per device and batch size. Exit 0 when every device agrees, 1 when one disagrees or
 fails (or, with --require-gpu, when no GPU is visible), 2 when the arguments name no loadable model."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,9 @@ class Result:
 
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m app.devices", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m app.devices", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models-dir", type=Path, default=settings.models_dir)
     parser.add_argument("--model", default=settings.default_model)
     parser.add_argument("--version", type=int, default=None, help="default: the newest version")
@@ -74,8 +76,9 @@ def find_version(models_dir: Path, name: str, version: int | None) -> tuple[str,
         raise UsageError(str(exc)) from None
     if not versions:
         models = [m for m in layout.model_names(models_dir) if layout.version_dirs(models_dir, m)]
-        raise UsageError(f"no versions of model {name!r} in {models_dir} (models with versions: "
-                         f"{', '.join(models) or 'none'})")
+        raise UsageError(
+            f"no versions of model {name!r} in {models_dir} (models with versions: {', '.join(models) or 'none'})"
+        )
     if version is None:
         version = max(versions)  # what the service serves by default
     if version not in versions:
@@ -88,8 +91,10 @@ def run(name: str, version: int, path: Path, tolerance: float, seconds: float, r
 
     serving_device = model.configure_devices()  # before anything starts the runtime (memory growth)
     build = model.tensorflow_build()
-    print(f"TensorFlow {build['version']} (CUDA build: {build['is_cuda_build']}, "
-          f"CUDA {build['cuda_version']}, cuDNN {build['cudnn_version']})")
+    print(
+        f"TensorFlow {build['version']} (CUDA build: {build['is_cuda_build']}, "
+        f"CUDA {build['cuda_version']}, cuDNN {build['cudnn_version']})"
+    )
     print("physical devices:")
     for device in model.physical_devices():
         print(f"  {device.name:<28} {device.kind}{_details(device.details)}")
@@ -126,8 +131,10 @@ def run(name: str, version: int, path: Path, tolerance: float, seconds: float, r
     if require_gpu and not has_gpu:
         print("verdict: FAIL: --require-gpu and TensorFlow sees no GPU")
         return 1
-    print(f"verdict: AGREE: every device ({len(checked)} checked) matches the CPU "
-          f"(max |dp| <= {tolerance:g}, same argmax)")
+    print(
+        f"verdict: AGREE: every device ({len(checked)} checked) matches the CPU "
+        f"(max |dp| <= {tolerance:g}, same argmax)"
+    )
     return 0
 
 
@@ -140,8 +147,9 @@ def probe_images(reference, count: int, seed: int = 0) -> np.ndarray:
     return pool[clearest]
 
 
-def check_device(load, path: Path, device: str, images: np.ndarray, expected: dict[int, np.ndarray],
-                 seconds: float) -> list[Result]:
+def check_device(
+    load, path: Path, device: str, images: np.ndarray, expected: dict[int, np.ndarray], seconds: float
+) -> list[Result]:
     try:
         digits = load(path, device)
     except Exception as exc:  # a device that cannot even load the model disagrees
@@ -175,8 +183,10 @@ def _row(result: Result, tolerance: float) -> str:
     if result.error:
         return f"{result.device:<24} {result.batch:>5} {'-':>10}  {'-':>15}  {'-':>11}  FAIL: {result.error}"
     verdict = "ok" if result.agrees(tolerance) else "DISAGREES"
-    return (f"{result.device:<24} {result.batch:>5} {result.images_per_s:>10,.0f}  {result.max_diff:>15.2e}  "
-            f"{f'{result.argmax_differs}/{result.batch}':>11}  {verdict}")
+    return (
+        f"{result.device:<24} {result.batch:>5} {result.images_per_s:>10,.0f}  {result.max_diff:>15.2e}  "
+        f"{f'{result.argmax_differs}/{result.batch}':>11}  {verdict}"
+    )
 
 
 def _details(details: dict[str, object]) -> str:

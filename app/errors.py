@@ -1,5 +1,6 @@
 """Domain errors. Each carries its HTTP status and a stable code; app.main turns them into
 {"error": {"code": ..., "message": ...}} answers (`envelope`). Nothing here imports FastAPI or TensorFlow."""
+
 from __future__ import annotations
 
 import orjson
@@ -23,17 +24,20 @@ class ServiceError(Exception):
 
 class BadImage(ServiceError):
     """An upload that is not a readable image of a supported format."""
+
     status = 400
     code = "bad_image"
 
 
 class ImageTooLarge(BadImage):
     """Too many pixels to decode safely (decompression bomb guard)."""
+
     code = "image_too_large"
 
 
 class BadArray(ServiceError):
     """A JSON instance or tensor that is not a valid 28x28 digit."""
+
     status = 400
     code = "bad_array"
 
@@ -45,6 +49,7 @@ class BadRequest(ServiceError):
 
 class RequestTimeout(ServiceError):
     """The client took too long to send its body (a slow or stalled upload)."""
+
     status = 408
     code = "request_timeout"
 
@@ -76,6 +81,7 @@ class ModelNotReady(ServiceError):
 
 class QueueFull(ServiceError):
     """The batching queue is at its bound: turn the request away now instead of queueing it."""
+
     status = 503
     code = "overloaded"
 
@@ -102,6 +108,7 @@ class JobNotFound(ServiceError):
 
 class JobConflict(ServiceError):
     """One training job at a time."""
+
     status = 409
     code = "job_running"
 

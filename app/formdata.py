@@ -7,6 +7,7 @@ header syntax (space before the colon, folded lines, a bare CR or LF), Content-T
 values with leftovers, repeated parameters or backslashes, %22/%0D/%0A escapes in a name or filename (browsers
 and python-multipart decode them differently), and parts beyond the limits. The body is parsed as one chunk:
 each part's content is one slice of it, so parsing holds at most about one extra body's worth of memory."""
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,10 @@ _HEADER_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*")
 _BLANK_LINES = re.compile(rb"[\r\n]*")
 # Fast paths for what browsers, curl and HTTP libraries send; anything else takes the full checks.
 _PLAIN_CONTENT_TYPE = re.compile(r"multipart/form-data; ?boundary=(?:([0-9A-Za-z'+_.-]{1,70})|\"([^\"]{1,70})\")")
-_PLAIN_HEADERS = re.compile(rb'Content-Disposition: form-data; name="[^"%\\\r\n]*"(?:; filename="[^"%\\\r\n]*")?'
-                            rb"(?:\r\nContent-Type: [0-9A-Za-z.+-]+/[0-9A-Za-z.+-]+)?")
+_PLAIN_HEADERS = re.compile(
+    rb'Content-Disposition: form-data; name="[^"%\\\r\n]*"(?:; filename="[^"%\\\r\n]*")?'
+    rb"(?:\r\nContent-Type: [0-9A-Za-z.+-]+/[0-9A-Za-z.+-]+)?"
+)
 _AMBIGUOUS_ESCAPE = re.compile(r"%(?:22|0d|0a)", re.IGNORECASE)  # multipart decodes them (as browsers mean them)
 
 
@@ -68,8 +71,9 @@ def parse_form(body: bytes, content_type: str, max_parts: int) -> list[FormPart]
     if not body.startswith(b"--" + boundary, first):
         where = "never appears" if b"--" + boundary not in body else "must begin the body (no preamble)"
         raise BadRequest(f"malformed multipart body: the boundary {where}")
-    parser = PushMultipartParser(boundary, max_header_size=HEADER_LINE_BYTES, max_header_count=HEADERS_PER_PART,
-                                 strict=True)
+    parser = PushMultipartParser(
+        boundary, max_header_size=HEADER_LINE_BYTES, max_header_count=HEADERS_PER_PART, strict=True
+    )
     parts: list[FormPart] = []
     delimiter = b"\r\n--" + boundary
     position = first + len(boundary) + 4  # where the first part's headers begin, after `--boundary\r\n`
@@ -94,8 +98,10 @@ def parse_form(body: bytes, content_type: str, max_parts: int) -> list[FormPart]
             else:
                 content.append(event)
     except ParserLimitReached as exc:
-        raise BadRequest(f"multipart part header over the limit ({exc}): at most {HEADERS_PER_PART} lines of "
-                         f"{HEADER_LINE_BYTES} bytes, {HEADER_BLOCK_BYTES} bytes in all") from None
+        raise BadRequest(
+            f"multipart part header over the limit ({exc}): at most {HEADERS_PER_PART} lines of "
+            f"{HEADER_LINE_BYTES} bytes, {HEADER_BLOCK_BYTES} bytes in all"
+        ) from None
     except MultipartError as exc:
         raise BadRequest(f"malformed multipart body: {_describe(exc)}") from None
     try:
@@ -116,8 +122,10 @@ def _check_headers(body: bytes, start: int) -> int:
     dispositions = []
     for line in body[start:end].split(b"\r\n"):
         if not _HEADER_LINE.fullmatch(line):
-            raise BadRequest(f"malformed multipart part header {line[:80]!r}: expected `Name: value` with no "
-                             "space before the colon, no folding and no bare CR or LF")
+            raise BadRequest(
+                f"malformed multipart part header {line[:80]!r}: expected `Name: value` with no "
+                "space before the colon, no folding and no bare CR or LF"
+            )
         name, _, value = line.partition(b":")
         if name.lower() == b"content-disposition":
             dispositions.append(value.decode("utf-8", "replace"))
@@ -126,8 +134,9 @@ def _check_headers(body: bytes, start: int) -> int:
     _, parameters = _parameters(dispositions[0], _DISPOSITION, "Content-Disposition of a part")
     for key in ("name", "filename"):
         if key in parameters and _AMBIGUOUS_ESCAPE.search(parameters[key]):
-            raise BadRequest(f"ambiguous multipart part: its {key} holds a %22, %0D or %0A escape, which "
-                             "parsers decode differently")
+            raise BadRequest(
+                f"ambiguous multipart part: its {key} holds a %22, %0D or %0A escape, which parsers decode differently"
+            )
     return end + 4
 
 
@@ -148,7 +157,7 @@ def _parameters(value: str, kind: re.Pattern[str], where: str) -> tuple[str, dic
         parameters[key] = raw
         position = parameter.end()
     if value[position:].strip(" \t"):
-        raise BadRequest(f"malformed {where}: unexpected {value[position:position + 40]!r} in {value[:120]!r}")
+        raise BadRequest(f"malformed {where}: unexpected {value[position : position + 40]!r} in {value[:120]!r}")
     return match.group(1).lower(), parameters
 
 
@@ -159,6 +168,8 @@ def _describe(exc: MultipartError) -> str:
     if message == "Unexpected byte in front of first boundary":
         return "the boundary must begin the body (no preamble)"
     if message in ("Unexpected bytes after boundary", "Unexpected byte after first boundary"):
-        return ("a line starts with the boundary but is not a delimiter (padding or other bytes after it); "
-                "choose a boundary that does not occur in the content")
+        return (
+            "a line starts with the boundary but is not a delimiter (padding or other bytes after it); "
+            "choose a boundary that does not occur in the content"
+        )
     return message

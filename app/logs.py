@@ -1,5 +1,6 @@
 """Structured logs: one JSON object per line, ours and uvicorn's alike, with any `extra=` fields the caller
 attached; TensorFlow's native start-up lines kept out of them unless the level is debug."""
+
 from __future__ import annotations
 
 import json
@@ -52,9 +53,12 @@ def configure_logging(level: str) -> None:
 def uvicorn_log_config(level: str) -> dict[str, Any]:
     """uvicorn's `log_config`: its server and access lines through the same JSON handler as ours."""
     logger = {"handlers": ["json"], "level": level.upper(), "propagate": False}
-    return {"version": 1, "disable_existing_loggers": False,
-            "handlers": {"json": {"()": "app.logs.json_handler"}},
-            "loggers": {"uvicorn": logger, "uvicorn.error": {"level": level.upper()}, "uvicorn.access": logger}}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"json": {"()": "app.logs.json_handler"}},
+        "loggers": {"uvicorn": logger, "uvicorn.error": {"level": level.upper()}, "uvicorn.access": logger},
+    }
 
 
 @contextmanager

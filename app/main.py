@@ -1,5 +1,6 @@
 """Build the app: settings, the model repository with its batchers, routes, error handlers, lifespan.
 `python -m app` serves it (./models with no other setting)."""
+
 from __future__ import annotations
 
 import gc
@@ -26,9 +27,16 @@ from app.routes import health, models, predict, train, ui, v2
 log = logging.getLogger("lenet.app")
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                   details: dict[str, object] | None = None) -> Response:
-    return Response(envelope(code, message, details), status_code=status, media_type="application/json", headers=headers)
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: dict[str, object] | None = None,
+) -> Response:
+    return Response(
+        envelope(code, message, details), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def create_app(settings: Settings | None = None, loader: Loader | None = None) -> FastAPI:
@@ -63,8 +71,9 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         gc.collect()
         gc.freeze()
         if not repository.ready:
-            log.error("default model %r not loaded from %s; /readyz answers 503",
-                      settings.default_model, settings.models_dir)
+            log.error(
+                "default model %r not loaded from %s; /readyz answers 503", settings.default_model, settings.models_dir
+            )
         try:
             yield
         finally:
@@ -72,12 +81,19 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
             await repository.close()
 
     # /docs and /redoc come from routes/ui.py on vendored scripts: FastAPI's own load them from a CDN.
-    app = FastAPI(title="LeNet Serve", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Handwritten-digit recognition: LeNet-5 SavedModels behind a micro-batched REST API.")
+    app = FastAPI(
+        title="LeNet Serve",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Handwritten-digit recognition: LeNet-5 SavedModels behind a micro-batched REST API.",
+    )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.limits = Limits(settings.max_body_bytes, settings.max_instances, settings.max_image_pixels,
-                              settings.body_timeout_s)
+    app.state.limits = Limits(
+        settings.max_body_bytes, settings.max_instances, settings.max_image_pixels, settings.body_timeout_s
+    )
     for router in (predict.router, v2.router, models.router, health.router, train.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")

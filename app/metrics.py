@@ -1,5 +1,6 @@
 """Prometheus metrics, in a registry per app (tests build many apps), and the ASGI middleware that
 times every request and gives it an X-Request-ID."""
+
 from __future__ import annotations
 
 import itertools
@@ -26,34 +27,56 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("lenet_requests_total", "HTTP requests by route and status", ["route", "method", "status"], registry=r)
-        self.latency = Histogram("lenet_request_seconds", "HTTP request latency by route and status",
-                                 ["route", "method", "status"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("lenet_batch_size", "images per model call", ["model"], buckets=BATCH_BUCKETS, registry=r)
-        self.queue_wait = Histogram("lenet_queue_wait_seconds", "time an image waited for its batch", ["model"],
-                                    buckets=LATENCY_BUCKETS, registry=r)
-        self.inference = Histogram("lenet_inference_seconds", "model call time per batch", ["model"],
-                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "lenet_requests_total", "HTTP requests by route and status", ["route", "method", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "lenet_request_seconds",
+            "HTTP request latency by route and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "lenet_batch_size", "images per model call", ["model"], buckets=BATCH_BUCKETS, registry=r
+        )
+        self.queue_wait = Histogram(
+            "lenet_queue_wait_seconds",
+            "time an image waited for its batch",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "lenet_inference_seconds", "model call time per batch", ["model"], buckets=LATENCY_BUCKETS, registry=r
+        )
         self.images = Counter("lenet_images_predicted_total", "images predicted", ["model"], registry=r)
-        self.rejected = Counter("lenet_rejected_total", "requests turned away because the queue was full", ["model"], registry=r)
+        self.rejected = Counter(
+            "lenet_rejected_total", "requests turned away because the queue was full", ["model"], registry=r
+        )
         self.queue_depth = Gauge("lenet_queue_depth_images", "images waiting for a batch", ["model"], registry=r)
         self.model_version = Gauge("lenet_model_version", "version being served", ["model"], registry=r)
-        self.shed = Counter("lenet_shed_requests_total", "requests answered 503 at once: too many in flight",
-                            registry=r)
+        self.shed = Counter(
+            "lenet_shed_requests_total", "requests answered 503 at once: too many in flight", registry=r
+        )
         self.inflight = Gauge("lenet_inflight_requests", "requests being handled", registry=r)
         self.refused = Counter("lenet_versions_refused_total", "versions refused as broken", ["model"], registry=r)
 
     def observer(self, model: str) -> BatchObserver:
-        batch_size, inference, images = self.batch_size.labels(model), self.inference.labels(model), self.images.labels(model)
+        batch_size, inference, images = (
+            self.batch_size.labels(model),
+            self.inference.labels(model),
+            self.images.labels(model),
+        )
 
         def batch(size: int, seconds: float) -> None:
             batch_size.observe(size)
             inference.observe(seconds)
             images.inc(size)
 
-        return BatchObserver(batch=batch, queue_wait=self.queue_wait.labels(model).observe,
-                             rejected=self.rejected.labels(model).inc)
+        return BatchObserver(
+            batch=batch, queue_wait=self.queue_wait.labels(model).observe, rejected=self.rejected.labels(model).inc
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -93,9 +116,16 @@ class RequestMiddleware:
             self.metrics.requests.labels(path, scope["method"], str(status)).inc()
             self.metrics.latency.labels(path, scope["method"], str(status)).observe(elapsed)
             if status >= 500:
-                log.warning("request", extra={"request_id": request_id, "method": scope["method"],
-                                              "path": scope["path"], "status": status,
-                                              "ms": round(elapsed * 1000, 2)})
+                log.warning(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

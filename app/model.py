@@ -1,4 +1,5 @@
 """The one module that imports TensorFlow: load a SavedModel version and call it on a batch."""
+
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,7 @@ import numpy as np
 from app.errors import BrokenModel
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
 log = logging.getLogger("lenet.model")
 
@@ -60,8 +61,10 @@ def logical_devices() -> list[DeviceInfo]:
 def tensorflow_build() -> dict[str, object]:
     """TensorFlow's version and the CUDA/cuDNN it was built against (a GPU needs a matching driver)."""
     info = tf.sysconfig.get_build_info()
-    return {"version": tf.__version__,
-            **{key: info.get(key) for key in ("is_cuda_build", "cuda_version", "cudnn_version")}}
+    return {
+        "version": tf.__version__,
+        **{key: info.get(key) for key in ("is_cuda_build", "cuda_version", "cudnn_version")},
+    }
 
 
 _executors: dict[str, ThreadPoolExecutor] = {}
@@ -99,14 +102,15 @@ class SavedModelDigits:
         inputs = signature.structured_input_signature[1]
         if len(inputs) != 1:
             raise BrokenModel(f"{self.path}: signature takes {len(inputs)} inputs, expected 1 image tensor")
-        (input_name, spec), = inputs.items()
+        ((input_name, spec),) = inputs.items()
         if spec.dtype != tf.float32 or spec.shape.rank != 4 or tuple(spec.shape[1:]) != INPUT_SHAPE:
-            raise BrokenModel(f"{self.path}: input {input_name} is {spec.dtype.name}{spec.shape}, "
-                              "expected float32 [N,28,28,1]")
+            raise BrokenModel(
+                f"{self.path}: input {input_name} is {spec.dtype.name}{spec.shape}, expected float32 [N,28,28,1]"
+            )
         outputs = signature.structured_outputs
         if len(outputs) != 1:
             raise BrokenModel(f"{self.path}: signature has {len(outputs)} outputs, expected 1")
-        (output_name, out_spec), = outputs.items()
+        ((output_name, out_spec),) = outputs.items()
         if out_spec.shape.rank != 2 or out_spec.shape[-1] != NUM_CLASSES:
             raise BrokenModel(f"{self.path}: output {output_name} has shape {out_spec.shape}, expected [N,10]")
         return signature, input_name, output_name
@@ -124,7 +128,11 @@ class SavedModelDigits:
             out = self.predict(probe)
         except Exception as exc:
             raise BrokenModel(f"{self.path}: smoke prediction failed ({type(exc).__name__}: {str(exc)[:200]})") from exc
-        if out.shape != (2, NUM_CLASSES) or not np.all(np.isfinite(out)) or not np.allclose(out.sum(axis=1), 1, atol=1e-3):
+        if (
+            out.shape != (2, NUM_CLASSES)
+            or not np.all(np.isfinite(out))
+            or not np.allclose(out.sum(axis=1), 1, atol=1e-3)
+        ):
             raise BrokenModel(f"{self.path}: smoke prediction gave {out.shape} values that are not probabilities")
 
     def warm_up(self, batch_sizes: list[int], repeats: int) -> None:

@@ -1,5 +1,6 @@
 """Turn request bodies into model input: size-limited reading, multipart image fields, JSON instances.
 Every failure is a domain error with a 4xx status; nothing here knows about the model."""
+
 from __future__ import annotations
 
 import asyncio
@@ -12,9 +13,17 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
-from app.errors import (BadArray, BadImage, BadRequest, BodyTooLarge, RequestTimeout, ServiceError,
-                        TooManyInstances, UnsupportedMediaType)
 from app.arrays import batch_from_lists, preprocess_array
+from app.errors import (
+    BadArray,
+    BadImage,
+    BadRequest,
+    BodyTooLarge,
+    RequestTimeout,
+    ServiceError,
+    TooManyInstances,
+    UnsupportedMediaType,
+)
 from app.formdata import parse_form
 from app.preprocess import preprocess_image
 
@@ -70,8 +79,10 @@ async def images_from_request(request: Request, limits: Limits) -> np.ndarray:
     if kind in ("application/json", ""):
         body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
         return await images_from_json(body, limits)
-    raise UnsupportedMediaType(f"content type {kind!r} is not accepted; send multipart/form-data with field "
-                               "'image' or application/json with 'instances'")
+    raise UnsupportedMediaType(
+        f"content type {kind!r} is not accepted; send multipart/form-data with field "
+        "'image' or application/json with 'instances'"
+    )
 
 
 async def _images_from_multipart(request: Request, body: bytes, limits: Limits) -> np.ndarray:
@@ -80,8 +91,10 @@ async def _images_from_multipart(request: Request, body: bytes, limits: Limits) 
         files = multipart_files(*args)
     else:  # parsing a body of megabytes would hold up every other request on the event loop
         files = await run_in_threadpool(multipart_files, *args)
-    images = [await _decode(data, limits, f"image[{index}] ({filename or 'unnamed'})")
-              for index, (filename, data) in enumerate(files)]
+    images = [
+        await _decode(data, limits, f"image[{index}] ({filename or 'unnamed'})")
+        for index, (filename, data) in enumerate(files)
+    ]
     return np.stack(images)[..., None]
 
 

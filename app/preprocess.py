@@ -1,6 +1,7 @@
 """Turn uploads into what LeNet-5 was trained on: 28x28 float32, 0..1, white digit on black,
 fitted into a 20x20 box and centred by centre of mass (LeCun et al.'s MNIST construction).
 numpy and Pillow only; TensorFlow stays in app.model."""
+
 from __future__ import annotations
 
 import io
@@ -154,8 +155,13 @@ def _ink(gray: np.ndarray, *, lossy: bool) -> np.ndarray | None:
 
 def _mnist_like(gray: np.ndarray) -> bool:
     """28x28, an all-black outer ring of pixels, and ink bright enough to count."""
-    return (not gray[0].any() and not gray[-1].any() and not gray[:, 0].any() and not gray[:, -1].any()
-            and float(gray.max()) >= MIN_CONTRAST)
+    return (
+        not gray[0].any()
+        and not gray[-1].any()
+        and not gray[:, 0].any()
+        and not gray[:, -1].any()
+        and float(gray.max()) >= MIN_CONTRAST
+    )
 
 
 def _frame(shape: tuple[int, int]) -> np.ndarray:
@@ -163,7 +169,7 @@ def _frame(shape: tuple[int, int]) -> np.ndarray:
     height, width = shape
     band = max(1, min(height, width) // 16)
     mask = np.ones(shape, bool)
-    mask[band:height - band, band:width - band] = False
+    mask[band : height - band, band : width - band] = False
     return mask
 
 
@@ -203,10 +209,12 @@ def _ink_box(ink: np.ndarray) -> tuple[slice, slice]:
     rows, cols = np.nonzero(ink >= CORE_SHARE)
     margin = max(1, round((max(np.ptp(rows), np.ptp(cols)) + 1) / BOX))
     top, left = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
-    window = ink[top:rows.max() + margin + 1, left:cols.max() + margin + 1]
+    window = ink[top : rows.max() + margin + 1, left : cols.max() + margin + 1]
     inked_rows, inked_cols = np.nonzero(window.any(axis=1))[0], np.nonzero(window.any(axis=0))[0]
-    return (slice(top + inked_rows[0], top + inked_rows[-1] + 1),
-            slice(left + inked_cols[0], left + inked_cols[-1] + 1))
+    return (
+        slice(top + inked_rows[0], top + inked_rows[-1] + 1),
+        slice(left + inked_cols[0], left + inked_cols[-1] + 1),
+    )
 
 
 def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
@@ -218,13 +226,13 @@ def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
     fitted = np.clip(fitted, 0, 1)  # Lanczos rings below 0 and above 1
     fitted = fitted / max(float(fitted.max()), 1e-6)  # thin strokes dim when shrunk; MNIST strokes peak at 1
     mass = fitted.sum()
-    grid_rows, grid_cols = np.mgrid[0:size[1], 0:size[0]]
+    grid_rows, grid_cols = np.mgrid[0 : size[1], 0 : size[0]]
     top = round(CENTRE - float((grid_rows * fitted).sum() / mass))
     left = round(CENTRE - float((grid_cols * fitted).sum() / mass))
     top = min(max(top, 0), SIDE - size[1])  # keep the whole digit in the field
     left = min(max(left, 0), SIDE - size[0])
     out = np.zeros((SIDE, SIDE), np.float32)
-    out[top:top + size[1], left:left + size[0]] = fitted
+    out[top : top + size[1], left : left + size[0]] = fitted
     return out
 
 

@@ -1,5 +1,6 @@
 """KServe Open Inference Protocol (V2): decode an infer request (JSON, or JSON header plus binary
 tensors) into images, and encode the probabilities back the way the request asked for them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from app.errors import BadArray, BadRequest, TooManyInstances
 from app.arrays import normalise_batch
+from app.errors import BadArray, BadRequest, TooManyInstances
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
@@ -76,7 +77,8 @@ def decode_infer(body: bytes, header_length: str | None, max_instances: int) -> 
     if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
         raise BadRequest('"outputs" must be a list of objects')
     binary_output = bool(_parameters(header).get("binary_data_output")) or any(
-        o.get("name") == OUTPUT_NAME and _parameters(o).get("binary_data") for o in outputs)
+        o.get("name") == OUTPUT_NAME and _parameters(o).get("binary_data") for o in outputs
+    )
     request_id = header.get("id")
     return InferRequest(images[..., None], str(request_id) if request_id is not None else None, binary_output)
 
@@ -94,8 +96,10 @@ def _tensor_data(tensor: dict[str, object], dtype: np.dtype, count: int, binary:
     size = _parameters(tensor).get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or size != count * dtype.itemsize or size != len(binary):
-            raise BadArray(f"binary_data_size {size} does not match shape x {dtype.name} "
-                           f"({count * dtype.itemsize} bytes) or the {len(binary)} bytes sent")
+            raise BadArray(
+                f"binary_data_size {size} does not match shape x {dtype.name} "
+                f"({count * dtype.itemsize} bytes) or the {len(binary)} bytes sent"
+            )
         return np.frombuffer(binary, dtype=dtype)
     data = tensor.get("data")
     if not isinstance(data, list):
@@ -109,7 +113,9 @@ def _tensor_data(tensor: dict[str, object], dtype: np.dtype, count: int, binary:
     return array  # float64: range checks come before any narrowing cast
 
 
-def encode_infer(model: str, version: int, request: InferRequest, probabilities: np.ndarray) -> tuple[bytes, dict[str, str]]:
+def encode_infer(
+    model: str, version: int, request: InferRequest, probabilities: np.ndarray
+) -> tuple[bytes, dict[str, str]]:
     """The response body and its extra headers (binary: JSON header, then the raw FP32 tensor)."""
     output: dict[str, object] = {"name": OUTPUT_NAME, "datatype": "FP32", "shape": list(probabilities.shape)}
     response: dict[str, object] = {"model_name": model, "model_version": str(version), "outputs": [output]}

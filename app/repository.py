@@ -1,6 +1,7 @@
 """The model repository: versions on disk (models/<name>/<integer>/), loading, warm-up, polling,
 and atomic swaps. Each loaded version owns one MicroBatcher; a swap retires the old batcher,
 which answers what it already queued and then stops, so no request fails because of a swap."""
+
 from __future__ import annotations
 
 import asyncio
@@ -52,6 +53,7 @@ class _Refused:
 @dataclass
 class RepositoryEvents:
     """Hooks for metrics and logs; the defaults do nothing."""
+
     loaded: Callable[[str, int], None] = lambda name, version: None
     refused: Callable[[str, int, str], None] = lambda name, version, reason: None
     observer: Callable[[str], BatchObserver] = field(default=lambda name: BatchObserver())
@@ -131,18 +133,33 @@ class ModelRepository:
                 except layout.MetadataError:
                     meta = {}
                 refused = self._refused.get((name, number))
-                versions.append({
-                    "version": number,
-                    "state": ("serving" if serving and serving.version == number else
-                              "refused" if refused else "rejected" if meta.get("rejected") else "available"),
-                    "test_accuracy": meta.get("test_accuracy"),
-                    "parameters": meta.get("parameters"),
-                    "architecture": meta.get("architecture"),
-                    "created": meta.get("created"),
-                    **({"refused_reason": refused.reason} if refused else {}),
-                })
-            models.append({"name": name, "serving_version": serving.version if serving else None,
-                           "default": name == self.settings.default_model, "versions": versions})
+                versions.append(
+                    {
+                        "version": number,
+                        "state": (
+                            "serving"
+                            if serving and serving.version == number
+                            else "refused"
+                            if refused
+                            else "rejected"
+                            if meta.get("rejected")
+                            else "available"
+                        ),
+                        "test_accuracy": meta.get("test_accuracy"),
+                        "parameters": meta.get("parameters"),
+                        "architecture": meta.get("architecture"),
+                        "created": meta.get("created"),
+                        **({"refused_reason": refused.reason} if refused else {}),
+                    }
+                )
+            models.append(
+                {
+                    "name": name,
+                    "serving_version": serving.version if serving else None,
+                    "default": name == self.settings.default_model,
+                    "versions": versions,
+                }
+            )
         return models
 
     # ----- loading and swapping -----
@@ -191,7 +208,7 @@ class ModelRepository:
 
     async def _load(self, name: str, number: int, path: Path) -> ServedVersion | None:
         settings = self.settings
-        sizes = sorted({1, settings.max_batch_size} | {2 ** k for k in range(1, 12) if 2 ** k < settings.max_batch_size})
+        sizes = sorted({1, settings.max_batch_size} | {2**k for k in range(1, 12) if 2**k < settings.max_batch_size})
 
         def load() -> tuple[DigitModel, dict[str, object]]:
             metadata = layout.read_metadata(path)
@@ -205,10 +222,15 @@ class ModelRepository:
             return self._refuse(name, number, path, str(exc))
         except Exception as exc:  # anything else a broken folder can raise
             return self._refuse(name, number, path, f"{type(exc).__name__}: {exc}")
-        batcher = MicroBatcher(model.predict, max_batch_size=settings.max_batch_size,
-                               max_delay_s=settings.max_delay_s, max_queue_images=settings.max_queue_images,
-                               timeout_s=settings.request_timeout_s, executor=self._executor,
-                               observer=self._events.observer(name))
+        batcher = MicroBatcher(
+            model.predict,
+            max_batch_size=settings.max_batch_size,
+            max_delay_s=settings.max_delay_s,
+            max_queue_images=settings.max_queue_images,
+            timeout_s=settings.request_timeout_s,
+            executor=self._executor,
+            observer=self._events.observer(name),
+        )
         batcher.start()
         log.info("loaded %s version %d from %s", name, number, path)
         return ServedVersion(name, number, path, metadata, model, batcher)
@@ -222,7 +244,6 @@ class ModelRepository:
         self._refused[(name, number)] = _Refused(_stamp(path), reason)
         log.error("refused %s version %d: %s", name, number, reason)
         self._events.refused(name, number, reason)
-        return None
 
     def _swap(self, name: str, served: ServedVersion) -> None:
         old = self._latest.get(name)
@@ -261,8 +282,7 @@ class ModelRepository:
             if key not in self._pinned:
                 served = await self._load(name, version, path)
                 if served is None:
-                    raise ModelNotFound(f"model {name!r} version {version} is broken: "
-                                        f"{self._refused[key].reason}")
+                    raise ModelNotFound(f"model {name!r} version {version} is broken: {self._refused[key].reason}")
                 self._pinned[key] = served
                 while len(self._pinned) > MAX_PINNED:
                     _, evicted = self._pinned.popitem(last=False)
@@ -275,7 +295,9 @@ class ModelRepository:
         if served is not None:
             served.batcher.admit()
 
-    async def predict(self, name: str | None, version: int | None, images: np.ndarray) -> tuple[ServedVersion, np.ndarray]:
+    async def predict(
+        self, name: str | None, version: int | None, images: np.ndarray
+    ) -> tuple[ServedVersion, np.ndarray]:
         """Probabilities from the version that served them. A swap between resolving and queueing
         is invisible: the retired batcher still answers, and a closed one makes us resolve again."""
         for _ in range(3):

@@ -1,4 +1,5 @@
 """Response shapes, named by role; used for the OpenAPI document and its examples."""
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -84,17 +85,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 def _train_option(name: str) -> Any:
     """A TrainRequest field with the default, limits and help of training.config.TrainConfig's field."""
     option, bounds = OPTIONS[name], OPTIONS[name].bounds
-    return Field(option.default, description=option.help, ge=bounds.get("ge"), gt=bounds.get("gt"),
-                 le=bounds.get("le"), lt=bounds.get("lt"))
+    return Field(
+        option.default,
+        description=option.help,
+        ge=bounds.get("ge"),
+        gt=bounds.get("gt"),
+        le=bounds.get("le"),
+        lt=bounds.get("lt"),
+    )
 
 
 class TrainRequest(BaseModel):
     """A training job's options: those of training.config.TrainConfig the API offers, with its defaults."""
+
     model_config = ConfigDict(extra="forbid")
 
     arch: Architecture = _train_option("arch")
-    model: str | None = Field(None, pattern=MODEL_NAME_PATTERN,
-                              description="model name in the repository (default: the default model)")
+    model: str | None = Field(
+        None, pattern=MODEL_NAME_PATTERN, description="model name in the repository (default: the default model)"
+    )
     epochs: int = _train_option("epochs")
     batch_size: int = _train_option("batch_size")
     learning_rate: float = _train_option("learning_rate")

@@ -1,4 +1,5 @@
 """Command line: python -m training {train,evaluate,summary,export,fetch-mnist} ..."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
 
-from training.config import PROGRESS_FILE, TrainConfig, add_arguments  # noqa: E402
+from training.config import PROGRESS_FILE, TrainConfig, add_arguments
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,11 +19,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     defaults = TrainConfig()
 
-    train = sub.add_parser("train", help="train an architecture, evaluate it, export a new version",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                           description="Every option is a field of training.config.TrainConfig, with its default. "
-                                       "By default a new version is added only if it is not worse than the newest "
-                                       "one (--promote auto); --promote force adds it whatever its accuracy.")
+    train = sub.add_parser(
+        "train",
+        help="train an architecture, evaluate it, export a new version",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Every option is a field of training.config.TrainConfig, with its default. "
+        "By default a new version is added only if it is not worse than the newest "
+        "one (--promote auto); --promote force adds it whatever its accuracy.",
+    )
     add_arguments(train)
 
     evaluate = sub.add_parser("evaluate", help="score an exported version on the test set")
@@ -40,11 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--data", default=None, help="test data for the metadata's accuracy")
     export.add_argument("--repository", default=defaults.repository)
     export.add_argument("--name", default=None)
-    fetch = sub.add_parser("fetch-mnist", help="write mnist.npz where the containers read it (data/, mounted by "
-                                               "the compose files): keras' download, or --from a local copy")
-    fetch.add_argument("--to", type=Path, default=Path("data/mnist.npz"), help="where to write it (default: %(default)s)")
-    fetch.add_argument("--from", dest="source", default=None,
-                       help="offline: an mnist.npz or a folder of the four IDX files, checked and copied")
+    fetch = sub.add_parser(
+        "fetch-mnist",
+        help="write mnist.npz where the containers read it (data/, mounted by "
+        "the compose files): keras' download, or --from a local copy",
+    )
+    fetch.add_argument(
+        "--to", type=Path, default=Path("data/mnist.npz"), help="where to write it (default: %(default)s)"
+    )
+    fetch.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        help="offline: an mnist.npz or a folder of the four IDX files, checked and copied",
+    )
     return parser
 
 
@@ -84,8 +97,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from training.pipeline import train_evaluate_export
 
     outcome = train_evaluate_export(config)
-    print(f"test accuracy {outcome.evaluation.accuracy:.4f}  {outcome.state}"
-          + (f" {outcome.path}" if outcome.path else "") + (f" ({outcome.reason})" if outcome.reason else ""))
+    print(
+        f"test accuracy {outcome.evaluation.accuracy:.4f}  {outcome.state}"
+        + (f" {outcome.path}" if outcome.path else "")
+        + (f" ({outcome.reason})" if outcome.reason else "")
+    )
     return 0
 
 
@@ -130,11 +146,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = evaluate(keras_predictor(model), mnist.x_test, mnist.y_test)
     from training.pipeline import layer_table
 
-    metadata = {"architecture": args.arch, "parameters": int(model.count_params()), "layers": layer_table(model),
-                **result.to_dict(),
-                "exported_from": str(args.weights), "training_data_sha256": mnist.sha256()}
-    target = export_version(model, args.repository, args.name or args.arch, metadata,
-                            lambda folder: write_reports(folder / REPORT_DIR, result, mnist.x_test, mnist.y_test, None))
+    metadata = {
+        "architecture": args.arch,
+        "parameters": int(model.count_params()),
+        "layers": layer_table(model),
+        **result.to_dict(),
+        "exported_from": str(args.weights),
+        "training_data_sha256": mnist.sha256(),
+    }
+    target = export_version(
+        model,
+        args.repository,
+        args.name or args.arch,
+        metadata,
+        lambda folder: write_reports(folder / REPORT_DIR, result, mnist.x_test, mnist.y_test, None),
+    )
     print(f"test accuracy {result.accuracy:.4f}  exported {target}")
     return 0
 
@@ -148,8 +174,13 @@ def cmd_fetch_mnist(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "export": cmd_export,
-            "fetch-mnist": cmd_fetch_mnist}
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "summary": cmd_summary,
+    "export": cmd_export,
+    "fetch-mnist": cmd_fetch_mnist,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

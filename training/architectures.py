@@ -1,4 +1,5 @@
 """The LeNet-5 family, each a small factory, buildable by name; and a per-layer parameter explanation."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,76 +14,91 @@ NUM_CLASSES = 10
 
 def lenet5() -> keras.Model:
     """LeNet-5 for 28x28 MNIST with ReLU and max pooling: 61,706 parameters."""
-    return keras.Sequential([
-        keras.Input(INPUT_SHAPE, name="image"),
-        layers.Conv2D(6, 5, padding="same", activation="relu", name="c1"),
-        layers.MaxPooling2D(2, name="s2"),
-        layers.Conv2D(16, 5, padding="valid", activation="relu", name="c3"),
-        layers.MaxPooling2D(2, name="s4"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(120, activation="relu", name="f5"),
-        layers.Dense(84, activation="relu", name="f6"),
-        layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
-    ], name="lenet5")
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            layers.Conv2D(6, 5, padding="same", activation="relu", name="c1"),
+            layers.MaxPooling2D(2, name="s2"),
+            layers.Conv2D(16, 5, padding="valid", activation="relu", name="c3"),
+            layers.MaxPooling2D(2, name="s4"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(120, activation="relu", name="f5"),
+            layers.Dense(84, activation="relu", name="f6"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
+        ],
+        name="lenet5",
+    )
 
 
 def lenet5_sigmoid() -> keras.Model:
     """The 1998 flavour: sigmoid activations and average pooling, same shape: 61,706 parameters."""
-    return keras.Sequential([
-        keras.Input(INPUT_SHAPE, name="image"),
-        layers.Conv2D(6, 5, padding="same", activation="sigmoid", name="c1"),
-        layers.AveragePooling2D(2, name="s2"),
-        layers.Conv2D(16, 5, padding="valid", activation="sigmoid", name="c3"),
-        layers.AveragePooling2D(2, name="s4"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(120, activation="sigmoid", name="f5"),
-        layers.Dense(84, activation="sigmoid", name="f6"),
-        layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
-    ], name="lenet5_sigmoid")
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            layers.Conv2D(6, 5, padding="same", activation="sigmoid", name="c1"),
+            layers.AveragePooling2D(2, name="s2"),
+            layers.Conv2D(16, 5, padding="valid", activation="sigmoid", name="c3"),
+            layers.AveragePooling2D(2, name="s4"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(120, activation="sigmoid", name="f5"),
+            layers.Dense(84, activation="sigmoid", name="f6"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
+        ],
+        name="lenet5_sigmoid",
+    )
 
 
 def lenet5_compact() -> keras.Model:
     """LeNet-5 without the 84-unit layer: 51,902 parameters."""
-    return keras.Sequential([
-        keras.Input(INPUT_SHAPE, name="image"),
-        layers.Conv2D(6, 5, padding="same", activation="relu", name="c1"),
-        layers.MaxPooling2D(2, name="s2"),
-        layers.Conv2D(16, 5, padding="valid", activation="relu", name="c3"),
-        layers.MaxPooling2D(2, name="s4"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(120, activation="relu", name="f5"),
-        layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
-    ], name="lenet5_compact")
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            layers.Conv2D(6, 5, padding="same", activation="relu", name="c1"),
+            layers.MaxPooling2D(2, name="s2"),
+            layers.Conv2D(16, 5, padding="valid", activation="relu", name="c3"),
+            layers.MaxPooling2D(2, name="s4"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(120, activation="relu", name="f5"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
+        ],
+        name="lenet5_compact",
+    )
 
 
 def lenet5_wide() -> keras.Model:
     """Three 'same' convolutions (6, 16, 32) and a 200-unit layer: 331,214 parameters."""
-    return keras.Sequential([
-        keras.Input(INPUT_SHAPE, name="image"),
-        layers.Conv2D(6, 5, padding="same", activation="relu", name="c1"),
-        layers.MaxPooling2D(2, name="s2"),
-        layers.Conv2D(16, 5, padding="same", activation="relu", name="c3"),
-        layers.MaxPooling2D(2, name="s4"),
-        layers.Conv2D(32, 5, padding="same", activation="relu", name="c5"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(200, activation="relu", name="f6"),
-        layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
-    ], name="lenet5_wide")
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            layers.Conv2D(6, 5, padding="same", activation="relu", name="c1"),
+            layers.MaxPooling2D(2, name="s2"),
+            layers.Conv2D(16, 5, padding="same", activation="relu", name="c3"),
+            layers.MaxPooling2D(2, name="s4"),
+            layers.Conv2D(32, 5, padding="same", activation="relu", name="c5"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(200, activation="relu", name="f6"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
+        ],
+        name="lenet5_wide",
+    )
 
 
 def cnn_dropout() -> keras.Model:
     """The TensorFlow 'deep MNIST' CNN: 32 and 64 filters, 1024 units, dropout 0.5: 3,274,634 parameters."""
-    return keras.Sequential([
-        keras.Input(INPUT_SHAPE, name="image"),
-        layers.Conv2D(32, 5, padding="same", activation="relu", name="conv1"),
-        layers.MaxPooling2D(2, name="pool1"),
-        layers.Conv2D(64, 5, padding="same", activation="relu", name="conv2"),
-        layers.MaxPooling2D(2, name="pool2"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(1024, activation="relu", name="fc1"),
-        layers.Dropout(0.5, name="dropout"),
-        layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
-    ], name="cnn_dropout")
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            layers.Conv2D(32, 5, padding="same", activation="relu", name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Conv2D(64, 5, padding="same", activation="relu", name="conv2"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(1024, activation="relu", name="fc1"),
+            layers.Dropout(0.5, name="dropout"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
+        ],
+        name="cnn_dropout",
+    )
 
 
 def _conv_bn(filters: int, name: str) -> list[layers.Layer]:
@@ -99,23 +115,26 @@ def lenet5_plus() -> keras.Model:
     normalisation, pooling, dropout, one hidden dense layer. Meant to be trained with augmentation.
     'same' padding keeps the strokes that touch the border; dropout stays light because augmentation
     already regularises (a first version with 'valid' padding and heavier dropout underfit: 99.47%)."""
-    return keras.Sequential([
-        keras.Input(INPUT_SHAPE, name="image"),
-        *_conv_bn(32, "conv1a"),  # 28x28
-        *_conv_bn(32, "conv1b"),
-        layers.MaxPooling2D(2, name="pool1"),  # 14x14
-        layers.Dropout(0.1, name="drop1"),
-        *_conv_bn(64, "conv2a"),
-        *_conv_bn(64, "conv2b"),
-        layers.MaxPooling2D(2, name="pool2"),  # 7x7
-        layers.Dropout(0.2, name="drop2"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(128, use_bias=False, name="fc1"),
-        layers.BatchNormalization(name="fc1_bn"),
-        layers.Activation("relu", name="fc1_relu"),
-        layers.Dropout(0.3, name="drop3"),
-        layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
-    ], name="lenet5_plus")
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            *_conv_bn(32, "conv1a"),  # 28x28
+            *_conv_bn(32, "conv1b"),
+            layers.MaxPooling2D(2, name="pool1"),  # 14x14
+            layers.Dropout(0.1, name="drop1"),
+            *_conv_bn(64, "conv2a"),
+            *_conv_bn(64, "conv2b"),
+            layers.MaxPooling2D(2, name="pool2"),  # 7x7
+            layers.Dropout(0.2, name="drop2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(128, use_bias=False, name="fc1"),
+            layers.BatchNormalization(name="fc1_bn"),
+            layers.Activation("relu", name="fc1_relu"),
+            layers.Dropout(0.3, name="drop3"),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
+        ],
+        name="lenet5_plus",
+    )
 
 
 ARCHITECTURES: dict[str, Callable[[], keras.Model]] = {
@@ -149,13 +168,15 @@ def explain_parameters(model: keras.Model) -> list[LayerParams]:
     """Per layer, the formula behind its parameter count; the counts sum to model.count_params()."""
     rows = []
     for layer in model.layers:
-        rows.append(LayerParams(
-            name=layer.name,
-            kind=type(layer).__name__,
-            output_shape=tuple(layer.output.shape),
-            formula=_formula(layer),
-            params=layer.count_params(),
-        ))
+        rows.append(
+            LayerParams(
+                name=layer.name,
+                kind=type(layer).__name__,
+                output_shape=tuple(layer.output.shape),
+                formula=_formula(layer),
+                params=layer.count_params(),
+            )
+        )
     return rows
 
 
@@ -174,8 +195,10 @@ def _formula(layer: layers.Layer) -> str:
         return f"{inputs} inputs x {layer.units}, no bias (batch norm follows) = {layer.count_params():,}"
     if isinstance(layer, layers.BatchNormalization):
         channels = layer.input.shape[-1]
-        return (f"{channels} channels x 4 (gamma, beta trained; moving mean, variance not trained) "
-                f"= {layer.count_params():,}")
+        return (
+            f"{channels} channels x 4 (gamma, beta trained; moving mean, variance not trained) "
+            f"= {layer.count_params():,}"
+        )
     if isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):
         return "pooling has no weights = 0"
     if isinstance(layer, layers.Flatten):

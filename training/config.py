@@ -3,6 +3,7 @@
 TrainConfig is the one owner of the options, their defaults and their limits: the CLI's flags
 (`add_arguments`), the service's /train schema (`OPTIONS`) and the job runner's command line
 (`TrainConfig.to_argv`) are all derived from it. No TensorFlow here: the service imports this module."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,9 @@ def mnist_path_from_env() -> Path | None:
     return Path(value) if value else None
 
 
-def _option(default: object, help: str, *, choices: tuple[str, ...] = (), metavar: str | None = None,
-            **bounds: float) -> typing.Any:
+def _option(
+    default: object, help: str, *, choices: tuple[str, ...] = (), metavar: str | None = None, **bounds: float
+) -> typing.Any:
     """A TrainConfig field with what the CLI and the API show and check: help, choices, bounds (ge/gt/le/lt)."""
     return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar, "bounds": bounds})
 
@@ -52,27 +54,38 @@ class TrainConfig:
     seed: int = _option(0, "random seed (weights, validation split, shuffling)", ge=0, le=2**31 - 1)
     validation_split: float = _option(0.1, "share of the training images held out for validation", gt=0, lt=1)
     train_limit: int | None = _option(None, "train on the first N images only (quick runs)", ge=100, le=60_000)
-    early_stopping: int | None = _option(None, "stop after this many epochs without a better validation accuracy",
-                                         metavar="PATIENCE", ge=1)
+    early_stopping: int | None = _option(
+        None, "stop after this many epochs without a better validation accuracy", metavar="PATIENCE", ge=1
+    )
     lr_schedule: str = _option("plateau", "learning-rate schedule", choices=LR_SCHEDULES)
-    data: str | None = _option(None, f"mnist.npz or a folder of IDX files (None: ${MNIST_PATH_ENV}, then keras' "
-                                     "download)")
+    data: str | None = _option(
+        None, f"mnist.npz or a folder of IDX files (None: ${MNIST_PATH_ENV}, then keras' download)"
+    )
     repository: str = _option("models", "model repository folder")
     name: str | None = _option(None, "model name in the repository (None: the arch)")
     tensorboard: bool = _option(False, "write TensorBoard logs under the work dir")
     work_dir: str | None = _option(None, "checkpoints and resume state (None: runs/NAME)")
     threads: int | None = _option(None, "TensorFlow threads (None: all cores; the service's jobs use 1)", ge=1)
     export: bool = _option(True, "export after evaluating (--no-export: train and evaluate only)")
-    promote: str = _option("auto", "auto: add a new version only if its test accuracy reaches the gate; never: keep "
-                                   "a candidate outside the repository; force: always add a new version",
-                           choices=PROMOTE_POLICIES)
-    gate_accuracy: float | None = _option(None, "the test accuracy promote=auto needs (None: the newest version's "
-                                                "recorded accuracy minus the gate margin; no version yet: no gate)",
-                                          ge=0, le=1)
-    gate_margin: float = _option(0.002, "how much less accurate than the newest version promote=auto accepts",
-                                 ge=0, le=1)
-    job_dir: str | None = _option(None, f"write {PROGRESS_FILE} here, and keep candidates that are not promoted "
-                                        "(the service sets it)")
+    promote: str = _option(
+        "auto",
+        "auto: add a new version only if its test accuracy reaches the gate; never: keep "
+        "a candidate outside the repository; force: always add a new version",
+        choices=PROMOTE_POLICIES,
+    )
+    gate_accuracy: float | None = _option(
+        None,
+        "the test accuracy promote=auto needs (None: the newest version's "
+        "recorded accuracy minus the gate margin; no version yet: no gate)",
+        ge=0,
+        le=1,
+    )
+    gate_margin: float = _option(
+        0.002, "how much less accurate than the newest version promote=auto accepts", ge=0, le=1
+    )
+    job_dir: str | None = _option(
+        None, f"write {PROGRESS_FILE} here, and keep candidates that are not promoted (the service sets it)"
+    )
 
     def __post_init__(self) -> None:
         for name, option in OPTIONS.items():
@@ -107,6 +120,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class Option:
     """One TrainConfig field as the CLI and the API see it."""
+
     name: str
     kind: type  # int, float, str or bool (None allowed when the default is None)
     default: object
@@ -125,8 +139,12 @@ class Option:
             return None if self.default is None else "a value is required"
         if self.choices and value not in self.choices:
             return f"unknown {self.name} {value!r}; choose {', '.join(self.choices[:-1])} or {self.choices[-1]}"
-        checks = {"ge": (float.__ge__, ">="), "gt": (float.__gt__, ">"), "le": (float.__le__, "<="),
-                  "lt": (float.__lt__, "<")}
+        checks = {
+            "ge": (float.__ge__, ">="),
+            "gt": (float.__gt__, ">"),
+            "le": (float.__le__, "<="),
+            "lt": (float.__lt__, "<"),
+        }
         for key, limit in self.bounds.items():
             holds, sign = checks[key]
             if not holds(float(value), float(limit)):  # type: ignore[arg-type]
@@ -148,8 +166,15 @@ class Option:
 def _option_of(spec: Field[object], hint: object) -> Option:
     kind = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
     meta = spec.metadata
-    return Option(spec.name, typing.cast(type, kind), spec.default, meta["help"], meta["choices"], meta["metavar"],
-                  dict(meta["bounds"]))
+    return Option(
+        spec.name,
+        typing.cast(type, kind),
+        spec.default,
+        meta["help"],
+        meta["choices"],
+        meta["metavar"],
+        dict(meta["bounds"]),
+    )
 
 
 _HINTS = typing.get_type_hints(TrainConfig)
@@ -160,8 +185,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field (--batch-size for batch_size) with its default, choices and limits."""
     for option in OPTIONS.values():
         if option.kind is bool:
-            parser.add_argument(option.flag, dest=option.name, action=argparse.BooleanOptionalAction,
-                                default=option.default, help=option.help)
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                action=argparse.BooleanOptionalAction,
+                default=option.default,
+                help=option.help,
+            )
         else:
-            parser.add_argument(option.flag, dest=option.name, type=option.parse, default=option.default,
-                                choices=option.choices or None, metavar=option.metavar, help=option.help)
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                type=option.parse,
+                default=option.default,
+                choices=option.choices or None,
+                metavar=option.metavar,
+                help=option.help,
+            )

@@ -1,4 +1,5 @@
 """Load MNIST from an .npz, the four IDX files, or keras' download; build tf.data pipelines."""
+
 from __future__ import annotations
 
 import gzip
@@ -169,8 +170,15 @@ def split_validation(mnist: Mnist, fraction: float, seed: int, limit: int | None
     return (x[train], y[train]), (x[val], y[val])
 
 
-def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool = False,
-                 augment: bool = False, seed: int = 0):
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    augment: bool = False,
+    seed: int = 0,
+):
     """tf.data pipeline: normalise to 0..1, optionally shuffle and augment, batch, prefetch."""
     import keras
     import tensorflow as tf
@@ -181,10 +189,13 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shu
     ds = ds.batch(batch_size)
     if augment:
         # Small geometric changes that keep the digit's identity (no flips: a flipped 2 is not a 2).
-        augmenter = keras.Sequential([
-            keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),  # +-10 degrees
-            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
-            keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
-        ], name="augment")
+        augmenter = keras.Sequential(
+            [
+                keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),  # +-10 degrees
+                keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
+                keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
+            ],
+            name="augment",
+        )
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,4 +1,5 @@
 """Score a model (in memory or an exported SavedModel) on the MNIST test set."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -40,8 +41,10 @@ def saved_model_predictor(path: str | Path, batch_size: int = 1024) -> PredictFn
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
 
     def predict(x: np.ndarray) -> np.ndarray:
-        outputs = [serve(image=tf.constant(x[i:i + batch_size]))["probabilities"].numpy()
-                   for i in range(0, len(x), batch_size)]
+        outputs = [
+            serve(image=tf.constant(x[i : i + batch_size]))["probabilities"].numpy()
+            for i in range(0, len(x), batch_size)
+        ]
         return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
 
     return predict
@@ -70,10 +73,12 @@ def evaluate(predict: PredictFn, images: np.ndarray, labels: np.ndarray) -> Eval
 
 
 def format_evaluation(result: Evaluation) -> str:
-    lines = [f"test accuracy {result.accuracy:.4%}  loss {result.loss:.4f}  "
-             f"errors {int(result.confusion.sum() - np.trace(result.confusion))} of {int(result.confusion.sum())}",
-             "per-class accuracy: " + "  ".join(f"{d}:{a:.2%}" for d, a in enumerate(result.per_class_accuracy)),
-             "confusion matrix (rows true, columns predicted):",
-             "      " + " ".join(f"{d:>5}" for d in range(10))]
+    lines = [
+        f"test accuracy {result.accuracy:.4%}  loss {result.loss:.4f}  "
+        f"errors {int(result.confusion.sum() - np.trace(result.confusion))} of {int(result.confusion.sum())}",
+        "per-class accuracy: " + "  ".join(f"{d}:{a:.2%}" for d, a in enumerate(result.per_class_accuracy)),
+        "confusion matrix (rows true, columns predicted):",
+        "      " + " ".join(f"{d:>5}" for d in range(10)),
+    ]
     lines += [f"  {d:>2}  " + " ".join(f"{n:>5}" for n in row) for d, row in enumerate(result.confusion)]
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """Export a Keras model as a new SavedModel version of the repository (the layout and the atomic write are
 training.layout's)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,18 +27,31 @@ def write_saved_model(model: keras.Model, folder: Path) -> None:
     archive.write_out(str(folder), verbose=False)
 
 
-def export_version(model: keras.Model, repository: str | Path, name: str, metadata: dict[str, object],
-                   write_extras: Callable[[Path], None] | None = None) -> Path:
+def export_version(
+    model: keras.Model,
+    repository: str | Path,
+    name: str,
+    metadata: dict[str, object],
+    write_extras: Callable[[Path], None] | None = None,
+) -> Path:
     """The model as the next version of `name`, with its metadata (and `write_extras` such as the report)."""
+
     def write(folder: Path) -> None:
         write_saved_model(model, folder)
         if write_extras is not None:
             write_extras(folder)
 
-    return write_version(repository, name, write, {
-        "tensorflow_version": tf.__version__,
-        "keras_version": keras.__version__,
-        "signature": {"input": {INPUT_NAME: [None, 28, 28, 1], "dtype": "float32", "range": [0, 1]},
-                      "output": {OUTPUT_NAME: [None, 10]}},
-        **metadata,
-    })
+    return write_version(
+        repository,
+        name,
+        write,
+        {
+            "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__,
+            "signature": {
+                "input": {INPUT_NAME: [None, 28, 28, 1], "dtype": "float32", "range": [0, 1]},
+                "output": {OUTPUT_NAME: [None, 10]},
+            },
+            **metadata,
+        },
+    )

@@ -1,6 +1,7 @@
 """The model repository's folder layout, the one place that knows it: `<root>/<name>/<version>/` with a
 `saved_model.pb`, its `metadata.json` and `report/`. The service and the training package both use it, and it
 imports no TensorFlow. Every name is checked and every path resolved to lie inside the root."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -86,8 +87,9 @@ def read_metadata(version_dir: str | Path) -> dict[str, object]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise MetadataError(f"{path.parent.parent.name}/{path.parent.name}: unreadable {METADATA_FILE} "
-                            f"({type(exc).__name__})") from exc
+        raise MetadataError(
+            f"{path.parent.parent.name}/{path.parent.name}: unreadable {METADATA_FILE} ({type(exc).__name__})"
+        ) from exc
     if not isinstance(data, dict):
         raise MetadataError(f"{path.parent.parent.name}/{path.parent.name}: {METADATA_FILE} is not an object")
     return data
@@ -102,7 +104,7 @@ def write_version(root: str | Path, name: str, write: Callable[[Path], None], me
     staging = folder / f".tmp-{uuid.uuid4().hex}"
     try:
         write(staging)
-        full = {"name": name, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **metadata}
+        full = {"name": name, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **metadata}
         with open(folder / ".export.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             version = max((int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit()), default=0) + 1

@@ -1,4 +1,5 @@
 """Train, evaluate and export in one go: what `python -m training train` runs."""
+
 from __future__ import annotations
 
 import logging
@@ -24,12 +25,15 @@ log = logging.getLogger("training")
 
 def layer_table(model: keras.Model) -> list[dict[str, object]]:
     """Per layer: name, kind, output shape, parameter formula and count (shown to learners)."""
-    return [{"name": r.name, "kind": r.kind, "output_shape": list(r.output_shape), "formula": r.formula,
-             "params": r.params} for r in explain_parameters(model)]
+    return [
+        {"name": r.name, "kind": r.kind, "output_shape": list(r.output_shape), "formula": r.formula, "params": r.params}
+        for r in explain_parameters(model)
+    ]
 
 
-def build_metadata(config: TrainConfig, mnist: Mnist, result: TrainResult, evaluation: Evaluation,
-                   model: keras.Model) -> dict[str, object]:
+def build_metadata(
+    config: TrainConfig, mnist: Mnist, result: TrainResult, evaluation: Evaluation, model: keras.Model
+) -> dict[str, object]:
     epoch_seconds = result.history.get("epoch_seconds", [])
     return {
         "architecture": config.arch,
@@ -41,7 +45,7 @@ def build_metadata(config: TrainConfig, mnist: Mnist, result: TrainResult, evalu
         **evaluation.to_dict(),
         "train_size": result.train_size,
         "validation_size": result.val_size,
-        "test_size": int(len(mnist.y_test)),
+        "test_size": len(mnist.y_test),
         "data_source": mnist.source,
         "training_data_sha256": mnist.sha256(),
         "training_seconds": round(float(np.sum(epoch_seconds)) if epoch_seconds else result.wall_seconds, 1),
@@ -76,8 +80,9 @@ def promotion_gate(config: TrainConfig) -> float | None:
     return None
 
 
-def train_evaluate_export(config: TrainConfig, mnist: Mnist | None = None,
-                          callbacks: list[keras.callbacks.Callback] | None = None) -> Outcome:
+def train_evaluate_export(
+    config: TrainConfig, mnist: Mnist | None = None, callbacks: list[keras.callbacks.Callback] | None = None
+) -> Outcome:
     """Train, evaluate, then export as `config.promote` says. `force` writes a new version into the
     repository; `auto` does so only when the test accuracy reaches `promotion_gate`, else keeps the
     candidate marked rejected; `never` keeps the candidate only. Candidates go to the job dir (default:
@@ -106,18 +111,33 @@ def train_evaluate_export(config: TrainConfig, mnist: Mnist | None = None,
         target = export_version(result.model, config.repository, config.model_name, metadata, reports)
         log.info("exported %s", target)
         return _finish(progress, Outcome(evaluation, "promoted", target, int(target.name), gate_accuracy=gate))
-    reason = ("promote=never: exported as a candidate only" if config.promote == "never" else
-              f"test accuracy {evaluation.accuracy:.4f} is below the gate {gate:.4f}")
+    reason = (
+        "promote=never: exported as a candidate only"
+        if config.promote == "never"
+        else f"test accuracy {evaluation.accuracy:.4f} is below the gate {gate:.4f}"
+    )
     candidates = Path(job_dir or config.work_dir or Path("runs") / config.model_name)
-    target = export_version(result.model, candidates, "candidate", {
-        **metadata, "rejected": config.promote == "auto", "reason": reason}, reports)
+    target = export_version(
+        result.model,
+        candidates,
+        "candidate",
+        {**metadata, "rejected": config.promote == "auto", "reason": reason},
+        reports,
+    )
     log.info("not promoted (%s); candidate kept at %s", reason, target)
     state = "rejected" if config.promote == "auto" else "exported"
     return _finish(progress, Outcome(evaluation, state, target, None, reason, gate))
 
 
 def _finish(progress: Path | None, outcome: Outcome) -> Outcome:
-    append_event(progress, "finished", state=outcome.state, version=outcome.version,
-                 path=str(outcome.path) if outcome.path else None, reason=outcome.reason,
-                 test_accuracy=outcome.evaluation.accuracy, gate_accuracy=outcome.gate_accuracy)
+    append_event(
+        progress,
+        "finished",
+        state=outcome.state,
+        version=outcome.version,
+        path=str(outcome.path) if outcome.path else None,
+        reason=outcome.reason,
+        test_accuracy=outcome.evaluation.accuracy,
+        gate_accuracy=outcome.gate_accuracy,
+    )
     return outcome

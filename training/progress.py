@@ -1,4 +1,5 @@
 """Progress as JSON lines in a file, for whoever watches a training job (the service's /train)."""
+
 from __future__ import annotations
 
 import json
@@ -39,12 +40,27 @@ class ProgressLog(keras.callbacks.Callback):
         now = time.time()
         if now - self._last >= self.every_s:
             self._last = now
-            append_event(self.path, "batch", epoch=self._epoch, epochs=self.epochs, step=batch + 1,
-                         steps=self.steps, **_numbers(logs), elapsed=round(now - self._started, 1))
+            append_event(
+                self.path,
+                "batch",
+                epoch=self._epoch,
+                epochs=self.epochs,
+                step=batch + 1,
+                steps=self.steps,
+                **_numbers(logs),
+                elapsed=round(now - self._started, 1),
+            )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        append_event(self.path, "epoch", epoch=epoch + 1, epochs=self.epochs, steps=self.steps,
-                     **_numbers(logs), elapsed=round(time.time() - self._started, 1))
+        append_event(
+            self.path,
+            "epoch",
+            epoch=epoch + 1,
+            epochs=self.epochs,
+            steps=self.steps,
+            **_numbers(logs),
+            elapsed=round(time.time() - self._started, 1),
+        )
 
 
 def _numbers(logs: dict | None) -> dict[str, float]:

@@ -1,4 +1,5 @@
 """PNG figures for a trained model: learning curves, confusion matrix, sample and error grids."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,28 +7,43 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from training.evaluate import Evaluation  # noqa: E402
+from training.evaluate import Evaluation
 
 FIGURES = ("learning_curves.png", "confusion_matrix.png", "samples.png", "misclassified.png")
 
 
-def write_reports(folder: Path, evaluation: Evaluation, images: np.ndarray, labels: np.ndarray,
-                  history: dict[str, list[float]] | None) -> list[Path]:
+def write_reports(
+    folder: Path, evaluation: Evaluation, images: np.ndarray, labels: np.ndarray, history: dict[str, list[float]] | None
+) -> list[Path]:
     """Draw every figure that the inputs allow into `folder`; return the files written."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     if history and history.get("loss"):
         written.append(learning_curves(history, folder / "learning_curves.png"))
     written.append(confusion_matrix(evaluation.confusion, folder / "confusion_matrix.png"))
-    written.append(digit_grid(images[:25], labels[:25], evaluation.predicted[:25], folder / "samples.png",
-                              "First 25 test digits: predicted (true)"))
+    written.append(
+        digit_grid(
+            images[:25],
+            labels[:25],
+            evaluation.predicted[:25],
+            folder / "samples.png",
+            "First 25 test digits: predicted (true)",
+        )
+    )
     wrong = np.flatnonzero(evaluation.predicted != labels)[:25]
-    written.append(digit_grid(images[wrong], labels[wrong], evaluation.predicted[wrong],
-                              folder / "misclassified.png", f"Misclassified: {len(wrong)} shown, predicted (true)"))
+    written.append(
+        digit_grid(
+            images[wrong],
+            labels[wrong],
+            evaluation.predicted[wrong],
+            folder / "misclassified.png",
+            f"Misclassified: {len(wrong)} shown, predicted (true)",
+        )
+    )
     return written
 
 
@@ -56,8 +72,9 @@ def confusion_matrix(confusion: np.ndarray, path: Path) -> Path:
     fig.colorbar(image, ax=ax)
     threshold = confusion.max() / 2
     for (row, col), count in np.ndenumerate(confusion):
-        ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
-                color="white" if count > threshold else "black")
+        ax.text(
+            col, row, str(count), ha="center", va="center", fontsize=8, color="white" if count > threshold else "black"
+        )
     ax.set_xticks(range(10))
     ax.set_yticks(range(10))
     ax.set_xlabel("predicted digit")

@@ -1,4 +1,5 @@
 """Keras fit with a seeded validation split, best-epoch checkpoint, resume, and a readable log."""
+
 from __future__ import annotations
 
 import csv
@@ -69,16 +70,17 @@ def choose_strategy(devices: list[str] | None = None):
     return tf.distribute.get_strategy()
 
 
-def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Callback] | None = None,
-          strategy=None) -> TrainResult:
+def train(
+    config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Callback] | None = None, strategy=None
+) -> TrainResult:
     """Train `config.arch`; an interrupted run with the same work_dir resumes at its last finished epoch."""
     if config.lr_schedule not in ("plateau", "cosine", "constant"):
         raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; choose plateau, cosine or constant")
     keras.utils.set_random_seed(config.seed)
-    (x_train, y_train), (x_val, y_val) = split_validation(mnist, config.validation_split, config.seed,
-                                                         config.train_limit)
-    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, augment=config.augment,
-                            seed=config.seed)
+    (x_train, y_train), (x_val, y_val) = split_validation(
+        mnist, config.validation_split, config.seed, config.train_limit
+    )
+    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
     val_ds = make_dataset(x_val, y_val, 1024) if len(x_val) else None
     monitor = "val_accuracy" if val_ds is not None else "accuracy"
 
@@ -86,8 +88,9 @@ def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Cal
     steps = math.ceil(len(x_train) / config.batch_size)
     with strategy.scope():  # variables are mirrored on every device when there are several
         model = build_model(config.arch)
-        model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
 
     work_dir = Path(config.work_dir or Path("runs") / config.model_name)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -102,16 +105,23 @@ def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Cal
         EpochTimer(),
         keras.callbacks.BackupAndRestore(str(backup_dir)),
         keras.callbacks.ModelCheckpoint(
-            str(work_dir / BEST_WEIGHTS), monitor=monitor, mode="max", save_best_only=True,
-            save_weights_only=True, initial_value_threshold=max(best_so_far) if best_so_far else None),
+            str(work_dir / BEST_WEIGHTS),
+            monitor=monitor,
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=max(best_so_far) if best_so_far else None,
+        ),
         csv_log := keras.callbacks.CSVLogger(str(history_path), append=True),
     ]
     if config.lr_schedule == "plateau":
-        all_callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss" if val_ds else "loss",
-                                                               factor=0.5, patience=2, min_lr=1e-5))
+        all_callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss" if val_ds else "loss", factor=0.5, patience=2, min_lr=1e-5
+            )
+        )
     if config.early_stopping:
-        all_callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
-                                                           patience=config.early_stopping))
+        all_callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.early_stopping))
     if config.tensorboard:
         all_callbacks.append(keras.callbacks.TensorBoard(str(work_dir / "tensorboard")))
     all_callbacks.extend(callbacks or [])
@@ -119,8 +129,14 @@ def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Cal
     start = time.perf_counter()
     try:
         # shuffle=False: the tf.data pipeline already reshuffles every epoch.
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=all_callbacks, shuffle=False,
-                  verbose=1 if sys.stdout.isatty() else 2)
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=config.epochs,
+            callbacks=all_callbacks,
+            shuffle=False,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     finally:
         if csv_log.csv_file is not None:  # CSVLogger closes its file only when training ends normally
             csv_log.csv_file.close()
@@ -131,8 +147,14 @@ def train(config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Cal
     best_epoch = int(np.argmax(scores)) + 1 if scores else 0
     if (work_dir / BEST_WEIGHTS).exists():
         model.load_weights(str(work_dir / BEST_WEIGHTS))
-    return TrainResult(model=model, history=history, best_epoch=best_epoch, wall_seconds=wall,
-                       train_size=len(x_train), val_size=len(x_val))
+    return TrainResult(
+        model=model,
+        history=history,
+        best_epoch=best_epoch,
+        wall_seconds=wall,
+        train_size=len(x_train),
+        val_size=len(x_val),
+    )
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:

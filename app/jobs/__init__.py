@@ -1,5 +1,6 @@
 """Training jobs: the supervisor of the training processes (supervisor), their processes (process),
 their records (records) and their progress (progress)."""
+
 from __future__ import annotations
 
 from app.jobs.progress import ProgressReader, job_progress

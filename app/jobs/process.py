@@ -6,6 +6,7 @@ be awaited with waitpid and has no exit status for us. The lock tells whether it
 the pid was not reused: only our training holds the lock); a pidfd (Linux 5.3+) becomes readable when
 it exits, which the event loop awaits like any socket. Where pidfd_open is missing the service cannot
 follow such a process; the supervisor then stops it and fails the job (see TrainingJobs.start)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,8 +25,13 @@ async def spawn(argv: list[str], folder: Path, log_path: Path) -> asyncio.subpro
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         # The child's copy of this descriptor keeps the lock until it exits (flock belongs to the open file).
         return await asyncio.create_subprocess_exec(
-            *argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, pass_fds=(lock.fileno(),))  # its own process group: a stop reaches all of it
+            *argv,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=(lock.fileno(),),
+        )  # its own process group: a stop reaches all of it
 
 
 def lock_held(folder: Path) -> bool:

@@ -1,6 +1,7 @@
 """A job's progress: its JSON-lines file read incrementally, the arithmetic that turns its events into
 epoch, step and ETA (the one copy, for the API and the admin CLI), and a failure's cause from the log
 when the training CLI could not write it as an event."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ log = logging.getLogger("lenet.jobs")
 MAX_LINE_BYTES = 1 << 20  # a line longer than this with no newline yet is garbage, not an event being written
 # TensorFlow's and absl's native lines ("I0000 00:00:1.5 14537 port.cc:153] oneDNN custom operations are on
 # ...", "WARNING: All log messages before absl::InitializeLog() ..."): never the cause of a failure.
-NATIVE_LOG_LINE = re.compile(r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl::)")
+NATIVE_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl::)"
+)
 
 
 class ProgressReader:
@@ -86,10 +89,18 @@ def job_progress(events: list[dict[str, object]]) -> dict[str, object]:
     step = steps if latest["event"] == "epoch" else _int(latest.get("step"), 0)
     done = min(1.0, (_int(latest.get("epoch"), 1) - 1 + step / steps) / epochs)
     elapsed = _float(latest.get("elapsed"))
-    return {"epoch": latest.get("epoch"), "epochs": epochs, "step": step, "steps": steps,
-            "loss": latest.get("loss"), "accuracy": latest.get("accuracy"),
-            "val_accuracy": epoch_end.get("val_accuracy"), "elapsed_s": elapsed, "fraction": round(done, 4),
-            "eta_s": round(elapsed / done - elapsed, 1) if done > 0 else None}
+    return {
+        "epoch": latest.get("epoch"),
+        "epochs": epochs,
+        "step": step,
+        "steps": steps,
+        "loss": latest.get("loss"),
+        "accuracy": latest.get("accuracy"),
+        "val_accuracy": epoch_end.get("val_accuracy"),
+        "elapsed_s": elapsed,
+        "fraction": round(done, 4),
+        "eta_s": round(elapsed / done - elapsed, 1) if done > 0 else None,
+    }
 
 
 def _int(value: object, default: int) -> int:
@@ -112,5 +123,4 @@ def log_tail(path: Path, lines: int = 20) -> list[str]:
 def cause_in_log(lines: list[str]) -> str | None:
     """The last line that is neither blank nor TensorFlow's native start-up noise (an `error: ...` line or
     a traceback's last line, when the process ended by an error)."""
-    return next((line.strip() for line in reversed(lines) if line.strip() and not NATIVE_LOG_LINE.match(line)),
-                None)
+    return next((line.strip() for line in reversed(lines) if line.strip() and not NATIVE_LOG_LINE.match(line)), None)

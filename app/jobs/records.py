@@ -1,5 +1,6 @@
 """A training job's record: its state and outcome, kept as job.json in its folder so it outlives a
 restart of the service."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,12 @@ class JobState(StrEnum):
 
 
 # The training CLI's outcome (the `state` of its `finished` event) -> the job's state.
-OUTCOME_STATES = {"promoted": JobState.SUCCEEDED, "exported": JobState.SUCCEEDED,
-                  "evaluated": JobState.SUCCEEDED, "rejected": JobState.REJECTED}
+OUTCOME_STATES = {
+    "promoted": JobState.SUCCEEDED,
+    "exported": JobState.SUCCEEDED,
+    "evaluated": JobState.SUCCEEDED,
+    "rejected": JobState.REJECTED,
+}
 
 
 @dataclass

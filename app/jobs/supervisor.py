@@ -5,6 +5,7 @@ it in like any other version.
 
 Every job reaches a terminal state and frees the slot: the supervisor awaits its process's exit and
 stops a process that runs past LENET_TRAIN_TIMEOUT_S or writes no progress for LENET_TRAIN_STALL_S."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,9 @@ def training_program() -> list[str]:
 
 
 class TrainingJobs:
-    def __init__(self, settings: Settings, *, program: Sequence[str] | None = None,
-                 keepalive_s: float = KEEPALIVE_S) -> None:
+    def __init__(
+        self, settings: Settings, *, program: Sequence[str] | None = None, keepalive_s: float = KEEPALIVE_S
+    ) -> None:
         self.settings = settings
         self.root = Path(settings.jobs_dir)
         self.program = list(program or training_program())
@@ -71,8 +73,11 @@ class TrainingJobs:
                 pass  # it ended a moment ago: as below
             except (AttributeError, OSError) as exc:  # no pidfd here: it cannot be awaited, so do not pretend
                 signal_group(job.pid, signal.SIGTERM)
-                self._end(job, JobState.FAILED, f"stopped: left running by an earlier service instance, which "
-                                                f"this one cannot follow ({exc})")
+                self._end(
+                    job,
+                    JobState.FAILED,
+                    f"stopped: left running by an earlier service instance, which this one cannot follow ({exc})",
+                )
                 return
             else:
                 log.info("job %s still running (pid %d): following it again", job.id, job.pid)
@@ -113,8 +118,9 @@ class TrainingJobs:
     async def submit(self, options: dict[str, object]) -> Job:
         running = next((j for j in self._jobs.values() if j.state.active), None)
         if running is not None:
-            raise JobConflict(f"training job {running.id} is {running.state}; one job runs at a time",
-                              job_id=running.id)
+            raise JobConflict(
+                f"training job {running.id} is {running.state}; one job runs at a time", job_id=running.id
+            )
         job = Job(id=time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6], options=options)
         folder = self.folder(job)
         folder.mkdir(parents=True)
@@ -138,12 +144,16 @@ class TrainingJobs:
         """The job's training configuration: the request's options, the service's folders and limits."""
         options = dict(job.options)
         name, mnist = options.pop("model", None), self.settings.mnist_path
-        return TrainConfig(**options, name=name,  # type: ignore[arg-type]
-                           repository=str(Path(self.settings.models_dir).resolve()),
-                           work_dir=str((self.folder(job) / "work").resolve()),
-                           job_dir=str(self.folder(job).resolve()), threads=self.settings.train_threads,
-                           gate_margin=self.settings.train_gate_margin,
-                           data=str(Path(mnist).resolve()) if mnist is not None else None)
+        return TrainConfig(
+            **options,
+            name=name,  # type: ignore[arg-type]
+            repository=str(Path(self.settings.models_dir).resolve()),
+            work_dir=str((self.folder(job) / "work").resolve()),
+            job_dir=str(self.folder(job).resolve()),
+            threads=self.settings.train_threads,
+            gate_margin=self.settings.train_gate_margin,
+            data=str(Path(mnist).resolve()) if mnist is not None else None,
+        )
 
     def argv(self, job: Job) -> list[str]:
         return ["nice", "-n", str(self.settings.train_nice), *self.program, "train", *self.config(job).to_argv()]
@@ -170,8 +180,7 @@ class TrainingJobs:
                 if time.time() >= deadline:
                     verdict = why
                     break
-                await asyncio.wait({exited, stop}, timeout=deadline - time.time(),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({exited, stop}, timeout=deadline - time.time(), return_when=asyncio.FIRST_COMPLETED)
             if not exited.done():
                 signal_group(job.pid, signal.SIGTERM)
                 try:
@@ -198,8 +207,10 @@ class TrainingJobs:
             written = started
         stalled = written + self.settings.train_stall_s
         if limit <= stalled:
-            return limit, (f"stopped: still running after the time limit of {self.settings.train_timeout_s:g} s "
-                           "(LENET_TRAIN_TIMEOUT_S)")
+            return limit, (
+                f"stopped: still running after the time limit of {self.settings.train_timeout_s:g} s "
+                "(LENET_TRAIN_TIMEOUT_S)"
+            )
         return stalled, f"stopped: no progress for {self.settings.train_stall_s:g} s (LENET_TRAIN_STALL_S)"
 
     def _conclude(self, job: Job, code: int | None, verdict: str, reader: ProgressReader) -> None:
@@ -243,12 +254,22 @@ class TrainingJobs:
         """The job as GET /train shows it."""
         reader = self.reader(job)
         reader.refresh()
-        return {"job_id": job.id, "state": job.state, "options": job.options, "created": job.created,
-                "started": job.started, "finished": job.finished,
-                "progress": job_progress(reader.events) | {"skipped_lines": reader.skipped},
-                "gate_accuracy": job.gate_accuracy, "version": job.version, "test_accuracy": job.test_accuracy,
-                "candidate": job.candidate, "reason": job.reason, "exit_code": job.exit_code,
-                "log_tail": log_tail(self.folder(job) / LOG_FILE, log_lines) if log_lines else []}
+        return {
+            "job_id": job.id,
+            "state": job.state,
+            "options": job.options,
+            "created": job.created,
+            "started": job.started,
+            "finished": job.finished,
+            "progress": job_progress(reader.events) | {"skipped_lines": reader.skipped},
+            "gate_accuracy": job.gate_accuracy,
+            "version": job.version,
+            "test_accuracy": job.test_accuracy,
+            "candidate": job.candidate,
+            "reason": job.reason,
+            "exit_code": job.exit_code,
+            "log_tail": log_tail(self.folder(job) / LOG_FILE, log_lines) if log_lines else [],
+        }
 
     async def stream(self, job: Job) -> AsyncIterator[dict[str, object] | None]:
         """Progress events as they are written (None: nothing for `keepalive_s`, send a keep-alive), then one

@@ -20,12 +20,21 @@ async def get_readiness(repository: RepositoryDep) -> dict[str, object]:
     """A model is loaded and warmed up: 503 until then."""
     if not repository.ready:
         raise ModelNotReady("the default model is not loaded and warmed up yet")
-    return {"status": "ready", "models": {name: served.version for name in repository.model_names()
-                                          if (served := repository.serving(name)) is not None}}
+    return {
+        "status": "ready",
+        "models": {
+            name: served.version
+            for name in repository.model_names()
+            if (served := repository.serving(name)) is not None
+        },
+    }
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def get_metrics(metrics: MetricsDep, repository: RepositoryDep) -> Response:
     """Prometheus metrics: requests, latency, batch sizes, queue, inference time, versions, rejections."""
     for name in repository.model_names():

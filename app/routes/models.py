@@ -25,8 +25,11 @@ async def get_version_metadata(name: str, version: int, repository: RepositoryDe
     return {"name": name, "version": version, **repository.metadata(name, version)}
 
 
-@router.get("/models/{name}/versions/{version}/report/{figure}", response_class=FileResponse,
-            responses={200: {"content": {"image/png": {}}}, 404: ERROR_RESPONSES[404]})
+@router.get(
+    "/models/{name}/versions/{version}/report/{figure}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}}, 404: ERROR_RESPONSES[404]},
+)
 async def get_version_figure(name: str, version: int, figure: Figure, repository: RepositoryDep) -> FileResponse:
     """A figure drawn when the version was trained (learning curves, confusion matrix, sample grids)."""
     path = repository.report_figure(name, version, figure)

@@ -25,25 +25,47 @@ REQUEST_BODY = {
     "required": True,
     "content": {
         "multipart/form-data": {
-            "schema": {"type": "object", "required": ["image"], "properties": {
-                "image": {"type": "array", "items": {"type": "string", "format": "binary"},
-                          "description": "one or more image files (PNG, JPEG, BMP, GIF, WebP)"}}},
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {
+                    "image": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "one or more image files (PNG, JPEG, BMP, GIF, WebP)",
+                    }
+                },
+            },
         },
         "application/json": {
-            "schema": {"type": "object", "required": ["instances"], "properties": {
-                "instances": {"type": "array", "minItems": 1, "items": {
-                    "anyOf": [
-                        {"type": "array", "description": "28x28 nested list (or flat 784), white on black, 0..255 or 0..1"},
-                        {"type": "object", "required": ["b64"], "properties": {"b64": {"type": "string"}}},
-                    ]}}}},
+            "schema": {
+                "type": "object",
+                "required": ["instances"],
+                "properties": {
+                    "instances": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "anyOf": [
+                                {
+                                    "type": "array",
+                                    "description": "28x28 nested list (or flat 784), white on black, 0..255 or 0..1",
+                                },
+                                {"type": "object", "required": ["b64"], "properties": {"b64": {"type": "string"}}},
+                            ]
+                        },
+                    }
+                },
+            },
             "example": {"instances": [{"b64": EXAMPLE_PNG}]},
         },
     },
 }
 
 
-@router.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES,
-             openapi_extra={"requestBody": REQUEST_BODY})
+@router.post(
+    "/predict", response_model=PredictResponse, responses=ERROR_RESPONSES, openapi_extra={"requestBody": REQUEST_BODY}
+)
 async def predict_digits(
     request: Request,
     repository: RepositoryDep,
@@ -56,8 +78,10 @@ async def predict_digits(
     repository.admit(model)  # shed load before reading the body when the queue is full
     images = await images_from_request(request, limits)
     served, probabilities = await repository.predict(model, version, images)
-    body = {"model": {"name": served.name, "version": served.version},
-            "predictions": predictions(probabilities, images if return_image else None)}
+    body = {
+        "model": {"name": served.name, "version": served.version},
+        "predictions": predictions(probabilities, images if return_image else None),
+    }
     return Response(orjson.dumps(body), media_type="application/json")
 
 

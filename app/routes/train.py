@@ -1,4 +1,5 @@
 """Admin: retrain from the running service (a background job in its own process)."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -10,14 +11,23 @@ from fastapi.responses import StreamingResponse
 from app.deps import AdminDep, JobsDep, RepositoryDep
 from app.schemas import ERROR_RESPONSES, JobPublic, JobsPublic, TrainAccepted, TrainRequest
 
-router = APIRouter(prefix="/train", tags=["train (admin)"], dependencies=[AdminDep],
-                   responses={401: ERROR_RESPONSES[400] | {"description": "missing or wrong token"},
-                              403: ERROR_RESPONSES[400] | {"description": "admin endpoints disabled"}})
+router = APIRouter(
+    prefix="/train",
+    tags=["train (admin)"],
+    dependencies=[AdminDep],
+    responses={
+        401: ERROR_RESPONSES[400] | {"description": "missing or wrong token"},
+        403: ERROR_RESPONSES[400] | {"description": "admin endpoints disabled"},
+    },
+)
 
 
-@router.post("", status_code=202, response_model=TrainAccepted,
-             responses={400: ERROR_RESPONSES[400], 409: ERROR_RESPONSES[400]})
-async def start_training(body: TrainRequest, request: Request, jobs: JobsDep, repository: RepositoryDep) -> dict[str, object]:
+@router.post(
+    "", status_code=202, response_model=TrainAccepted, responses={400: ERROR_RESPONSES[400], 409: ERROR_RESPONSES[400]}
+)
+async def start_training(
+    body: TrainRequest, request: Request, jobs: JobsDep, repository: RepositoryDep
+) -> dict[str, object]:
     """Start a training job (one at a time: 409 with the running job's id otherwise)."""
     options = body.model_dump()
     options["model"] = options["model"] or repository.settings.default_model

@@ -1,5 +1,6 @@
 """The draw-a-digit page and the API docs (Swagger UI, Redoc): static files served by the app itself
 (no CDN, no front-end server; the docs' scripts are vendored under static/vendor/)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,10 +27,14 @@ async def get_page() -> FileResponse:
 async def get_swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI on the vendored bundle; the online validator (validator.swagger.io) is switched off."""
     return get_swagger_ui_html(
-        openapi_url=request.app.openapi_url, title=f"{request.app.title} - Swagger UI",
-        oauth2_redirect_url=OAUTH2_REDIRECT_URL, swagger_js_url=f"{VENDOR_URL}/swagger-ui/swagger-ui-bundle.js",
-        swagger_css_url=f"{VENDOR_URL}/swagger-ui/swagger-ui.css", swagger_favicon_url=FAVICON_URL,
-        swagger_ui_parameters={"validatorUrl": None})
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} - Swagger UI",
+        oauth2_redirect_url=OAUTH2_REDIRECT_URL,
+        swagger_js_url=f"{VENDOR_URL}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{VENDOR_URL}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=FAVICON_URL,
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 @router.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
@@ -41,6 +46,10 @@ async def get_swagger_ui_redirect() -> HTMLResponse:
 @router.get("/redoc", include_in_schema=False)
 async def get_redoc(request: Request) -> HTMLResponse:
     """Redoc on the vendored bundle, with the browser's own fonts (no Google Fonts)."""
-    return get_redoc_html(openapi_url=request.app.openapi_url, title=f"{request.app.title} - ReDoc",
-                          redoc_js_url=f"{VENDOR_URL}/redoc/redoc.standalone.js", redoc_favicon_url=FAVICON_URL,
-                          with_google_fonts=False)
+    return get_redoc_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} - ReDoc",
+        redoc_js_url=f"{VENDOR_URL}/redoc/redoc.standalone.js",
+        redoc_favicon_url=FAVICON_URL,
+        with_google_fonts=False,
+    )

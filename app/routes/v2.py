@@ -1,4 +1,5 @@
 """KServe Open Inference Protocol (V2) endpoints, so Triton's and KServe's clients work unchanged."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
@@ -11,24 +12,46 @@ from app.schemas import ERROR_RESPONSES
 
 router = APIRouter(prefix="/v2", tags=["kserve-v2"])
 
-INFER_BODY = {"required": True, "content": {
-    "application/json": {
-        "schema": {"type": "object", "required": ["inputs"], "properties": {
-            "id": {"type": "string"},
-            "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
-                "type": "object", "required": ["name", "shape", "datatype"], "properties": {
-                    "name": {"type": "string", "enum": ["image"]},
-                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                    "datatype": {"type": "string", "enum": ["FP32", "FP64", "FP16", "UINT8"]},
-                    "data": {"type": "array"},
-                    "parameters": {"type": "object"}}}},
-            "outputs": {"type": "array", "items": {"type": "object"}},
-            "parameters": {"type": "object"}}},
-        "example": {"inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32",
-                                "data": [0.0] * 784}]}},
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"},
-                                 "description": "binary tensor extension: JSON header of "
-                                                "Inference-Header-Content-Length bytes, then raw tensors"}}}
+INFER_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "inputs": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "shape", "datatype"],
+                            "properties": {
+                                "name": {"type": "string", "enum": ["image"]},
+                                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                                "datatype": {"type": "string", "enum": ["FP32", "FP64", "FP16", "UINT8"]},
+                                "data": {"type": "array"},
+                                "parameters": {"type": "object"},
+                            },
+                        },
+                    },
+                    "outputs": {"type": "array", "items": {"type": "object"}},
+                    "parameters": {"type": "object"},
+                },
+            },
+            "example": {
+                "inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32", "data": [0.0] * 784}]
+            },
+        },
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"},
+            "description": "binary tensor extension: JSON header of "
+            "Inference-Header-Content-Length bytes, then raw tensors",
+        },
+    },
+}
 
 
 @router.get("")
@@ -103,10 +126,12 @@ async def infer(name: str, request: Request, repository: RepositoryDep, limits: 
     return await _infer(name, None, request, repository, limits)
 
 
-@router.post("/models/{name}/versions/{version}/infer", responses=ERROR_RESPONSES,
-             openapi_extra={"requestBody": INFER_BODY})
-async def infer_version(name: str, version: int, request: Request, repository: RepositoryDep,
-                        limits: LimitsDep) -> Response:
+@router.post(
+    "/models/{name}/versions/{version}/infer", responses=ERROR_RESPONSES, openapi_extra={"requestBody": INFER_BODY}
+)
+async def infer_version(
+    name: str, version: int, request: Request, repository: RepositoryDep, limits: LimitsDep
+) -> Response:
     """Run inference on a pinned version."""
     return await _infer(name, version, request, repository, limits)
 
