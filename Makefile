@@ -26,7 +26,11 @@ $(DEV): $(RUNTIME)
 serve: $(RUNTIME)
 	LENET_HOST=$(HOST) LENET_PORT=$(PORT) exec $(BIN)/python -m app
 
+# Lint, format check and strict type check (settings in pyproject.toml) before the suite: any finding fails the run.
 test: $(DEV)
+	$(BIN)/ruff check app training
+	$(BIN)/ruff format --check app training
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(DEV)
@@ -49,4 +53,4 @@ train-lenet5-plus: $(RUNTIME)
 	$(BIN)/python -m training train --arch lenet5-plus --epochs 30 --augment --lr-schedule cosine
 
 clean:
-	rm -rf $(VENV) .pytest_cache runs
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs

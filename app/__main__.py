@@ -19,7 +19,8 @@ def main() -> None:
         log_config=uvicorn_log_config(settings.log_level),
         access_log=settings.access_log,
         timeout_keep_alive=settings.keep_alive_s,
-        timeout_graceful_shutdown=settings.graceful_shutdown_s,
+        # uvicorn annotates int, but only hands it to asyncio.wait_for, which takes seconds as a float.
+        timeout_graceful_shutdown=settings.graceful_shutdown_s,  # type: ignore[arg-type]
         loop=settings.loop,
     )
 

@@ -70,7 +70,8 @@ def _flatten(level: object, shape: tuple[int, ...], out: list[object], path: str
 def _checked(values: np.ndarray) -> np.ndarray:
     if values.shape not in ((SIDE * SIDE,), (SIDE, SIDE), (SIDE, SIDE, 1)):
         raise BadArray(f"expected 28x28, 28x28x1 or 784 numbers, got shape {_shape_text(values.shape)}")
-    return normalise_batch(values.reshape(1, SIDE, SIDE))[0]
+    image: np.ndarray = normalise_batch(values.reshape(1, SIDE, SIDE))[0]
+    return image
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:

@@ -17,20 +17,25 @@ from app.payloads import Limits
 from app.repository import ModelRepository
 
 
+# app.state is untyped: each getter names the type that create_app stored there.
 async def get_repository(request: Request) -> ModelRepository:
-    return request.app.state.repository
+    repository: ModelRepository = request.app.state.repository
+    return repository
 
 
 async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_metrics(request: Request) -> Metrics:
-    return request.app.state.metrics
+    metrics: Metrics = request.app.state.metrics
+    return metrics
 
 
 async def get_limits(request: Request) -> Limits:
-    return request.app.state.limits
+    limits: Limits = request.app.state.limits
+    return limits
 
 
 RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]
@@ -40,7 +45,8 @@ LimitsDep = Annotated[Limits, Depends(get_limits)]
 
 
 async def get_jobs(request: Request) -> TrainingJobs:
-    return request.app.state.jobs
+    jobs: TrainingJobs = request.app.state.jobs
+    return jobs
 
 
 async def require_admin(request: Request, settings: SettingsDep) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from app.config import get_settings
 from app.errors import BrokenModel
+from app.repository import DigitModel
 from training import layout
 
 BATCH_SIZES = (1, 64, 256)
@@ -117,8 +119,8 @@ def run(name: str, version: int, path: Path, tolerance: float, seconds: float, r
 
     print(f"{'device':<24} {'batch':>5} {'images/s':>10}  {'max |dp| vs CPU':>15}  {'argmax diff':>11}  verdict")
     results: list[Result] = []
-    for device in checked:
-        for result in check_device(model.SavedModelDigits, path, device, images, expected, seconds):
+    for device_name in checked:
+        for result in check_device(model.SavedModelDigits, path, device_name, images, expected, seconds):
             results.append(result)
             print(_row(result, tolerance))
 
@@ -138,7 +140,7 @@ def run(name: str, version: int, path: Path, tolerance: float, seconds: float, r
     return 0
 
 
-def probe_images(reference, count: int, seed: int = 0) -> np.ndarray:
+def probe_images(reference: DigitModel, count: int, seed: int = 0) -> np.ndarray:
     """Seeded noise images, the `count` with the clearest CPU answer out of four times as many, so an
     argmax that differs elsewhere is a real disagreement and not a near-tie broken the other way."""
     pool = np.random.default_rng(seed).random((4 * count, 28, 28, 1), dtype=np.float32)
@@ -148,13 +150,18 @@ def probe_images(reference, count: int, seed: int = 0) -> np.ndarray:
 
 
 def check_device(
-    load, path: Path, device: str, images: np.ndarray, expected: dict[int, np.ndarray], seconds: float
+    load: Callable[[Path, str], DigitModel],
+    path: Path,
+    device: str,
+    images: np.ndarray,
+    expected: dict[int, np.ndarray],
+    seconds: float,
 ) -> list[Result]:
     try:
         digits = load(path, device)
-    except Exception as exc:  # a device that cannot even load the model disagrees
+    except Exception as exc:  # noqa: BLE001 - a device that cannot even load the model disagrees, whatever it raises
         return [Result(device, size, error=f"load failed: {_short(exc)}") for size in expected]
-    results = []
+    results: list[Result] = []
     try:
         for size, want in expected.items():
             result = Result(device, size)
@@ -163,7 +170,7 @@ def check_device(
                 result.max_diff = float(np.max(np.abs(got - want)))
                 result.argmax_differs = int(np.sum(got.argmax(axis=1) != want.argmax(axis=1)))
                 result.images_per_s = _throughput(digits, images[:size], seconds)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure to predict on a device is that device's verdict
                 result.error = f"predict failed: {_short(exc)}"
             results.append(result)
     finally:
@@ -171,7 +178,7 @@ def check_device(
     return results
 
 
-def _throughput(digits, batch: np.ndarray, seconds: float) -> float:
+def _throughput(digits: DigitModel, batch: np.ndarray, seconds: float) -> float:
     calls, start = 0, time.perf_counter()
     while calls < 3 or time.perf_counter() - start < seconds:
         digits.predict(batch)
@@ -193,8 +200,9 @@ def _details(details: dict[str, object]) -> str:
     shown = []
     if details.get("device_name"):
         shown.append(str(details["device_name"]))
-    if details.get("compute_capability"):
-        shown.append("compute capability " + ".".join(map(str, details["compute_capability"])))
+    capability = details.get("compute_capability")  # TensorFlow gives (major, minor)
+    if isinstance(capability, tuple | list) and capability:
+        shown.append("compute capability " + ".".join(map(str, capability)))
     return f"  ({', '.join(shown)})" if shown else ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ log = logging.getLogger("lenet.model")
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
+
+# A SavedModel's serving signature: the input tensor by name in, the output tensors by name out.
+Signature = Callable[..., dict[str, tf.Tensor]]
 
 
 def configure_devices() -> str:
@@ -92,10 +96,11 @@ class SavedModelDigits:
                 self._loaded = tf.saved_model.load(str(self.path))
         except Exception as exc:  # TensorFlow raises many types for a corrupt SavedModel
             raise BrokenModel(f"{self.path}: cannot load ({type(exc).__name__}: {str(exc)[:200]})") from exc
+        self._fn: Signature | None
         self._fn, self._input_name, self._output_name = self._pick_signature()
         self.smoke_test()
 
-    def _pick_signature(self):
+    def _pick_signature(self) -> tuple[Signature, str, str]:
         signature = self._loaded.signatures.get("serving_default")
         if signature is None:
             raise BrokenModel(f"{self.path}: no serving_default signature")
@@ -116,6 +121,8 @@ class SavedModelDigits:
         return signature, input_name, output_name
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
+        if self._fn is None:
+            raise RuntimeError(f"{self.path}: predict after close")
         with tf.device(self.device):
             out = self._fn(**{self._input_name: tf.constant(batch, dtype=tf.float32)})
         return out[self._output_name].numpy()

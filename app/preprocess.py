@@ -10,7 +10,7 @@ import struct
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import BadImage, ImageTooLarge
 
@@ -77,7 +77,7 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
             ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways plus a tag
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge(f"image has too many pixels to decode safely: {exc}") from exc
-    except Image.UnidentifiedImageError as exc:
+    except UnidentifiedImageError as exc:
         raise BadImage(f"not a readable image: expected one of {', '.join(FORMATS)}") from exc
     except _DECODE_ERRORS as exc:
         raise BadImage(f"not a readable image: {exc}") from exc
@@ -122,7 +122,8 @@ def _composite(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Flatten onto paper that contrasts with the strokes, so a transparent pixel is background."""
     stroke = float((gray * alpha).sum() / alpha.sum())
     paper = 1.0 if stroke < 0.5 else 0.0
-    return gray * alpha + paper * (1 - alpha)
+    flat: np.ndarray = gray * alpha + paper * (1 - alpha)
+    return flat
 
 
 def _ink(gray: np.ndarray, *, lossy: bool) -> np.ndarray | None:
@@ -200,7 +201,8 @@ def _box3(values: np.ndarray) -> np.ndarray:
     padded = np.concatenate([values[:1], values, values[-1:]])  # edge padding; np.pad costs 5x more
     padded = np.concatenate([padded[:, :1], padded, padded[:, -1:]], axis=1)
     rows = padded[:-2] + padded[1:-1] + padded[2:]
-    return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9
+    mean: np.ndarray = (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9
+    return mean
 
 
 def _ink_box(ink: np.ndarray) -> tuple[slice, slice]:

@@ -14,7 +14,12 @@ from app.errors import BadArray, BadRequest, TooManyInstances
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
 HEADER_LENGTH = "inference-header-content-length"
-DTYPES = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"), "UINT8": np.dtype("u1"), "FP16": np.dtype("<f2")}
+DTYPES: dict[str, np.dtype] = {
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "UINT8": np.dtype("u1"),
+    "FP16": np.dtype("<f2"),
+}
 INPUT_SHAPES = "[N,28,28,1], [N,28,28] or [N,784]"
 
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -60,7 +61,13 @@ class RepositoryEvents:
 
 
 class ModelRepository:
-    def __init__(self, settings: Settings, loader: Loader, executor=None, events: RepositoryEvents | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        loader: Loader,
+        executor: Executor | None = None,
+        events: RepositoryEvents | None = None,
+    ) -> None:
         self.settings = settings
         self.root = Path(settings.models_dir)
         self._loader = loader
@@ -123,10 +130,10 @@ class ModelRepository:
 
     def describe(self) -> list[dict[str, object]]:
         """Every model and version on disk with its metadata, and which version is serving."""
-        models = []
+        models: list[dict[str, object]] = []
         for name in self.model_names():
             serving = self._latest.get(name)
-            versions = []
+            versions: list[dict[str, object]] = []
             for number, path in sorted(self.versions(name).items()):
                 try:
                     meta = layout.read_metadata(path)
@@ -219,9 +226,11 @@ class ModelRepository:
         try:
             model, metadata = await asyncio.to_thread(load)
         except BrokenModel as exc:
-            return self._refuse(name, number, path, str(exc))
-        except Exception as exc:  # anything else a broken folder can raise
-            return self._refuse(name, number, path, f"{type(exc).__name__}: {exc}")
+            self._refuse(name, number, path, str(exc))
+            return None
+        except Exception as exc:  # noqa: BLE001 - a broken folder can raise anything: refuse the version, keep serving
+            self._refuse(name, number, path, f"{type(exc).__name__}: {exc}")
+            return None
         batcher = MicroBatcher(
             model.predict,
             max_batch_size=settings.max_batch_size,

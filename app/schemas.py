@@ -10,6 +10,7 @@ from app.jobs.records import JobState
 from training.config import ARCHITECTURE_NAMES, OPTIONS, PROMOTE_POLICIES  # plain data: no TensorFlow import
 from training.layout import MODEL_NAME_PATTERN
 
+# Literal[tuple] spreads the tuple's values at run time (pydantic validates them); mypy accepts only literals.
 Architecture = Literal[ARCHITECTURE_NAMES]  # type: ignore[valid-type]
 PromotePolicy = Literal[PROMOTE_POLICIES]  # type: ignore[valid-type]
 

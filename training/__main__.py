@@ -117,7 +117,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(saved_model_predictor(args.version_dir), mnist.x_test, mnist.y_test)
     if args.report_dir:
         history = read_metadata(args.version_dir).get("history")
-        write_reports(args.report_dir, result, mnist.x_test, mnist.y_test, history)  # type: ignore[arg-type]
+        curves = history if isinstance(history, dict) else None  # metadata is JSON: a malformed history draws none
+        write_reports(args.report_dir, result, mnist.x_test, mnist.y_test, curves)
     print(json.dumps(result.to_dict()) if args.json else format_evaluation(result))
     return 0
 

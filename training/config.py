@@ -147,6 +147,7 @@ class Option:
         }
         for key, limit in self.bounds.items():
             holds, sign = checks[key]
+            # value is untyped here; every option with bounds holds an int or a float.
             if not holds(float(value), float(limit)):  # type: ignore[arg-type]
                 return f"must be {sign} {limit:g}, got {value}"
         return None

@@ -7,10 +7,17 @@ import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.config import mnist_path_from_env
+
+if TYPE_CHECKING:
+    import tensorflow as tf  # imported where used: loading MNIST needs no TensorFlow
+
+# Images and labels, aligned.
+Examples = tuple[np.ndarray, np.ndarray]
 
 IDX_NAMES = {
     "x_train": "train-images-idx3-ubyte",
@@ -159,13 +166,13 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
-def split_validation(mnist: Mnist, fraction: float, seed: int, limit: int | None = None):
+def split_validation(mnist: Mnist, fraction: float, seed: int, limit: int | None = None) -> tuple[Examples, Examples]:
     """Seeded shuffle of the training set into (x_train, y_train), (x_val, y_val)."""
     x, y = mnist.x_train, mnist.y_train
     if limit is not None:
         x, y = x[:limit], y[:limit]
     order = np.random.default_rng(seed).permutation(len(x))
-    n_val = int(round(len(x) * fraction))
+    n_val = round(len(x) * fraction)
     val, train = order[:n_val], order[n_val:]
     return (x[train], y[train]), (x[val], y[val])
 
@@ -178,7 +185,7 @@ def make_dataset(
     shuffle: bool = False,
     augment: bool = False,
     seed: int = 0,
-):
+) -> tf.data.Dataset[tuple[tf.Tensor, tf.Tensor]]:
     """tf.data pipeline: normalise to 0..1, optionally shuffle and augment, batch, prefetch."""
     import keras
     import tensorflow as tf

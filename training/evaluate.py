@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.data import to_model_input
+
+if TYPE_CHECKING:
+    import keras  # for annotations only: scoring an exported SavedModel needs no keras
 
 PredictFn = Callable[[np.ndarray], np.ndarray]  # float32 (N, 28, 28, 1) in 0..1 -> (N, 10) probabilities
 
@@ -23,7 +27,8 @@ class Evaluation:
 
     @property
     def predicted(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
+        digits: np.ndarray = self.probabilities.argmax(axis=1)
+        return digits
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -50,7 +55,7 @@ def saved_model_predictor(path: str | Path, batch_size: int = 1024) -> PredictFn
     return predict
 
 
-def keras_predictor(model, batch_size: int = 1024) -> PredictFn:
+def keras_predictor(model: keras.Model, batch_size: int = 1024) -> PredictFn:
     return lambda x: model.predict(x, batch_size=batch_size, verbose=0)
 
 
@@ -74,8 +79,10 @@ def evaluate(predict: PredictFn, images: np.ndarray, labels: np.ndarray) -> Eval
 
 def format_evaluation(result: Evaluation) -> str:
     lines = [
-        f"test accuracy {result.accuracy:.4%}  loss {result.loss:.4f}  "
-        f"errors {int(result.confusion.sum() - np.trace(result.confusion))} of {int(result.confusion.sum())}",
+        (
+            f"test accuracy {result.accuracy:.4%}  loss {result.loss:.4f}  "
+            f"errors {int(result.confusion.sum() - np.trace(result.confusion))} of {int(result.confusion.sum())}"
+        ),
         "per-class accuracy: " + "  ".join(f"{d}:{a:.2%}" for d, a in enumerate(result.per_class_accuracy)),
         "confusion matrix (rows true, columns predicted):",
         "      " + " ".join(f"{d:>5}" for d in range(10)),

@@ -32,7 +32,7 @@ def export_version(
     repository: str | Path,
     name: str,
     metadata: dict[str, object],
-    write_extras: Callable[[Path], None] | None = None,
+    write_extras: Callable[[Path], object] | None = None,  # what it returns is not used
 ) -> Path:
     """The model as the next version of `name`, with its metadata (and `write_extras` such as the report)."""
 

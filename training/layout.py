@@ -69,9 +69,13 @@ def version_dirs(root: str | Path, name: str) -> dict[int, Path]:
         return {}
     found = {}
     for child in folder.iterdir():
-        if child.name.isdigit() and child.is_dir() and (child / SAVED_MODEL_FILE).is_file():
-            if child.resolve().parent == folder:  # a version linked in from elsewhere is not one
-                found[int(child.name)] = child
+        if (
+            child.name.isdigit()
+            and child.is_dir()
+            and (child / SAVED_MODEL_FILE).is_file()
+            and child.resolve().parent == folder  # a version linked in from elsewhere is not one
+        ):
+            found[int(child.name)] = child
     return found
 
 

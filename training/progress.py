@@ -6,8 +6,12 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import keras
+
+# What keras hands a callback: metric name -> value (a float, or a NumPy or tensor scalar).
+Logs = dict[str, Any]
 
 
 def append_event(progress_file: Path | None, event: str, **fields: object) -> None:
@@ -20,7 +24,7 @@ def append_event(progress_file: Path | None, event: str, **fields: object) -> No
         os.fsync(handle.fileno())
 
 
-class ProgressLog(keras.callbacks.Callback):
+class ProgressLog(keras.callbacks.Callback):  # type: ignore[misc]  # keras has no types: its classes are Any
     """Epoch ends always; batches at most every `every_s` seconds."""
 
     def __init__(self, path: Path, epochs: int, steps: int, every_s: float = 1.0) -> None:
@@ -30,13 +34,13 @@ class ProgressLog(keras.callbacks.Callback):
         self._last = 0.0
         self._started = time.time()
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
+    def on_train_begin(self, logs: Logs | None = None) -> None:
         append_event(self.path, "start", epochs=self.epochs, steps=self.steps)
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._epoch = epoch + 1
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         now = time.time()
         if now - self._last >= self.every_s:
             self._last = now
@@ -51,7 +55,7 @@ class ProgressLog(keras.callbacks.Callback):
                 elapsed=round(now - self._started, 1),
             )
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         append_event(
             self.path,
             "epoch",
@@ -63,5 +67,5 @@ class ProgressLog(keras.callbacks.Callback):
         )
 
 
-def _numbers(logs: dict | None) -> dict[str, float]:
+def _numbers(logs: Logs | None) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in (logs or {}).items() if isinstance(v, (int, float)) or hasattr(v, "item")}

@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -15,6 +16,10 @@ import numpy as np
 from training.architectures import build_model
 from training.config import TrainConfig
 from training.data import Mnist, make_dataset, split_validation
+from training.progress import Logs
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 HISTORY_FILE = "history.csv"
 BEST_WEIGHTS = "best.weights.h5"
@@ -34,13 +39,13 @@ class TrainResult:
         return len(self.history.get("loss", []))
 
 
-class EpochTimer(keras.callbacks.Callback):
+class EpochTimer(keras.callbacks.Callback):  # type: ignore[misc]  # keras has no types: its classes are Any
     """Adds `epoch_seconds` to each epoch's logs (listed first so the CSV log records it)."""
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
@@ -58,7 +63,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, sgd or rmsprop")
 
 
-def choose_strategy(devices: list[str] | None = None):
+def choose_strategy(devices: list[str] | None = None) -> tf.distribute.Strategy:
     """MirroredStrategy (data-parallel, one replica per device) when several GPUs are visible, else
     TensorFlow's default. `devices` overrides the choice (tests mirror over logical CPUs)."""
     import tensorflow as tf
@@ -71,7 +76,10 @@ def choose_strategy(devices: list[str] | None = None):
 
 
 def train(
-    config: TrainConfig, mnist: Mnist, callbacks: list[keras.callbacks.Callback] | None = None, strategy=None
+    config: TrainConfig,
+    mnist: Mnist,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainResult:
     """Train `config.arch`; an interrupted run with the same work_dir resumes at its last finished epoch."""
     if config.lr_schedule not in ("plateau", "cosine", "constant"):

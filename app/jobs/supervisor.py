@@ -143,10 +143,12 @@ class TrainingJobs:
     def config(self, job: Job) -> TrainConfig:
         """The job's training configuration: the request's options, the service's folders and limits."""
         options = dict(job.options)
-        name, mnist = options.pop("model", None), self.settings.mnist_path
+        options["name"] = options.pop("model", None)
+        mnist = self.settings.mnist_path
         return TrainConfig(
-            **options,
-            name=name,  # type: ignore[arg-type]
+            # Untyped on purpose: the request's options, validated as a TrainRequest on the way in and
+            # checked again by TrainConfig.__post_init__ (choices, bounds, the model name).
+            **options,  # type: ignore[arg-type]
             repository=str(Path(self.settings.models_dir).resolve()),
             work_dir=str((self.folder(job) / "work").resolve()),
             job_dir=str(self.folder(job).resolve()),

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request, Response
 
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ModelNotFound, ModelNotReady
-from app.payloads import read_body
+from app.payloads import Limits, read_body
 from app.protocol_v2 import HEADER_LENGTH, decode_infer, encode_infer, model_metadata
+from app.repository import ModelRepository
 from app.schemas import ERROR_RESPONSES
 
 router = APIRouter(prefix="/v2", tags=["kserve-v2"])
@@ -86,7 +87,7 @@ async def get_version_metadata(name: str, version: int, repository: RepositoryDe
     return _metadata(repository, name, version)
 
 
-def _versions(repository, name: str, version: int | None) -> list[int]:
+def _versions(repository: ModelRepository, name: str, version: int | None) -> list[int]:
     """The model's versions on disk; 404 when the model, or the version asked for, is not there."""
     versions = sorted(repository.versions(name))
     if not versions or (version is not None and version not in versions):
@@ -94,7 +95,7 @@ def _versions(repository, name: str, version: int | None) -> list[int]:
     return versions
 
 
-def _metadata(repository, name: str, version: int | None) -> dict[str, object]:
+def _metadata(repository: ModelRepository, name: str, version: int | None) -> dict[str, object]:
     return model_metadata(name, _versions(repository, name, version))
 
 
@@ -111,13 +112,17 @@ async def get_version_ready(name: str, version: int, repository: RepositoryDep) 
     return await _ready(repository, name, version)
 
 
-async def _ready(repository, name: str, version: int | None) -> dict[str, object]:
+async def _ready(repository: ModelRepository, name: str, version: int | None) -> dict[str, object]:
     _versions(repository, name, version)
     if not await repository.can_answer(name, version):
         what = f"model {name!r}" + (f" version {version}" if version is not None else "")
         raise ModelNotReady(f"{what} cannot answer: not loaded yet, or refused as broken (see GET /models)")
     served = repository.serving(name)
-    return {"name": name, "version": str(version or (served.version if served else "")), "ready": True}
+    return {
+        "name": name,
+        "version": str(version if version is not None else (served.version if served else "")),
+        "ready": True,
+    }
 
 
 @router.post("/models/{name}/infer", responses=ERROR_RESPONSES, openapi_extra={"requestBody": INFER_BODY})
@@ -136,7 +141,9 @@ async def infer_version(
     return await _infer(name, version, request, repository, limits)
 
 
-async def _infer(name: str, version: int | None, request: Request, repository, limits) -> Response:
+async def _infer(
+    name: str, version: int | None, request: Request, repository: ModelRepository, limits: Limits
+) -> Response:
     repository.admit(name)  # shed load before reading the body when the queue is full
     body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
     decoded = decode_infer(body, request.headers.get(HEADER_LENGTH), limits.max_instances)
