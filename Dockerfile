@@ -19,7 +19,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LENET_MODELS_DIR=/models \
     LENET_JOBS_DIR=/data/jobs \
     LENET_HOST=0.0.0.0 \
-    LENET_PORT=8000
+    LENET_PORT=8000 \
+    LENET_GRPC_PORT=8001
 COPY --from=build /wheels /wheels
 # The base image's tensorflow satisfies the pin, so pip adds only the service's own dependencies.
 RUN python -m pip install --no-cache-dir /wheels/*.whl \
@@ -30,7 +31,8 @@ RUN python -m pip install --no-cache-dir /wheels/*.whl \
 COPY --chown=lenet:lenet models /models
 USER 10001
 WORKDIR /home/lenet
-EXPOSE 8000
+# 8000: HTTP (REST, KServe V2 REST, the page, /metrics); 8001: gRPC (KServe V2, health, reflection).
+EXPOSE 8000 8001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"]
 # The server is PID 1 (exec form): docker stop's SIGTERM reaches it and it drains in-flight requests

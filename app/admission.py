@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import QueueFull, envelope
+from app.errors import QueueFull, error_body, is_v2_path
 from app.metrics import Metrics
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
 RETRY_AFTER_S = 1
+SHED_MESSAGE = "too many requests in flight; retry shortly"
 
 
 class AdmissionMiddleware:
@@ -22,12 +23,19 @@ class AdmissionMiddleware:
         self.metrics = metrics
         self.max_inflight = max_inflight
         self.inflight = 0
-        self._shed_body = envelope(QueueFull.code, "too many requests in flight; retry shortly")
-        self._shed_headers = [
+        # Built once for each error form (app.errors.error_body: the V2 one under /v2, the envelope elsewhere).
+        self._shed = {
+            v2: self._answer(error_body("/v2" if v2 else "/", QueueFull.code, SHED_MESSAGE)) for v2 in (False, True)
+        }
+
+    @staticmethod
+    def _answer(body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        headers = [
             (b"content-type", b"application/json"),
-            (b"content-length", str(len(self._shed_body)).encode()),
+            (b"content-length", str(len(body)).encode()),
             (b"retry-after", str(RETRY_AFTER_S).encode()),
         ]
+        return headers, body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
@@ -35,8 +43,9 @@ class AdmissionMiddleware:
             return
         if self.inflight >= self.max_inflight:
             self.metrics.shed.inc()
-            await send({"type": "http.response.start", "status": QueueFull.status, "headers": self._shed_headers})
-            await send({"type": "http.response.body", "body": self._shed_body})
+            headers, body = self._shed[is_v2_path(scope["path"])]
+            await send({"type": "http.response.start", "status": QueueFull.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
             return
         self.inflight += 1
         self.metrics.inflight.set(self.inflight)

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from training.config import TrainConfig  # plain data: no TensorFlow import
@@ -67,6 +67,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(8000, ge=1, le=65535, description="TCP port, 1-65535")
+    # KServe V2 over gRPC (app.grpc_v2), in the same process, on the same repository and batchers.
+    grpc_port: int = Field(8001, ge=0, le=65535, description="gRPC port of the V2 inference service (0: no gRPC)")
+    grpc_max_message_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="largest gRPC request message (RESOURCE_EXHAUSTED above); unset: LENET_MAX_BODY_BYTES",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info", description="debug also shows TensorFlow's native start-up lines"
     )
@@ -86,6 +93,17 @@ class Settings(BaseSettings):
     @property
     def max_delay_s(self) -> float:
         return self.max_delay_ms / 1000.0
+
+    @property
+    def grpc_max_receive_bytes(self) -> int:
+        return self.grpc_max_message_bytes or self.max_body_bytes
+
+    @field_validator("grpc_port")
+    @classmethod
+    def _ports_differ(cls, grpc_port: int, info: ValidationInfo) -> int:
+        if grpc_port == info.data.get("port"):
+            raise ValueError(f"LENET_PORT is {grpc_port} too; give gRPC another port, or 0 to turn it off")
+        return grpc_port
 
 
 def settings_error_lines(error: ValidationError) -> list[str]:

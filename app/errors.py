@@ -1,14 +1,30 @@
 """Domain errors. Each carries its HTTP status and a stable code; app.main turns them into
-{"error": {"code": ..., "message": ...}} answers (`envelope`). Nothing here imports FastAPI or TensorFlow."""
+{"error": {"code": ..., "message": ...}} answers (`envelope`), or into the inference protocol's
+{"error": "<message>"} under /v2 (`error_body` decides). Nothing here imports FastAPI or TensorFlow."""
 
 from __future__ import annotations
 
 import orjson
 
+V2_PREFIX = "/v2"
+
 
 def envelope(code: str, message: str, details: dict[str, object] | None = None) -> bytes:
     """The one JSON error body of the service's own routes."""
     return orjson.dumps({"error": {"code": code, "message": message, **(details or {})}})
+
+
+def is_v2_path(path: str) -> bool:
+    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+
+
+def error_body(path: str, code: str, message: str, details: dict[str, object] | None = None) -> bytes:
+    """The error body for a request to `path`, the one place that picks its form: the Open Inference Protocol
+    (V2) writes errors as {"error": "<message>"} and its clients (tritonclient, kserve, MLServer) read them so;
+    every other route answers with the service's envelope."""
+    if is_v2_path(path):
+        return orjson.dumps({"error": message})
+    return envelope(code, message, details)
 
 
 class ServiceError(Exception):

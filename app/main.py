@@ -15,8 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.admission import AdmissionMiddleware
+from app.compression import ResponseCompression
 from app.config import Settings, get_settings
-from app.errors import ServiceError, envelope
+from app.errors import ServiceError, error_body
 from app.jobs import TrainingJobs
 from app.logs import configure_logging, native_output_silenced
 from app.metrics import Metrics, RequestMiddleware
@@ -33,10 +34,12 @@ def error_response(
     message: str,
     headers: dict[str, str] | None = None,
     details: dict[str, object] | None = None,
+    *,
+    path: str = "",
 ) -> Response:
-    return Response(
-        envelope(code, message, details), status_code=status, media_type="application/json", headers=headers
-    )
+    """An error answer to a request for `path`: app.errors.error_body picks the V2 or the envelope form."""
+    body = error_body(path, code, message, details)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def create_app(settings: Settings | None = None, loader: Loader | None = None) -> FastAPI:
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
             loader = lambda path: SavedModelDigits(path, device)
         events = RepositoryEvents(
             loaded=lambda name, version: metrics.model_version.labels(name).set(version),
+            unloaded=lambda name: metrics.model_version.remove(name),
             refused=lambda name, version, reason: metrics.refused.labels(name).inc(),
             observer=metrics.observer,
         )
@@ -66,6 +70,12 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         jobs = TrainingJobs(settings)  # the training CLI gates against the repository itself
         app.state.jobs = jobs
         jobs.start()
+        grpc_server = app.state.grpc_server = None
+        if settings.grpc_port:
+            from app.grpc_v2 import GrpcServer  # the gRPC stubs load only when gRPC is on
+
+            grpc_server = app.state.grpc_server = GrpcServer(settings, repository, metrics, version=app.version)
+            await grpc_server.start()
         # TensorFlow leaves ~10^6 long-lived Python objects; freezing them keeps every later full
         # garbage collection from walking them (those walks showed up as 100+ ms stalls in p99).
         gc.collect()
@@ -77,6 +87,8 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop()  # before the repository: calls in flight still reach the batchers
             await jobs.close()
             await repository.close()
 
@@ -100,25 +112,28 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
 
     @app.exception_handler(ServiceError)
     async def on_service_error(request: Request, exc: ServiceError) -> Response:
-        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.details, path=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return error_response(422, "invalid_request", f"{where}: {first.get('msg', 'invalid request')}")
+        message = f"{where}: {first.get('msg', 'invalid request')}"
+        return error_response(422, "invalid_request", message, path=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        return error_response(exc.status_code, code, str(exc.detail), headers, path=request.url.path)
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "internal error; see the server log")
+        return error_response(500, "internal", "internal error; see the server log", path=request.url.path)
 
     # The last added is the outermost: request ids and metrics wrap admission, so a shed request has both.
+    app.add_middleware(ResponseCompression)  # innermost: only admitted requests spend CPU on gzip
     app.add_middleware(AdmissionMiddleware, metrics=metrics, max_inflight=settings.max_inflight_requests)
     app.add_middleware(RequestMiddleware, metrics=metrics)
     return app

@@ -37,6 +37,16 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.grpc_requests = Counter(
+            "lenet_grpc_requests_total", "gRPC calls by method and status code", ["method", "code"], registry=r
+        )
+        self.grpc_latency = Histogram(
+            "lenet_grpc_request_seconds",
+            "gRPC call latency by method and status code",
+            ["method", "code"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch_size = Histogram(
             "lenet_batch_size", "images per model call", ["model"], buckets=BATCH_BUCKETS, registry=r
         )
@@ -95,7 +105,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}-{next(_ids):x}"
+        request_id = _incoming_request_id(scope) or new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -131,6 +141,15 @@ class RequestMiddleware:
 def _incoming_request_id(scope: Scope) -> str | None:
     for key, value in scope.get("headers", []):
         if key == b"x-request-id":
-            text = value.decode("latin-1")[:128]
-            return text if text.isprintable() else None
+            return usable_request_id(value.decode("latin-1"))
     return None
+
+
+def usable_request_id(text: str) -> str | None:
+    """A caller's request id as we keep it (first 128 characters), or None when it is not printable."""
+    text = text[:128]
+    return text if text.isprintable() else None
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}-{next(_ids):x}"

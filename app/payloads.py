@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,9 @@ INLINE_IMAGE_BYTES = 64 * 1024  # smaller images are decoded on the event loop; 
 INLINE_FORM_BYTES = 64 * 1024  # smaller multipart bodies are parsed on the event loop (a thread hop costs more)
 FIELD = "image"
 MAX_OTHER_FIELDS = 16  # parts besides the images that a request may carry
+GZIP_MAGIC = b"\x1f\x8b"
+# zlib window bits of each Content-Encoding: "deflate" is the zlib format (RFC 9110 8.4.1.2), as clients send it.
+WINDOW_BITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,10 @@ class Limits:
 
 async def read_body(request: Request, max_bytes: int, timeout_s: float = 10.0) -> bytes:
     """The whole body, refusing with 413 as soon as it is known to be too large (before reading it all),
-    and with 408 when it has not all arrived within `timeout_s` (a stalled upload frees its slot)."""
+    and with 408 when it has not all arrived within `timeout_s` (a stalled upload frees its slot).
+    A gzip or deflate body (Content-Encoding) is inflated as it arrives, and the limit holds for both the
+    bytes sent and the bytes they inflate to: a compression bomb stops at the limit, never inflated whole."""
+    inflater = Inflater.for_encoding(request.headers.get("content-encoding"), max_bytes)
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -58,12 +65,64 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float = 10.0) -
                 size += len(chunk)
                 if size > max_bytes:
                     raise BodyTooLarge(f"body exceeds the limit of {max_bytes} bytes")
-                chunks.append(chunk)
+                chunks.append(inflater.feed(chunk) if inflater else chunk)
     except ClientDisconnect:
         raise BadRequest("the client disconnected before sending the whole body") from None
     except TimeoutError:
         raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
+    if inflater:
+        inflater.finish()
     return b"".join(chunks)
+
+
+class Inflater:
+    """Streaming gzip or deflate decoding with a cap on the output: each chunk is inflated to at most what is
+    left of the limit plus one byte, so more than the limit is never held."""
+
+    ACCEPTED = "gzip, deflate"
+
+    def __init__(self, encoding: str, max_bytes: int) -> None:
+        self.encoding = encoding
+        self.room = max_bytes
+        self.max_bytes = max_bytes
+        self._decoder = zlib.decompressobj(WINDOW_BITS[encoding])
+
+    @classmethod
+    def for_encoding(cls, header: str | None, max_bytes: int) -> Inflater | None:
+        """None for a plain body; 415 for a coding we do not decode (RFC 9110 15.5.16)."""
+        encoding = (header or "").strip().lower()
+        if encoding in ("", "identity"):
+            return None
+        if encoding not in WINDOW_BITS:
+            what = "one coding at a time" if "," in encoding else "the accepted codings"
+            raise UnsupportedMediaType(
+                f"Content-Encoding {encoding[:40]!r} is not accepted; send {what}: {cls.ACCEPTED} (or none)",
+                headers={"Accept-Encoding": cls.ACCEPTED},
+            )
+        return cls(encoding, max_bytes)
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if self._decoder.eof:  # gzip allows several members one after another (RFC 1952); deflate does not
+                if self.encoding == "deflate" or not GZIP_MAGIC.startswith(data[:2]):
+                    raise BadRequest(f"data after the end of the {self.encoding} stream")
+                self._decoder = zlib.decompressobj(WINDOW_BITS[self.encoding])
+            try:
+                piece = self._decoder.decompress(data, self.room + 1)
+            except zlib.error as exc:
+                kind = "deflate (zlib)" if self.encoding == "deflate" else "gzip"
+                raise BadRequest(f"body is not valid {kind} data ({exc})") from None
+            if len(piece) > self.room:
+                raise BodyTooLarge(f"decompressed body exceeds the limit of {self.max_bytes} bytes")
+            self.room -= len(piece)
+            out.append(piece)
+            data = self._decoder.unused_data
+        return b"".join(out)
+
+    def finish(self) -> None:
+        if not self._decoder.eof:
+            raise BadRequest(f"the {self.encoding} body is truncated: its stream does not end")
 
 
 def media_type(request: Request) -> str:

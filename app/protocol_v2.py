@@ -1,9 +1,11 @@
 """KServe Open Inference Protocol (V2): decode an infer request (JSON, or JSON header plus binary
-tensors) into images, and encode the probabilities back the way the request asked for them."""
+tensors) into images, and encode the probabilities back the way the request asked for them; the model
+metadata; and the model repository extension's requests and index."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -21,6 +23,9 @@ DTYPES: dict[str, np.dtype] = {
     "FP16": np.dtype("<f2"),
 }
 INPUT_SHAPES = "[N,28,28,1], [N,28,28] or [N,784]"
+# Model metadata declares one datatype and shape per tensor; what else the input takes goes in its "parameters"
+# (as MLServer's metadata tensors carry them), as strings: a protocol $parameter is a string, number or boolean.
+INPUT_PARAMETERS = {"accepted_datatypes": ",".join(DTYPES), "accepted_shapes": "[-1,28,28,1],[-1,28,28],[-1,784]"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ def model_metadata(name: str, versions: list[int]) -> dict[str, object]:
         "name": name,
         "versions": [str(v) for v in versions],
         "platform": "tensorflow_savedmodel",
-        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, 28, 28, 1]}],
+        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, 28, 28, 1], "parameters": INPUT_PARAMETERS}],
         "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, 10]}],
     }
 
@@ -60,32 +65,75 @@ def decode_infer(body: bytes, header_length: str | None, max_instances: int) -> 
     if len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise BadRequest(f"expected exactly one input tensor {INPUT_NAME!r}, got {len(inputs)}")
     tensor = inputs[0]
-    if tensor.get("name") != INPUT_NAME:
-        raise BadRequest(f"unknown input {tensor.get('name')!r}; this model takes {INPUT_NAME!r}")
     shape = tensor.get("shape")
+    dtype, count = check_input(tensor.get("name"), tensor.get("datatype"), shape, max_instances)
+    flat = _tensor_data(tensor, dtype, count, binary)
+    images = input_images(flat, dtype)
+    binary_output = binary_output_requested(header)
+    request_id = header.get("id")
+    return InferRequest(images, str(request_id) if request_id is not None else None, binary_output)
+
+
+def check_input(name: object, datatype: object, shape: object, max_instances: int) -> tuple[np.dtype, int]:
+    """The checks of the input tensor, over REST and gRPC alike: its name, its datatype, and a shape of
+    [N,28,28,1], [N,28,28] or [N,784] with 1 <= N <= max_instances. Returns the datatype's numpy dtype and
+    the number of values the tensor holds (N x 784)."""
+    if name != INPUT_NAME:
+        raise BadRequest(f"unknown input {name!r}; this model takes {INPUT_NAME!r}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise BadRequest('"shape" must be a list of non-negative integers')
-    dtype = DTYPES.get(str(tensor.get("datatype")))
+    dtype = DTYPES.get(str(datatype))
     if dtype is None:
-        raise BadRequest(f"datatype {tensor.get('datatype')!r} is not supported; use one of {', '.join(DTYPES)}")
+        raise BadRequest(f"datatype {datatype!r} is not supported; use one of {', '.join(DTYPES)}")
     if not shape or shape[0] == 0:
         raise BadArray("the batch is empty")
     if shape[0] > max_instances:
         raise TooManyInstances(f"{shape[0]} images in one request; the limit is {max_instances}")
     if tuple(shape[1:]) not in ((28, 28, 1), (28, 28), (784,)):
         raise BadArray(f"input shape {shape} is not one of {INPUT_SHAPES}")
-    count = int(np.prod(shape))
-    flat = _tensor_data(tensor, dtype, count, binary)
+    return dtype, shape[0] * 28 * 28
+
+
+def input_images(flat: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The values of an input that passed `check_input` (N x 784 of them) as float32 [N,28,28,1] in 0..1."""
     # UINT8 is always the 0..255 scale; float tensors follow the same rule as /predict arrays.
-    images = normalise_batch(flat.reshape(shape[0], 28, 28), scale=255.0 if dtype.kind == "u" else None)
-    outputs = header.get("outputs") or []
+    images = normalise_batch(flat.reshape(-1, 28, 28), scale=255.0 if dtype.kind == "u" else None)
+    return images[..., None]
+
+
+def binary_output_requested(header: dict[str, object]) -> bool:
+    """Whether the output goes back as binary data, by the binary-data extension's rule: an output's own
+    "binary_data" decides for it, else the request's "binary_data_output", else JSON. The requested outputs are
+    checked on the way: each an object naming an output of the model, at most once (as Triton answers: 400)."""
+    default = _flag(_parameters(header), "binary_data_output") or False
+    outputs = header.get("outputs")
+    if outputs is None:
+        return default
     if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
         raise BadRequest('"outputs" must be a list of objects')
-    binary_output = bool(_parameters(header).get("binary_data_output")) or any(
-        o.get("name") == OUTPUT_NAME and _parameters(o).get("binary_data") for o in outputs
-    )
-    request_id = header.get("id")
-    return InferRequest(images[..., None], str(request_id) if request_id is not None else None, binary_output)
+    binary, seen = default, set()
+    for output in outputs:
+        name = output.get("name")
+        if not isinstance(name, str):
+            raise BadRequest('each requested output needs a "name" (a string)')
+        if name != OUTPUT_NAME:
+            raise BadRequest(f"unknown output {name[:80]!r}; this model produces {OUTPUT_NAME!r}")
+        if name in seen:
+            raise BadRequest(f"output {name!r} is requested more than once")
+        seen.add(name)
+        parameters = _parameters(output)
+        if "classification" in parameters:
+            raise BadRequest("the classification extension is not supported; ask for the probabilities")
+        own = _flag(parameters, "binary_data")
+        binary = default if own is None else own
+    return binary
+
+
+def _flag(parameters: dict[str, object], key: str) -> bool | None:
+    value = parameters.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise BadRequest(f'"{key}" must be a boolean')
+    return value
 
 
 def _parameters(item: dict[str, object]) -> dict[str, object]:
@@ -133,3 +181,70 @@ def encode_infer(
         return header + raw, {HEADER_LENGTH: str(len(header)), "content-type": "application/octet-stream"}
     output["data"] = probabilities.astype(np.float32).reshape(-1).tolist()
     return orjson.dumps(response), {"content-type": "application/json"}
+
+
+# ----- the model repository extension -----
+def _request_object(body: bytes, what: str) -> dict[str, object]:
+    """A repository request's JSON object; an empty body is an empty request (tritonclient sends one)."""
+    if not body.strip():
+        return {}
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(request, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    return request
+
+
+def index_request(body: bytes) -> bool:
+    """The `ready` flag of a $repository_index_request: true lists only what is ready for inference."""
+    ready = _request_object(body, "a repository index request").get("ready", False)
+    if not isinstance(ready, bool):
+        raise BadRequest('"ready" must be a boolean')
+    return ready
+
+
+def load_request(body: bytes) -> None:
+    """A $repository_load_request: Triton's "config" and "file:" overrides have no meaning here (a version
+    loads from its folder as exported), so any parameter is refused rather than silently ignored."""
+    for key in _parameters(_request_object(body, "a load request")):
+        raise BadRequest(f"parameter {key[:80]!r} is not supported: a model loads from its folder as exported")
+
+
+def unload_request(body: bytes) -> None:
+    """A $repository_unload_request: "unload_dependents" is accepted (a model here has no dependents)."""
+    for key, value in _parameters(_request_object(body, "an unload request")).items():
+        if key != "unload_dependents":
+            raise BadRequest(f"parameter {key[:80]!r} is not supported; only unload_dependents is")
+        if not isinstance(value, bool):
+            raise BadRequest('"unload_dependents" must be a boolean')
+
+
+def repository_index(models: list[dict[str, Any]], ready_only: bool) -> list[dict[str, str]]:
+    """The $repository_index_response for ModelRepository.describe(): one entry per version on disk (one without
+    a version for a model folder with none), its state as Triton names them, and the reason for it."""
+    entries: list[dict[str, str]] = []
+    for model in models:
+        name = str(model["name"])
+        if not model["versions"]:
+            entries.append({"name": name, "state": "UNAVAILABLE", "reason": "no versions"})
+        for version in model["versions"]:
+            state, reason = _index_state(bool(model["unloaded"]), version)
+            entries.append({"name": name, "version": str(version["version"]), "state": state, "reason": reason})
+    return [entry for entry in entries if entry["state"] == "READY" or not ready_only]
+
+
+def _index_state(unloaded: bool, version: dict[str, Any]) -> tuple[str, str]:
+    state = version["state"]
+    if unloaded:
+        return "UNAVAILABLE", "unloaded"
+    if state in ("serving", "loaded"):
+        return "READY", ""
+    if state == "loading":
+        return "LOADING", ""
+    if state == "refused":
+        return "UNAVAILABLE", str(version.get("refused_reason") or "refused")
+    if state == "rejected":
+        return "UNAVAILABLE", "rejected by the training gate (its metadata.json says so)"
+    return "UNAVAILABLE", "not loaded: a request for this version loads it"

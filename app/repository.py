@@ -56,6 +56,7 @@ class RepositoryEvents:
     """Hooks for metrics and logs; the defaults do nothing."""
 
     loaded: Callable[[str, int], None] = lambda name, version: None
+    unloaded: Callable[[str], None] = lambda name: None
     refused: Callable[[str, int, str], None] = lambda name, version, reason: None
     observer: Callable[[str], BatchObserver] = field(default=lambda name: BatchObserver())
 
@@ -76,6 +77,10 @@ class ModelRepository:
         self._latest: dict[str, ServedVersion] = {}
         self._pinned: OrderedDict[tuple[str, int], ServedVersion] = OrderedDict()
         self._refused: dict[tuple[str, int], _Refused] = {}
+        self._loading: set[tuple[str, int]] = set()
+        # Models an admin unloaded (POST /v2/repository/models/{name}/unload): nothing of them serves, and the
+        # poller leaves them alone, until a load. Kept in memory only: a restart serves every model again.
+        self._unloaded: set[str] = set()
         self._lock = asyncio.Lock()  # one load or swap at a time
         self._poll_task: asyncio.Task[None] | None = None
 
@@ -121,6 +126,9 @@ class ModelRepository:
             raise
         return True
 
+    def is_unloaded(self, name: str) -> bool:
+        return name in self._unloaded
+
     def serving(self, name: str) -> ServedVersion | None:
         return self._latest.get(name)
 
@@ -129,7 +137,8 @@ class ModelRepository:
         return self.settings.default_model in self._latest
 
     def describe(self) -> list[dict[str, object]]:
-        """Every model and version on disk with its metadata, and which version is serving."""
+        """Every model and version on disk with its metadata, which version is serving, which others are loaded
+        (for pinned requests) or loading, and whether the model was unloaded."""
         models: list[dict[str, object]] = []
         for name in self.model_names():
             serving = self._latest.get(name)
@@ -146,6 +155,10 @@ class ModelRepository:
                         "state": (
                             "serving"
                             if serving and serving.version == number
+                            else "loaded"
+                            if (name, number) in self._pinned
+                            else "loading"
+                            if (name, number) in self._loading
                             else "refused"
                             if refused
                             else "rejected"
@@ -164,6 +177,7 @@ class ModelRepository:
                     "name": name,
                     "serving_version": serving.version if serving else None,
                     "default": name == self.settings.default_model,
+                    "unloaded": name in self._unloaded,
                     "versions": versions,
                 }
             )
@@ -195,19 +209,60 @@ class ModelRepository:
         """Serve the highest good version of every model; refuse broken ones, keep the current one."""
         async with self._lock:
             for name in self.model_names():
-                versions = self.versions(name)
-                current = self._latest.get(name)
-                for number in sorted(versions, reverse=True):
-                    if current is not None and number == current.version:
-                        break  # already serving the best available
-                    if current is not None and number < current.version and current.version in versions:
-                        break  # never roll back while the served version is still on disk
-                    if self._is_refused(name, number, versions[number]):
-                        continue
-                    served = await self._load(name, number, versions[number])
-                    if served is not None:
-                        self._swap(name, served)
-                        break
+                if name not in self._unloaded:
+                    await self._serve_best(name)
+
+    async def _serve_best(self, name: str) -> None:
+        """Serve the highest version that loads (under the lock)."""
+        versions = self.versions(name)
+        current = self._latest.get(name)
+        for number in sorted(versions, reverse=True):
+            if current is not None and number == current.version:
+                break  # already serving the best available
+            if current is not None and number < current.version and current.version in versions:
+                break  # never roll back while the served version is still on disk
+            if self._is_refused(name, number, versions[number]):
+                continue
+            served = await self._load(name, number, versions[number])
+            if served is not None:
+                self._swap(name, served)
+                break
+
+    async def load(self, name: str) -> ServedVersion:
+        """Serve `name` now (the repository extension's load): its highest version that loads, as the poller
+        would pick it, and the poller keeps it up to date from then on. Versions refused as broken are tried
+        again only if their files changed. ModelNotFound, with each version's reason, when none loads."""
+        versions = self.versions(name)
+        if not versions:
+            raise ModelNotFound(f"no model {name!r} with a version in the repository")
+        async with self._lock:
+            self._unloaded.discard(name)
+            await self._serve_best(name)
+        served = self._latest.get(name)
+        if served is None:
+            reasons = "; ".join(
+                f"version {number}: {self._refused[(name, number)].reason}"
+                for number in sorted(versions, reverse=True)
+                if (name, number) in self._refused
+            )
+            raise ModelNotFound(f"model {name!r} could not be loaded ({reasons or 'no version loads'})")
+        return served
+
+    async def unload(self, name: str) -> None:
+        """Stop serving `name` (the repository extension's unload): every loaded version of it is retired, the
+        requests already queued are answered first, and nothing of it serves again until `load` (or a restart);
+        the poller skips it meanwhile. Requests for it get 503 model_not_ready."""
+        if not self.versions(name) and name not in self._latest:
+            raise ModelNotFound(f"no model {name!r}")
+        async with self._lock:
+            self._unloaded.add(name)
+            retiring = [self._latest.pop(name)] if name in self._latest else []
+            for key in [key for key in self._pinned if key[0] == name]:
+                retiring.append(self._pinned.pop(key))
+        if retiring:
+            self._events.unloaded(name)
+            log.info("unloaded %s (versions %s)", name, ", ".join(str(s.version) for s in retiring))
+        await asyncio.gather(*(self._retire(served, wait=True) for served in retiring))
 
     def _is_refused(self, name: str, number: int, path: Path) -> bool:
         refused = self._refused.get((name, number))
@@ -223,6 +278,7 @@ class ModelRepository:
             model.warm_up(sizes, settings.warmup_batches)
             return model, metadata
 
+        self._loading.add((name, number))
         try:
             model, metadata = await asyncio.to_thread(load)
         except BrokenModel as exc:
@@ -231,6 +287,8 @@ class ModelRepository:
         except Exception as exc:  # noqa: BLE001 - a broken folder can raise anything: refuse the version, keep serving
             self._refuse(name, number, path, f"{type(exc).__name__}: {exc}")
             return None
+        finally:
+            self._loading.discard((name, number))
         batcher = MicroBatcher(
             model.predict,
             max_batch_size=settings.max_batch_size,
@@ -272,6 +330,10 @@ class ModelRepository:
     # ----- predicting -----
     async def resolve(self, name: str | None, version: int | None) -> ServedVersion:
         name = name or self.settings.default_model
+        if name in self._unloaded:
+            raise ModelNotReady(
+                f"model {name!r} is unloaded; an admin can load it: POST /v2/repository/models/{name}/load"
+            )
         latest = self._latest.get(name)
         if version is None or (latest is not None and latest.version == version):
             if latest is None:
@@ -288,6 +350,8 @@ class ModelRepository:
             return self._pinned[key]
         path = self.version_path(name, version)
         async with self._lock:
+            if name in self._unloaded:  # unloaded while this request waited for the lock
+                raise ModelNotReady(f"model {name!r} is unloaded")
             if key not in self._pinned:
                 served = await self._load(name, version, path)
                 if served is None:

@@ -45,7 +45,10 @@ class ErrorResponse(BaseModel):
 
 class VersionInfo(BaseModel):
     version: int
-    state: str = Field(description="serving | available | refused | rejected")
+    state: str = Field(
+        description="serving | loaded (an older version loaded for pinned requests) | loading | available | "
+        "refused | rejected"
+    )
     test_accuracy: float | None = None
     parameters: int | None = None
     architecture: str | None = None
@@ -57,6 +60,9 @@ class ModelInfo(BaseModel):
     name: str
     serving_version: int | None
     default: bool
+    unloaded: bool = Field(
+        False, description="unloaded by an admin (V2 repository extension): serves nothing until loaded"
+    )
     versions: list[VersionInfo]
 
 
@@ -69,17 +75,40 @@ class HealthResponse(BaseModel):
     models: dict[str, int] = Field(default_factory=dict, description="model name -> version serving")
 
 
+class V2Error(BaseModel):
+    """The Open Inference Protocol's error object: every /v2 route answers errors so."""
+
+    error: str = Field(examples=["unknown input 'x'; this model takes 'image'"])
+
+
+class V2IndexEntry(BaseModel):
+    """One entry of the model repository extension's index."""
+
+    name: str = Field(examples=["lenet5"])
+    version: str | None = Field(None, examples=["1"], description="absent for a model folder with no version")
+    state: Literal["READY", "UNAVAILABLE", "LOADING", "UNLOADING", "UNKNOWN"] = Field(examples=["READY"])
+    reason: str = Field(examples=[""], description="why it is in that state (empty when READY)")
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "unreadable image, bad array or bad request",
+    404: "no such model or version",
+    413: "body too large",
+    415: "unsupported media type or content encoding",
+    422: "schema error",
+    503: "overloaded (with Retry-After) or not ready",
+    504: "waited past the request deadline",
+}
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "unreadable image, bad array or bad request",
-        404: "no such model or version",
-        413: "body too large",
-        415: "unsupported media type",
-        422: "schema error",
-        503: "overloaded (with Retry-After) or not ready",
-        504: "waited past the request deadline",
-    }.items()
+    status: {"model": ErrorResponse, "description": description} for status, description in ERROR_DESCRIPTIONS.items()
+}
+V2_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": V2Error, "description": description} for status, description in ERROR_DESCRIPTIONS.items()
+}
+V2_ADMIN_RESPONSES: dict[int | str, dict[str, object]] = {
+    **V2_ERROR_RESPONSES,
+    401: {"model": V2Error, "description": "missing or wrong admin token"},
+    403: {"model": V2Error, "description": "admin endpoints disabled (no LENET_ADMIN_TOKEN)"},
 }
 
 
@@ -152,3 +181,84 @@ class JobPublic(BaseModel):
 
 class JobsPublic(BaseModel):
     jobs: list[JobPublic]
+
+
+# OpenAPI request bodies of the V2 routes (they read their bodies themselves: binary data, compression).
+V2_INFER_BODY: dict[str, object] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "inputs": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "shape", "datatype"],
+                            "properties": {
+                                "name": {"type": "string", "enum": ["image"]},
+                                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                                "datatype": {"type": "string", "enum": ["FP32", "FP64", "FP16", "UINT8"]},
+                                "data": {"type": "array"},
+                                "parameters": {"type": "object"},
+                            },
+                        },
+                    },
+                    "outputs": {"type": "array", "items": {"type": "object"}},
+                    "parameters": {"type": "object"},
+                },
+            },
+            "example": {
+                "inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32", "data": [0.0] * 784}]
+            },
+        },
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"},
+            "description": "binary tensor extension: JSON header of "
+            "Inference-Header-Content-Length bytes, then raw tensors",
+        },
+    },
+}
+V2_REPOSITORY_BODY: dict[str, dict[str, object]] = {
+    "index": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+                "example": {"ready": True},
+            }
+        },
+    },
+    "load": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {"parameters": {"type": "object", "maxProperties": 0}}},
+                "example": {},
+            }
+        },
+    },
+    "unload": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"unload_dependents": {"type": "boolean"}},
+                            "additionalProperties": False,
+                        }
+                    },
+                },
+                "example": {"parameters": {"unload_dependents": False}},
+            }
+        },
+    },
+}

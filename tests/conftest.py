@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# No gRPC server in tests unless one asks for it (LENET_GRPC_PORT=<free port>): its default 8001 is one shared port.
+os.environ.setdefault("LENET_GRPC_PORT", "0")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_MNIST = REPO_ROOT / "tests" / "fixtures" / "mnist_small.npz"  # first 1,000 train and 500 test digits

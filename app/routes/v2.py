@@ -1,64 +1,37 @@
-"""KServe Open Inference Protocol (V2) endpoints, so Triton's and KServe's clients work unchanged."""
+"""KServe Open Inference Protocol (V2) endpoints, so Triton's and KServe's clients work unchanged: health,
+metadata, inference, and the model repository extension. Errors here are the protocol's {"error": "<message>"}
+(app.errors.error_body decides by path)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import LimitsDep, RepositoryDep
+from app.deps import AdminDep, LimitsDep, RepositoryDep
 from app.errors import ModelNotFound, ModelNotReady
 from app.payloads import Limits, read_body
-from app.protocol_v2 import HEADER_LENGTH, decode_infer, encode_infer, model_metadata
+from app.protocol_v2 import (
+    HEADER_LENGTH,
+    decode_infer,
+    encode_infer,
+    index_request,
+    load_request,
+    model_metadata,
+    repository_index,
+    unload_request,
+)
 from app.repository import ModelRepository
-from app.schemas import ERROR_RESPONSES
+from app.schemas import V2_ADMIN_RESPONSES, V2_INFER_BODY, V2_REPOSITORY_BODY, V2IndexEntry
+from app.schemas import V2_ERROR_RESPONSES as ERROR_RESPONSES
 
 router = APIRouter(prefix="/v2", tags=["kserve-v2"])
-
-INFER_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["inputs"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "inputs": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "shape", "datatype"],
-                            "properties": {
-                                "name": {"type": "string", "enum": ["image"]},
-                                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                                "datatype": {"type": "string", "enum": ["FP32", "FP64", "FP16", "UINT8"]},
-                                "data": {"type": "array"},
-                                "parameters": {"type": "object"},
-                            },
-                        },
-                    },
-                    "outputs": {"type": "array", "items": {"type": "object"}},
-                    "parameters": {"type": "object"},
-                },
-            },
-            "example": {
-                "inputs": [{"name": "image", "shape": [1, 28, 28, 1], "datatype": "FP32", "data": [0.0] * 784}]
-            },
-        },
-        "application/octet-stream": {
-            "schema": {"type": "string", "format": "binary"},
-            "description": "binary tensor extension: JSON header of "
-            "Inference-Header-Content-Length bytes, then raw tensors",
-        },
-    },
-}
+EXTENSIONS = ["binary_tensor_data", "model_repository"]
 
 
-@router.get("")
+@router.get("", responses=ERROR_RESPONSES)
+@router.get("/", include_in_schema=False)  # `/v2/` answers as `/v2`, rather than redirecting to it
 async def server_metadata() -> dict[str, object]:
     """Server metadata: name, version and supported extensions."""
-    return {"name": "lenet-serve", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository"]}
+    return {"name": "lenet-serve", "version": "0.1.0", "extensions": EXTENSIONS}
 
 
 @router.get("/health/live")
@@ -116,6 +89,8 @@ async def _ready(repository: ModelRepository, name: str, version: int | None) ->
     _versions(repository, name, version)
     if not await repository.can_answer(name, version):
         what = f"model {name!r}" + (f" version {version}" if version is not None else "")
+        if repository.is_unloaded(name):
+            raise ModelNotReady(f"{what} is unloaded; an admin can load it: POST /v2/repository/models/{name}/load")
         raise ModelNotReady(f"{what} cannot answer: not loaded yet, or refused as broken (see GET /models)")
     served = repository.serving(name)
     return {
@@ -125,14 +100,14 @@ async def _ready(repository: ModelRepository, name: str, version: int | None) ->
     }
 
 
-@router.post("/models/{name}/infer", responses=ERROR_RESPONSES, openapi_extra={"requestBody": INFER_BODY})
+@router.post("/models/{name}/infer", responses=ERROR_RESPONSES, openapi_extra={"requestBody": V2_INFER_BODY})
 async def infer(name: str, request: Request, repository: RepositoryDep, limits: LimitsDep) -> Response:
     """Run inference: input `image` FP32 or UINT8 [N,28,28,1] (or [N,784]); output `probabilities` FP32 [N,10]."""
     return await _infer(name, None, request, repository, limits)
 
 
 @router.post(
-    "/models/{name}/versions/{version}/infer", responses=ERROR_RESPONSES, openapi_extra={"requestBody": INFER_BODY}
+    "/models/{name}/versions/{version}/infer", responses=ERROR_RESPONSES, openapi_extra={"requestBody": V2_INFER_BODY}
 )
 async def infer_version(
     name: str, version: int, request: Request, repository: RepositoryDep, limits: LimitsDep
@@ -145,9 +120,55 @@ async def _infer(
     name: str, version: int | None, request: Request, repository: ModelRepository, limits: Limits
 ) -> Response:
     repository.admit(name)  # shed load before reading the body when the queue is full
+    await repository.resolve(name, version)  # an unknown or unloaded model is answered before its body is read
     body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
     decoded = decode_infer(body, request.headers.get(HEADER_LENGTH), limits.max_instances)
     served, probabilities = await repository.predict(name, version, decoded.images)
     content, headers = encode_infer(served.name, served.version, decoded, probabilities)
     media = headers.pop("content-type")
     return Response(content, media_type=media, headers=headers)
+
+
+# ----- the model repository extension -----
+@router.post(
+    "/repository/index",
+    response_model=list[V2IndexEntry],
+    response_model_exclude_none=True,
+    responses=ERROR_RESPONSES,
+    openapi_extra={"requestBody": V2_REPOSITORY_BODY["index"]},
+)
+async def repository_index_post(request: Request, repository: RepositoryDep, limits: LimitsDep) -> list[dict[str, str]]:
+    """Every model and version in the repository with its state (READY, UNAVAILABLE, LOADING) and the reason;
+    `{"ready": true}` lists only those ready for inference."""
+    ready_only = index_request(await read_body(request, limits.max_body_bytes, limits.body_timeout_s))
+    return repository_index(repository.describe(), ready_only)
+
+
+@router.post(
+    "/repository/models/{name}/load",
+    dependencies=[AdminDep],
+    responses=V2_ADMIN_RESPONSES,
+    openapi_extra={"requestBody": V2_REPOSITORY_BODY["load"]},
+)
+async def repository_load(
+    name: str, request: Request, repository: RepositoryDep, limits: LimitsDep
+) -> dict[str, object]:
+    """(admin) Serve the model now: its highest version that loads; it stays served, and follows new versions."""
+    load_request(await read_body(request, limits.max_body_bytes, limits.body_timeout_s))
+    await repository.load(name)
+    return {}
+
+
+@router.post(
+    "/repository/models/{name}/unload",
+    dependencies=[AdminDep],
+    responses=V2_ADMIN_RESPONSES,
+    openapi_extra={"requestBody": V2_REPOSITORY_BODY["unload"]},
+)
+async def repository_unload(
+    name: str, request: Request, repository: RepositoryDep, limits: LimitsDep
+) -> dict[str, object]:
+    """(admin) Stop serving the model until it is loaded again (or the server restarts); queued requests finish."""
+    unload_request(await read_body(request, limits.max_body_bytes, limits.body_timeout_s))
+    await repository.unload(name)
+    return {}

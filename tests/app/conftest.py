@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import jsonschema
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,8 +32,10 @@ class FakeModel:
         self.closed = False
         self.delay = threading.Event()  # clear() it to hold every predict (up to 5 s) until set() again
         self.delay.set()
+        self.entered = threading.Event()  # set once a predict call has begun (held or not)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.entered.set()
         self.delay.wait(5)
         self.sizes.append(len(batch))
         out = np.full((len(batch), 10), 0.01 / 9, np.float32)
@@ -103,3 +106,18 @@ async def crowded(settings, loader):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
             yield http, model
             model.delay.set()
+
+
+# ----- the inference protocol's error object ($inference_error_response and its siblings) -----
+V2_ERROR_SCHEMA = {"type": "object", "required": ["error"], "additionalProperties": False,
+                   "properties": {"error": {"type": "string", "minLength": 1}}}
+
+
+def assert_v2_error(response: httpx.Response, status: int, contains: str = "") -> str:
+    """A /v2 error: `status`, and a body that is the protocol's {"error": "<message>"} and nothing else."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    jsonschema.validate(response.json(), V2_ERROR_SCHEMA)
+    message: str = response.json()["error"]
+    assert contains in message, message
+    return message

@@ -41,3 +41,19 @@ async def test_past_the_inflight_limit_requests_get_503_at_once_and_nothing_admi
     text = (await http.get("/metrics")).text
     assert metric(text, "lenet_shed_requests_total") == 1
     assert metric(text, 'lenet_requests_total{method="POST",route="unmatched",status="503"}') == 1
+
+
+async def test_a_shed_v2_request_gets_the_protocols_error_object(crowded):
+    http, model = crowded
+    model.delay.clear()
+    held = [asyncio.create_task(http.post("/predict", files=PNG_FIELD)) for _ in range(2)]
+    await wait_for_inflight(http, 2)
+    body = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [0] * 784}]}
+    for path in ("/v2/models/lenet5/infer", "/v2/repository/index"):
+        shed = await http.post(path, json=body)
+        assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
+        assert shed.json() == {"error": "too many requests in flight; retry shortly"}
+        assert int(shed.headers["content-length"]) == len(shed.content)
+    assert (await http.post("/predict", files=PNG_FIELD)).json()["error"]["code"] == "overloaded"
+    model.delay.set()
+    assert [a.status_code for a in await asyncio.gather(*held)] == [200, 200]

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import gzip
 import threading
 import tracemalloc
+import zlib
 from collections.abc import Callable
 
 import httpx
@@ -9,9 +11,9 @@ import pytest
 from starlette.requests import Request
 
 from app import payloads
-from app.errors import BadRequest, TooManyInstances
+from app.errors import BadRequest, BodyTooLarge, TooManyInstances, UnsupportedMediaType
 from app.main import create_app
-from app.payloads import Limits, images_from_request, multipart_files
+from app.payloads import Limits, images_from_request, multipart_files, read_body
 from tests.app.conftest import add_version
 from tests.conftest import REPO_ROOT
 
@@ -189,3 +191,77 @@ async def test_a_bad_multipart_body_gets_the_400_envelope(settings, loader, sent
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "bad_request" and message in error["message"]
+
+
+# ----- compressed bodies (Content-Encoding) -----
+def streamed(chunks: list[bytes], **headers: str) -> Request:
+    """A request whose body arrives in `chunks`, as a socket delivers it."""
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0)
+
+    raw = [(k.replace("_", "-").lower().encode(), v.encode()) for k, v in headers.items()]
+    return Request({"type": "http", "method": "POST", "path": "/v2/models/m/infer", "headers": raw,
+                    "query_string": b""}, receive)
+
+
+def pieces(data: bytes, size: int = 1000) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+
+
+@pytest.mark.parametrize("encoding,compress", [
+    pytest.param("gzip", gzip.compress, id="gzip"),
+    pytest.param("x-gzip", gzip.compress, id="x-gzip"),
+    pytest.param("deflate", zlib.compress, id="deflate-zlib"),
+    pytest.param("identity", lambda data: data, id="identity"),
+])
+async def test_a_compressed_body_is_read_decompressed(encoding, compress):
+    plain = bytes(range(256)) * 200
+    request = streamed(pieces(compress(plain)), content_encoding=encoding)
+    assert await read_body(request, len(plain)) == plain
+
+
+async def test_two_gzip_members_are_one_body():
+    request = streamed(pieces(gzip.compress(b"first ") + gzip.compress(b"second")), content_encoding="gzip")
+    assert await read_body(request, 100) == b"first second"
+
+
+async def test_the_limit_applies_to_the_decompressed_size():
+    plain = b"a" * 5000
+    assert await read_body(streamed([gzip.compress(plain)], content_encoding="gzip"), 5000) == plain
+    with pytest.raises(BodyTooLarge, match="decompressed body exceeds the limit of 4999 bytes"):
+        await read_body(streamed([gzip.compress(plain)], content_encoding="gzip"), 4999)
+
+
+def bomb(size: int) -> bytes:
+    """`size` zero bytes, gzip-compressed (about 1,000:1), built without holding them all."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    return b"".join(compressor.compress(zeros) for _ in range(size >> 20)) + compressor.flush()
+
+
+async def test_a_compression_bomb_is_refused_without_inflating_it():
+    sent = bomb(1 << 30)  # 1 GiB of zeros in ~1 MiB
+    limit = 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLarge, match="decompressed"):
+            await read_body(streamed(pieces(sent, 64 * 1024), content_encoding="gzip"), limit)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * limit + 2 * len(sent), f"peak {peak / limit:.1f}x the limit"
+
+
+@pytest.mark.parametrize("chunks,encoding,error,message", [
+    pytest.param([gzip.compress(b"x" * 100)[:-5]], "gzip", BadRequest, "truncated", id="truncated"),
+    pytest.param([gzip.compress(b"x"), b"junk"], "gzip", BadRequest, "after the end", id="trailing-junk"),
+    pytest.param([b"not compressed at all"], "gzip", BadRequest, "not valid gzip", id="not-gzip"),
+    pytest.param([zlib.compress(b"x")[2:-4]], "deflate", BadRequest, "not valid deflate", id="raw-deflate"),
+    pytest.param([b"x"], "br", UnsupportedMediaType, "'br'", id="brotli"),
+    pytest.param([b"x"], "gzip, gzip", UnsupportedMediaType, "one", id="stacked"),
+])
+async def test_a_bad_or_unknown_encoding_is_refused(chunks, encoding, error, message):
+    with pytest.raises(error, match=message):
+        await read_body(streamed(chunks, content_encoding=encoding), 1 << 20)

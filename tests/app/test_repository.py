@@ -137,3 +137,69 @@ async def test_no_request_fails_during_a_swap(settings, loader):
         assert {version for version, _ in answers} == {1, 2}
     finally:
         await repository.close()
+
+
+async def test_unload_drains_and_releases_every_loaded_version_and_load_serves_the_highest(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    add_version(settings.models_dir, "lenet5", 2, digit=2)
+    repository = await started(settings, loader)
+    try:
+        assert await digit_of(repository, "lenet5", 1) == (1, 1)  # pinned: loaded too
+        (model,) = [m for path, m in loader.loaded.items() if path.name == "2"]
+        model.delay.clear()
+        model.entered.clear()
+        queued = asyncio.ensure_future(digit_of(repository))
+        await async_wait_until(model.entered.is_set, 2, "the request never reached the model")
+        unloading = asyncio.ensure_future(repository.unload("lenet5"))
+        await asyncio.sleep(0.05)
+        assert not unloading.done()  # it waits for what was queued before it
+        model.delay.set()
+        assert await queued == (2, 2)  # a request already queued is answered
+        await unloading
+        assert all(m.closed for m in loader.loaded.values())
+        assert not repository.ready and repository.serving("lenet5") is None
+        for version in (None, 1, 2):
+            with pytest.raises(ModelNotReady, match="unloaded"):
+                await digit_of(repository, "lenet5", version)
+            assert not await repository.can_answer("lenet5", version)
+        await repository.unload("lenet5")  # unloading an unloaded model changes nothing
+
+        add_version(settings.models_dir, "lenet5", 3, digit=3)
+        await repository.poll_once()
+        assert repository.serving("lenet5") is None  # the poller leaves an unloaded model alone
+        served = await repository.load("lenet5")
+        assert served.version == 3 and await digit_of(repository) == (3, 3)
+        assert repository.ready
+    finally:
+        await repository.close()
+
+
+async def test_load_and_unload_take_only_model_names(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    add_version(settings.models_dir, "broken", 1, broken=True)
+    repository = await started(settings, loader)
+    try:
+        for name in ("../lenet5", "nope", ".hidden", "a" * 100):
+            with pytest.raises(ModelNotFound):
+                await repository.load(name)
+            with pytest.raises(ModelNotFound):
+                await repository.unload(name)
+        with pytest.raises(ModelNotFound, match="version 1: .*smoke prediction failed"):
+            await repository.load("broken")
+    finally:
+        await repository.close()
+
+
+async def test_describe_says_which_versions_are_loaded_or_loading_and_which_models_are_unloaded(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    add_version(settings.models_dir, "lenet5", 2, digit=2)
+    repository = await started(settings, loader)
+    try:
+        await digit_of(repository, "lenet5", 1)
+        (model,) = repository.describe()
+        assert [v["state"] for v in model["versions"]] == ["loaded", "serving"] and model["unloaded"] is False
+        await repository.unload("lenet5")
+        (model,) = repository.describe()
+        assert [v["state"] for v in model["versions"]] == ["available", "available"] and model["unloaded"] is True
+    finally:
+        await repository.close()

@@ -96,3 +96,18 @@ def test_the_mnist_that_make_mnist_writes_is_what_the_containers_read():
     fetch = " ".join(job["initContainers"][0]["command"])
     data = job["containers"][0]["command"][job["containers"][0]["command"].index("--data") + 1]
     assert f"fetch-mnist --to {data}" in fetch
+
+
+def test_the_grpc_port_is_exposed_everywhere_the_http_port_is():
+    """LENET_GRPC_PORT (8001) in the image, both compose files that publish ports, nginx and Kubernetes."""
+    assert re.search(r"^EXPOSE 8000 8001$", DOCKERFILE, re.M) and "LENET_GRPC_PORT=8001" in DOCKERFILE
+    for compose in ("docker-compose.yml", "docker-compose.cpu.yml"):
+        assert "8001:8001" in yaml.safe_load((REPO_ROOT / compose).read_text())["services"]["api"]["ports"]
+    scaled = yaml.safe_load((REPO_ROOT / "docker-compose.scale.yml").read_text())["services"]
+    assert "8001" in scaled["api"]["expose"] and "8001:8001" in scaled["lb"]["ports"]
+    assert "grpc_pass $grpc_api;" in (REPO_ROOT / "deploy/nginx.conf").read_text()
+    deployment = yaml.safe_load((REPO_ROOT / "deploy/k8s/deployment.yaml").read_text())
+    ports = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert {"name": "grpc", "containerPort": 8001} in ports
+    service = yaml.safe_load((REPO_ROOT / "deploy/k8s/service.yaml").read_text())
+    assert {"name": "grpc", "port": 8001, "targetPort": "grpc", "appProtocol": "kubernetes.io/h2c"} in service["spec"]["ports"]

@@ -62,9 +62,13 @@ def dockerfile_stages(text: str) -> list[Stage]:
 
 
 def dockerignored(relative: str, patterns: list[str]) -> bool:
+    """Docker's rule: a pattern is anchored at the context's root and leaves out what it names and all below it;
+    only a leading `**/` lets it match at any depth (so `jobs` leaves out ./jobs, not app/jobs)."""
     parts = relative.split("/")
-    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(relative, p.removeprefix("**/"))
-               or any(fnmatch.fnmatch(part, p.removeprefix("**/")) for part in parts) for p in patterns)
+    paths = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    anywhere = ["/".join(parts[start:end]) for end in range(1, len(parts) + 1) for start in range(end)]
+    return any(fnmatch.fnmatch(path, p) for p in patterns for path in paths) or any(
+        fnmatch.fnmatch(path, p.removeprefix("**/")) for p in patterns if p.startswith("**/") for path in anywhere)
 
 
 def build_context(stage: Stage, into: Path) -> Path:
@@ -127,7 +131,8 @@ def installed(tmp_path_factory) -> Iterator[Installed]:
     port = free_port()
     image_env = {key: rerooted(value, root) for key, value in runtime.env.items()}
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(root / "home"), **image_env,
-           "LENET_HOST": "127.0.0.1", "LENET_PORT": str(port), "LENET_POLL_INTERVAL_S": "0.5",
+           "LENET_HOST": "127.0.0.1", "LENET_PORT": str(port), "LENET_GRPC_PORT": str(free_port()),
+           "LENET_POLL_INTERVAL_S": "0.5",
            "LENET_ADMIN_TOKEN": TOKEN, "LENET_MNIST_PATH": str(FIXTURE_MNIST)}
     cwd = Path(rerooted(runtime.workdir, root))
     cwd.mkdir(parents=True, exist_ok=True)
@@ -187,6 +192,19 @@ def test_pages_and_their_assets_are_served(installed: Installed, path: str, mark
     for asset in assets:
         assert asset.startswith("/") and not asset.startswith("//"), f"{path} loads {asset} from elsewhere"
         assert httpx.get(installed.url + asset).status_code == 200, asset
+
+
+def test_the_installed_package_serves_grpc(installed: Installed) -> None:
+    """The wheel carries app.grpc_v2, and the stubs it loads work: V2 health, metadata and an infer over gRPC."""
+    import numpy as np
+    import tritonclient.grpc as triton_grpc
+
+    wait_healthy(installed)
+    with triton_grpc.InferenceServerClient(f"127.0.0.1:{installed.env['LENET_GRPC_PORT']}") as client:
+        assert client.is_server_ready() and client.is_model_ready("lenet5")
+        image = triton_grpc.InferInput("image", [1, 784], "UINT8")
+        image.set_data_from_numpy(np.zeros((1, 784), np.uint8))
+        assert client.infer("lenet5", [image]).as_numpy("probabilities").shape == (1, 10)
 
 
 def test_the_readme_curl_example_answers(installed: Installed) -> None:

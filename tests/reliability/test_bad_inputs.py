@@ -3,8 +3,10 @@ Run with -s to print the table."""
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -113,6 +115,7 @@ def table_and_broken_model(server):
     broken.mkdir(parents=True, exist_ok=True)
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
     yield
+    shutil.rmtree(broken.parent)  # the other modules share this server: leave its repository as it was
     print("\n| input | status | code |\n|---|---:|---|")
     for name, status, code in RESULTS:
         print(f"| {name} | {status} | {code} |")
@@ -141,24 +144,28 @@ def test_bad_input(server, name, kwargs, status, code):
 
 
 V2_HEADER = b'{"inputs":[{"name":"image","shape":[1,784],"datatype":"FP32","parameters":{"binary_data_size":3136}}]}'
-V2_CASES = [
+V2_CASES = [  # (name, request, status, what the protocol's {"error": "<message>"} says)
     ("V2 wrong input name", {"json": {"inputs": [{"name": "x", "shape": [1, 784], "datatype": "FP32",
-                                                    "data": [0] * 784}]}}, 400, "bad_request"),
+                                                    "data": [0] * 784}]}}, 400, "unknown input 'x'"),
     ("V2 wrong datatype", {"json": {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "BYTES",
-                                                 "data": ["a"] * 784}]}}, 400, "bad_request"),
+                                                 "data": ["a"] * 784}]}}, 400, "datatype 'BYTES'"),
     ("V2 shape/data mismatch", {"json": {"inputs": [{"name": "image", "shape": [2, 784], "datatype": "FP32",
-                                                      "data": [0] * 784}]}}, 400, "bad_array"),
+                                                      "data": [0] * 784}]}}, 400, "784 values"),
     ("V2 binary size mismatch", {"content": V2_HEADER + b"\0" * 100,
-                                 "headers": {"Inference-Header-Content-Length": str(len(V2_HEADER))}}, 400, "bad_array"),
+                                 "headers": {"Inference-Header-Content-Length": str(len(V2_HEADER))}}, 400,
+     "binary_data_size"),
     ("V2 header length beyond body", {"content": b"{}", "headers": {"Inference-Header-Content-Length": "999"}},
-     400, "bad_request"),
+     400, "Inference-Header-Content-Length"),
+    ("V2 gzip bomb", {"content": gzip.compress(b"\0" * (8 << 20)), "headers": {"Content-Encoding": "gzip"}}, 413,
+     "decompressed body exceeds"),
 ]
 
 
-@pytest.mark.parametrize("name,kwargs,status,code", [pytest.param(*case, id=case[0]) for case in V2_CASES])
-def test_bad_v2_input(server, name, kwargs, status, code):
+@pytest.mark.parametrize("name,kwargs,status,says", [pytest.param(*case, id=case[0]) for case in V2_CASES])
+def test_bad_v2_input(server, name, kwargs, status, says):
     response = httpx.post(f"{server.url}/v2/models/lenet5/infer", timeout=30, **kwargs)
-    RESULTS.append((name, response.status_code, response.json().get("error", {}).get("code", "-")))
-    assert response.status_code == status and response.json()["error"]["code"] == code, response.text[:300]
+    RESULTS.append((name, response.status_code, "-"))  # V2 errors carry a message, no code
+    assert response.status_code == status, response.text[:300]
+    assert set(response.json()) == {"error"} and says in response.json()["error"], response.text[:300]
     assert_no_server_path(response, server)
     assert httpx.get(f"{server.url}/readyz").status_code == 200
