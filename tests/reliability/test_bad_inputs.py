@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -113,6 +114,7 @@ def table_and_broken_model(server):
     broken.mkdir(parents=True, exist_ok=True)
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
     yield
+    shutil.rmtree(broken.parent)  # the other modules share this server: leave its repository as it was
     print("\n| input | status | code |\n|---|---:|---|")
     for name, status, code in RESULTS:
         print(f"| {name} | {status} | {code} |")
