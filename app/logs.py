@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 _handler: logging.Handler | None = None
@@ -31,14 +31,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _JsonHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever sys.stderr is when a record comes (a test runner's capture included); while
+    `native_output_silenced` points descriptor 2 elsewhere, to a copy of the real one, so that no log line
+    is swallowed with TensorFlow's."""
+
+    override: TextIO | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = self.override or sys.stderr  # under the handler's lock (Handler.handle takes it)
+        super().emit(record)
+
+
 def json_handler() -> logging.Handler:
-    """The one handler of every logger here. It writes to its own copy of stderr's descriptor, so that
-    `native_output_silenced` (which points descriptor 2 elsewhere for a moment) never swallows a log line."""
+    """The one handler of every logger here, ours and uvicorn's."""
     global _handler
     if _handler is None:
-        sys.stderr.flush()
-        stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
-        _handler = logging.StreamHandler(stream)
+        _handler = _JsonHandler()
         _handler.setFormatter(JsonFormatter())
     return _handler
 
@@ -73,6 +82,9 @@ def native_output_silenced(level: str) -> Iterator[None]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later native lines: errors only
     sys.stderr.flush()
     saved = os.dup(2)
+    handler = json_handler()
+    assert isinstance(handler, _JsonHandler)
+    handler.override = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
@@ -87,3 +99,5 @@ def native_output_silenced(level: str) -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+            handler.override.close()
+            handler.override = None

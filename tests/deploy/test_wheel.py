@@ -3,9 +3,7 @@ importable, started with the image's CMD, ENV and HEALTHCHECK. The Dockerfile is
 this test follows it when it changes. (The image itself needs a Docker engine, which CI does not have.)"""
 from __future__ import annotations
 
-import fnmatch
 import json
-import os
 import re
 import shlex
 import shutil
@@ -61,14 +59,33 @@ def dockerfile_stages(text: str) -> list[Stage]:
     return stages
 
 
+def dockerignore_regex(pattern: str) -> re.Pattern[str]:
+    """Docker's .dockerignore matching: a pattern is anchored at the context root (`jobs` is the top-level
+    folder only, unlike .gitignore), `*` and `?` stay within one path segment, `**` spans any number."""
+    out = ""
+    for piece in re.split(r"(\*\*/?|\*|\?)", pattern.strip("/")):
+        out += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(piece, re.escape(piece))
+    return re.compile(out)
+
+
 def dockerignored(relative: str, patterns: list[str]) -> bool:
-    """Docker's rule: a pattern is anchored at the context's root and leaves out what it names and all below it;
-    only a leading `**/` lets it match at any depth (so `jobs` leaves out ./jobs, not app/jobs)."""
+    """Whether the path or a folder above it is excluded (excluding a folder excludes what it holds)."""
     parts = relative.split("/")
-    paths = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
-    anywhere = ["/".join(parts[start:end]) for end in range(1, len(parts) + 1) for start in range(end)]
-    return any(fnmatch.fnmatch(path, p) for p in patterns for path in paths) or any(
-        fnmatch.fnmatch(path, p.removeprefix("**/")) for p in patterns if p.startswith("**/") for path in anywhere)
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(dockerignore_regex(p).fullmatch(prefix) for p in patterns for prefix in prefixes)
+
+
+@pytest.mark.parametrize("path, ignored", [
+    pytest.param("jobs", True, id="top-level-folder"),
+    pytest.param("jobs/x/job.json", True, id="inside-an-ignored-folder"),
+    pytest.param("app/jobs/supervisor.py", False, id="same-name-nested-is-kept"),
+    pytest.param("app/__pycache__/x.pyc", True, id="double-star"),
+    pytest.param("models/lenet5/.tmp-abc/saved_model.pb", True, id="anchored-glob"),
+    pytest.param("app/main.py", False, id="source"),
+])
+def test_dockerignore_matching_follows_docker(path: str, ignored: bool) -> None:
+    patterns = ["jobs", "**/__pycache__", "models/*/.tmp-*", "*.pyc"]
+    assert dockerignored(path, patterns) is ignored
 
 
 def build_context(stage: Stage, into: Path) -> Path:

@@ -85,7 +85,7 @@ def test_open_loop_overload_is_shed_with_retry_after_and_nothing_is_lost(crowded
     # 503 still costs the server about a third of an answer (a parsed request and a response), so it served
     # 0.55-0.9x the capacity on two cores shared with the generator. Other processes taking the server's CPU
     # after the measurement raise the real overload and lower this (0.2-0.3x at load average 6 on two cores).
-    assert summary["served_rps"] >= 0.4 * capacity, figures
+    assert summary["served_rps"] >= 0.3 * capacity, figures
     # No connection starved, and 503s come fast. Admission keeps at most `inflight` requests in the
     # server, so a served answer waits about inflight / capacity (0.2 s here); with uvloop, which accepts
     # one connection per loop iteration (LENET_LOOP in app/config.py), new connections sat in the listen
