@@ -28,7 +28,11 @@ class Settings(BaseSettings):
     # the images that arrive while it computes form the next one. bench/load.py measured 1.0 ms p50
     # at one client against 3.3 ms with 2 ms, and the same c=64 throughput (2,001 vs 2,140 req/s).
     max_delay_ms: float = Field(0.0, ge=0, le=1000, description="how long a batch waits for more after its first image")
-    max_queue_images: int = Field(2048, ge=1, description="images waiting at most; beyond it requests get 503")
+    # 16,384: the in-flight limit already bounds single-image requests; this bounds big ones. With 2,048,
+    # 64 clients sending 256-image requests were shed after their bodies were parsed, and the parsing of
+    # shed bodies left 702 images/s served; with 16,384, 12,504 images/s at p99 1.9 s
+    # (bench/protocol.py --only service --vus-256 64 --env LENET_MAX_QUEUE_IMAGES=..., 2026-11-29).
+    max_queue_images: int = Field(16384, ge=1, description="images waiting at most; beyond it requests get 503")
     request_timeout_s: float = Field(10.0, gt=0, description="a request still queued after this gets 504")
     max_inflight_requests: int = Field(
         256, ge=1, description="requests being handled at once; beyond it 503 at once (health and metrics exempt)"

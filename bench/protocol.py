@@ -430,7 +430,7 @@ def main() -> int:
         type=counts,
         default=[4, 64],
         help="closed loop, 256-image requests: virtual users; at 64 (16,384 images in flight) this "
-        "service's queue (LENET_MAX_QUEUE_IMAGES, 2,048) sheds and Triton queues",
+        "service's queue (LENET_MAX_QUEUE_IMAGES, 16,384) holds them, as Triton's does",
     )
     parser.add_argument("--rate", type=float, default=2000, help="open loop: single-image requests per second")
     parser.add_argument("--rate-256", type=float, default=40, help="open loop: 256-image requests per second")
