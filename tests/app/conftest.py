@@ -79,10 +79,17 @@ def loader() -> FakeLoader:
     return FakeLoader()
 
 
+def fake_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for an app over a repository in `tmp_path`, polled fast, batches of 8, no warm-up."""
+    options: dict[str, object] = {"models_dir": tmp_path / "models", "jobs_dir": tmp_path / "jobs",
+                                  "default_model": "lenet5", "poll_interval_s": 0.05, "max_delay_ms": 5,
+                                  "max_batch_size": 8, "warmup_batches": 0}
+    return Settings(**(options | overrides))  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", default_model="lenet5",
-                    poll_interval_s=0.05, max_delay_ms=5, max_batch_size=8, warmup_batches=0)
+    return fake_settings(tmp_path)
 
 
 # ----- an app that admits 2 requests at once (admission and metrics tests) -----

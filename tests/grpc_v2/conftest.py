@@ -14,7 +14,7 @@ from tritonclient.grpc import service_pb2_grpc as pbg
 
 from app.config import Settings
 from app.main import create_app
-from tests.app.conftest import FakeLoader, FakeModel, add_version
+from tests.app.conftest import FakeLoader, FakeModel, add_version, fake_settings, loader  # noqa: F401 (fixture)
 from tests.e2e.conftest import free_port
 
 
@@ -43,15 +43,8 @@ def infer_request(n: int = 1, name: str = "lenet5", version: str = "") -> pb.Mod
 
 
 @pytest.fixture
-def loader() -> FakeLoader:
-    return FakeLoader()
-
-
-@pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", default_model="lenet5",
-                    poll_interval_s=0.05, max_delay_ms=1, max_batch_size=8, warmup_batches=0,
-                    grpc_port=free_port(), graceful_shutdown_s=5)
+    return fake_settings(tmp_path, max_delay_ms=1, grpc_port=free_port(), graceful_shutdown_s=5)
 
 
 async def serve(settings: Settings, loader: FakeLoader) -> AsyncIterator[Served]:
