@@ -1,5 +1,5 @@
 """JSON arrays and tensors that are already MNIST-like (white on black, 28x28): validate them and
-bring them to float32 0..1. Images that need decoding and centring go through app.preprocess."""
+bring them to float32 0..1. Images that need decoding and centring go through app.imaging."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from app.errors import (
     UnsupportedMediaType,
 )
 from app.formdata import parse_form
-from app.preprocess import preprocess_image
+from app.imaging import NoDigit, preprocess_image
 
 INLINE_IMAGE_BYTES = 64 * 1024  # smaller images are decoded on the event loop; larger ones in a thread
 INLINE_FORM_BYTES = 64 * 1024  # smaller multipart bodies are parsed on the event loop (a thread hop costs more)
@@ -213,6 +213,8 @@ async def _decode(data: bytes, limits: Limits, where: str) -> np.ndarray:
         if len(data) <= INLINE_IMAGE_BYTES:
             return preprocess_image(data, max_pixels=limits.max_image_pixels)
         return await run_in_threadpool(preprocess_image, data, max_pixels=limits.max_image_pixels)
+    except NoDigit:
+        return np.zeros((28, 28), np.float32)  # TODO(issue 14): answer "digit": null with the reason
     except ServiceError as exc:
         exc.message = f"{where}: {exc.message}"
         raise

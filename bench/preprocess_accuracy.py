@@ -23,7 +23,7 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
 
-from app.preprocess import preprocess_image  # noqa: E402
+from app.imaging import preprocess_image  # noqa: E402
 
 Render = Callable[[np.ndarray, np.random.Generator], bytes]
 

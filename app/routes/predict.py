@@ -7,8 +7,8 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from app.deps import LimitsDep, RepositoryDep
+from app.imaging import to_png
 from app.payloads import images_from_request
-from app.preprocess import to_png
 from app.schemas import ERROR_RESPONSES, PredictResponse
 
 router = APIRouter(tags=["predict"])

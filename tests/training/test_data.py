@@ -154,3 +154,20 @@ def test_dataset_is_normalised_and_batched(small_mnist, augment):
     assert float(x.numpy().max()) > 0.5
     assert y.dtype.name == "int32"
     assert sum(int(b[0].shape[0]) for b in ds) == 500
+
+
+def test_augmentation_strength_is_configurable(small_mnist):
+    images, labels = small_mnist.x_test[:64], small_mnist.y_test[:64]
+    (plain, _), = make_dataset(images, labels, 64).take(1)
+    (off, _), = make_dataset(images, labels, 64, augment=True, rotation=0, shift=0, zoom=0).take(1)
+    np.testing.assert_array_equal(off.numpy(), plain.numpy())  # every change at 0: the images as they are
+
+    def mean_change(**strength: float) -> float:
+        (x, _), = make_dataset(images, labels, 64, augment=True, seed=5, **strength).take(1)
+        return float(np.abs(x.numpy() - plain.numpy()).mean())
+
+    small = mean_change(rotation=0, shift=0.02, zoom=0)
+    large = mean_change(rotation=0, shift=0.2, zoom=0)
+    assert 0 < small < large  # the shift is applied, and its size is the option's
+    assert mean_change(rotation=30, shift=0, zoom=0) > 0
+    assert mean_change(rotation=0, shift=0, zoom=0.3) > 0

@@ -102,3 +102,37 @@ def test_one_device_uses_the_default_strategy():
     from training.train import choose_strategy
 
     assert choose_strategy([]) is tf.distribute.get_strategy()
+
+
+def test_label_smoothing_spreads_the_targets():
+    import numpy as np
+
+    from training.train import SmoothedSparseCrossentropy, make_loss
+
+    labels = np.array([0, 2])
+    probabilities = np.array([[0.98, 0.01, 0.01], [0.1, 0.1, 0.8]], dtype="float32")
+    smoothed = float(SmoothedSparseCrossentropy(0.3)(labels, probabilities))
+    targets = np.array([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])  # 1 - 0.3 + 0.3 / 3 on the label, 0.1 elsewhere
+    assert smoothed == pytest.approx(float(np.mean(-(targets * np.log(probabilities)).sum(axis=1))), rel=1e-4)
+    sparse = float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
+    assert float(SmoothedSparseCrossentropy(0.0)(labels, probabilities)) == pytest.approx(sparse, rel=1e-5)
+    assert make_loss(TrainConfig()) == "sparse_categorical_crossentropy"  # the default is unchanged
+
+
+def test_weight_decay_reaches_the_optimizer():
+    from training.train import make_optimizer
+
+    for optimizer in ("adam", "sgd", "rmsprop"):
+        assert make_optimizer(TrainConfig(optimizer=optimizer, weight_decay=0.01), 10).weight_decay == 0.01
+        assert make_optimizer(TrainConfig(optimizer=optimizer), 10).weight_decay is None
+
+
+def test_training_with_smoothing_decay_and_light_augmentation(tmp_path, small_mnist):
+    config = quick_config(tmp_path, label_smoothing=0.1, weight_decay=1e-3, augment=True, augment_rotation=5,
+                          augment_shift=0.05, augment_zoom=0)
+    assert "--label-smoothing" in config.to_argv() and "--augment-rotation" in config.to_argv()
+    result = train(config, small_mnist)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert result.history["accuracy"][-1] > 0.5  # the accuracy metric still reads integer labels
+    trained = evaluate(keras_predictor(result.model), small_mnist.x_test, small_mnist.y_test)
+    assert trained.accuracy > 0.5

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app.errors import BadImage, ImageTooLarge
-from app.preprocess import preprocess_image, to_png
+from app.imaging import NoDigit, preprocess_image, to_png
 from tests.conftest import FIXTURE_MNIST
 
 with np.load(FIXTURE_MNIST) as _data:
@@ -335,10 +335,11 @@ def _noisy_blank_paper() -> bytes:
         pytest.param(_noisy_blank_paper(), id="photo-of-blank-paper"),
     ],
 )
-def test_blank_image_gives_zeros(data: bytes) -> None:
-    out = preprocess_image(data)
-    assert_mnist_like(out)
-    assert not out.any()
+def test_a_blank_image_holds_no_digit(data: bytes) -> None:
+    with pytest.raises(NoDigit) as caught:
+        preprocess_image(data)
+    assert caught.value.reason == "no_ink"
+
 
 
 # ---- the picture shown back to users --------------------------------------------------------------

@@ -1,0 +1,10 @@
+"""Images into what LeNet-5 was trained on. Pure numpy, Pillow and OpenCV: TensorFlow stays in app.model.
+
+decode: format allow-list, pixel guard, luminance and alpha. ink: clean drawings and scans. photo: phone
+photos of paper (lighting, adaptive ink, ruled lines, choosing the digit). mnist: MNIST's 28x28 framing.
+digit: the one entry point, `preprocess_image`, and `NoDigit`."""
+
+from app.imaging.digit import NO_DIGIT_REASONS, NoDigit, preprocess_image
+from app.imaging.mnist import to_png
+
+__all__ = ["NO_DIGIT_REASONS", "NoDigit", "preprocess_image", "to_png"]

@@ -1,0 +1,90 @@
+"""Uploads into pixels: a format allow-list, a pixel guard before decoding, EXIF orientation, and
+luminance plus alpha as float arrays in 0..1 at a working size."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.errors import BadImage, ImageTooLarge
+
+DEFAULT_MAX_PIXELS = 16_000_000
+# TIFF and the long tail of Pillow plugins stay out: more decoder, more attack surface, no users.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
+LOSSY_FORMATS = ("JPEG", "WEBP")
+# What Pillow's decoders raise on hostile or damaged input (see Pillow's own fuzzing tests).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError)
+
+WORK_SIDE = 512  # bigger images are box-averaged down first: a 20x20 result needs no more
+
+
+def decode(data: bytes, max_pixels: int) -> Image.Image:
+    if not data:
+        raise BadImage("empty upload: expected an image file")
+    try:
+        with warnings.catch_warnings():
+            # A damaged upload's metadata warnings are not ours to log; a bomb warning is an answer.
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(f"image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted")
+            if image.format == "JPEG":
+                image.draft(None, (WORK_SIDE, WORK_SIDE))  # decode big photos at 1/2..1/8 scale: much faster
+            image.load()  # GIF, APNG and WebP load their first frame
+            ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways plus a tag
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"image has too many pixels to decode safely: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise BadImage(f"not a readable image: expected one of {', '.join(FORMATS)}") from exc
+    except _DECODE_ERRORS as exc:
+        raise BadImage(f"not a readable image: {exc}") from exc
+    return image
+
+
+def channels(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Luminance and alpha (None if the image has none) as float arrays in 0..1."""
+    if image.mode.startswith("I") or image.mode == "F":
+        return _unit(np.asarray(image)), None  # convert("L") would clip 16-bit values, not scale them
+    try:
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        if image.mode in ("LA", "La", "PA", "RGBa"):
+            image = image.convert("RGBA")
+        alpha = np.asarray(image.getchannel("A"), np.float32) / 255 if image.mode == "RGBA" else None
+        if image.mode == "CMYK":
+            image = image.convert("RGB")
+        gray = np.asarray(image.convert("L"), np.float32) / 255
+    except ValueError as exc:
+        raise BadImage(f"unsupported pixel mode {image.mode}: {exc}") from exc
+    return gray, alpha
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    """Scale 16/32-bit integer or float pixels to 0..1 by the range their values imply."""
+    top = float(values.max(initial=0))
+    scale = 1.0 if values.dtype.kind == "f" and top <= 1 else 255.0 if top <= 255 else max(65535.0, top)
+    return (np.clip(values.astype(np.float64), 0, None) / scale).astype(np.float32)
+
+
+def shrink(values: np.ndarray) -> np.ndarray:
+    height, width = values.shape
+    factor = math.ceil(max(height, width) / WORK_SIDE)
+    if factor <= 1:
+        return values
+    size = (max(1, width // factor), max(1, height // factor))
+    return np.asarray(Image.fromarray(values.astype(np.float32)).resize(size, Image.Resampling.BOX))
+
+
+def composite(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Flatten onto paper that contrasts with the strokes, so a transparent pixel is background."""
+    stroke = float((gray * alpha).sum() / alpha.sum())
+    paper = 1.0 if stroke < 0.5 else 0.0
+    flat: np.ndarray = gray * alpha + paper * (1 - alpha)
+    return flat
