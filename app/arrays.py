@@ -106,3 +106,9 @@ def batch_from_lists(instances: list[object]) -> np.ndarray | None:
     if values.dtype.kind not in "iuf" or values.shape[1:] not in ((SIDE * SIDE,), (SIDE, SIDE), (SIDE, SIDE, 1)):
         return None
     return normalise_batch(values.reshape(len(values), SIDE, SIDE))
+
+
+def no_ink(batch: np.ndarray) -> np.ndarray:
+    """For each image of a normalised batch (N, 28, 28), whether nothing is drawn: every pixel is 0."""
+    blank: np.ndarray = batch.reshape(len(batch), -1).max(axis=1) == 0
+    return blank

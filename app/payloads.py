@@ -1,5 +1,6 @@
 """Turn request bodies into model input: size-limited reading, multipart image fields, JSON instances.
-Every failure is a domain error with a 4xx status; nothing here knows about the model."""
+Every failure is a domain error with a 4xx status; nothing here knows about the model. An image that holds
+no digit is not a failure: it comes back with the reason (a code of app.imaging.NO_DIGIT_REASONS)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
-from app.arrays import batch_from_lists, preprocess_array
+from app.arrays import batch_from_lists, no_ink, preprocess_array
 from app.errors import (
     BadArray,
     BadImage,
@@ -33,8 +34,27 @@ INLINE_FORM_BYTES = 64 * 1024  # smaller multipart bodies are parsed on the even
 FIELD = "image"
 MAX_OTHER_FIELDS = 16  # parts besides the images that a request may carry
 GZIP_MAGIC = b"\x1f\x8b"
+NO_INK = "no_ink"  # the reason of an all-zero JSON array instance (a code of app.imaging.NO_DIGIT_REASONS)
 # zlib window bits of each Content-Encoding: "deflate" is the zlib format (RFC 9110 8.4.1.2), as clients send it.
 WINDOW_BITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+@dataclass(frozen=True)
+class Images:
+    """A request's images in order: float32 [n,28,28,1] in 0..1, and for each the reason it holds no digit
+    (None when it holds one). A no-digit image's pixels are zeros; only `with_digit` go to the model."""
+
+    pixels: np.ndarray
+    reasons: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, decoded: list[tuple[np.ndarray, str | None]]) -> Images:
+        return cls(np.stack([image for image, _ in decoded])[..., None], tuple(reason for _, reason in decoded))
+
+    @property
+    def with_digit(self) -> np.ndarray:
+        """Indices of the images that hold a digit."""
+        return np.flatnonzero(np.array([reason is None for reason in self.reasons], bool))
 
 
 @dataclass(frozen=True)
@@ -129,8 +149,8 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def images_from_request(request: Request, limits: Limits) -> np.ndarray:
-    """float32 [n,28,28,1] in 0..1 from a multipart upload (field `image`) or JSON `{"instances": [...]}`."""
+async def images_from_request(request: Request, limits: Limits) -> Images:
+    """The images of a multipart upload (field `image`) or JSON `{"instances": [...]}`, in order."""
     kind = media_type(request)
     if kind == "multipart/form-data":
         body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
@@ -144,17 +164,18 @@ async def images_from_request(request: Request, limits: Limits) -> np.ndarray:
     )
 
 
-async def _images_from_multipart(request: Request, body: bytes, limits: Limits) -> np.ndarray:
+async def _images_from_multipart(request: Request, body: bytes, limits: Limits) -> Images:
     args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances)
     if len(body) <= INLINE_FORM_BYTES:
         files = multipart_files(*args)
     else:  # parsing a body of megabytes would hold up every other request on the event loop
         files = await run_in_threadpool(multipart_files, *args)
-    images = [
-        await _decode(data, limits, f"image[{index}] ({filename or 'unnamed'})")
-        for index, (filename, data) in enumerate(files)
-    ]
-    return np.stack(images)[..., None]
+    return Images.of(
+        [
+            await _decode(data, limits, f"image[{index}] ({filename or 'unnamed'})")
+            for index, (filename, data) in enumerate(files)
+        ]
+    )
 
 
 def multipart_files(body: bytes, content_type: str, field: str, max_files: int) -> list[tuple[str | None, bytes]]:
@@ -169,7 +190,7 @@ def multipart_files(body: bytes, content_type: str, field: str, max_files: int) 
     return files
 
 
-async def images_from_json(body: bytes, limits: Limits) -> np.ndarray:
+async def images_from_json(body: bytes, limits: Limits) -> Images:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -184,7 +205,7 @@ async def images_from_json(body: bytes, limits: Limits) -> np.ndarray:
     if all(type(i) is list for i in instances) and b"true" not in body and b"false" not in body:
         batch = batch_from_lists(instances)
         if batch is not None:
-            return batch[..., None]
+            return Images(batch[..., None], tuple(NO_INK if blank else None for blank in no_ink(batch).tolist()))
     images = []
     for index, instance in enumerate(instances):
         where = f"instances[{index}]"
@@ -192,10 +213,11 @@ async def images_from_json(body: bytes, limits: Limits) -> np.ndarray:
             images.append(await _decode(_b64(instance, where), limits, where))
         else:
             try:
-                images.append(preprocess_array(instance))
+                array = preprocess_array(instance)
             except BadArray as exc:
                 raise BadArray(f"{where}: {exc.message}") from None
-    return np.stack(images)[..., None]
+            images.append((array, NO_INK if no_ink(array[None])[0] else None))
+    return Images.of(images)
 
 
 def _b64(instance: dict[str, object], where: str) -> bytes:
@@ -208,13 +230,14 @@ def _b64(instance: dict[str, object], where: str) -> bytes:
         raise BadImage(f"{where}: invalid base64 ({exc})") from None
 
 
-async def _decode(data: bytes, limits: Limits, where: str) -> np.ndarray:
+async def _decode(data: bytes, limits: Limits, where: str) -> tuple[np.ndarray, str | None]:
+    """An image file as (28x28 pixels, None), or (zeros, the reason) when it holds no digit."""
     try:
         if len(data) <= INLINE_IMAGE_BYTES:
-            return preprocess_image(data, max_pixels=limits.max_image_pixels)
-        return await run_in_threadpool(preprocess_image, data, max_pixels=limits.max_image_pixels)
-    except NoDigit:
-        return np.zeros((28, 28), np.float32)  # TODO(issue 14): answer "digit": null with the reason
+            return preprocess_image(data, max_pixels=limits.max_image_pixels), None
+        return await run_in_threadpool(preprocess_image, data, max_pixels=limits.max_image_pixels), None
+    except NoDigit as exc:
+        return np.zeros((28, 28), np.float32), exc.reason
     except ServiceError as exc:
         exc.message = f"{where}: {exc.message}"
         raise

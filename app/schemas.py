@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.imaging import NO_DIGIT_REASONS
 from app.jobs.records import JobState
 from training.config import ARCHITECTURE_NAMES, OPTIONS, PROMOTE_POLICIES  # plain data: no TensorFlow import
 from training.layout import MODEL_NAME_PATTERN
@@ -13,6 +14,7 @@ from training.layout import MODEL_NAME_PATTERN
 # Literal[tuple] spreads the tuple's values at run time (pydantic validates them); mypy accepts only literals.
 Architecture = Literal[ARCHITECTURE_NAMES]  # type: ignore[valid-type]
 PromotePolicy = Literal[PROMOTE_POLICIES]  # type: ignore[valid-type]
+NoDigitReason: TypeAlias = Literal[tuple(NO_DIGIT_REASONS)] | None  # type: ignore[valid-type]  # imaging owns the codes
 
 EXAMPLE_PROBABILITIES = [0.0, 0.0, 0.001, 0.0, 0.0, 0.0, 0.0, 0.998, 0.0, 0.001]
 
@@ -22,10 +24,28 @@ class ModelRef(BaseModel):
     version: int = Field(examples=[1])
 
 
+NO_DIGIT_NOTE = "null when the image holds no digit (see `reason`)"
+
+
 class DigitPrediction(BaseModel):
-    digit: int = Field(ge=0, le=9, examples=[7])
-    confidence: float = Field(examples=[0.998])
-    probabilities: list[float] = Field(min_length=10, max_length=10, examples=[EXAMPLE_PROBABILITIES])
+    """One image's answer. An image that holds no digit is answered with `digit`, `confidence` and
+    `probabilities` null and a `reason`; the other images of the request are answered as usual."""
+
+    digit: int | None = Field(ge=0, le=9, examples=[7], description=f"the digit recognised; {NO_DIGIT_NOTE}")
+    confidence: float | None = Field(examples=[0.998], description=f"its probability; {NO_DIGIT_NOTE}")
+    probabilities: list[float] | None = Field(
+        min_length=10,
+        max_length=10,
+        examples=[EXAMPLE_PROBABILITIES],
+        description=f"the probability of each digit 0..9; {NO_DIGIT_NOTE}",
+    )
+    reason: NoDigitReason = Field(
+        None,
+        description="present only when `digit` is null: why the image holds no digit. "
+        + "; ".join(f"`{code}`: {meaning}" for code, meaning in NO_DIGIT_REASONS.items()),
+        examples=[next(iter(NO_DIGIT_REASONS))],
+        json_schema_extra={"x-reasons": {**NO_DIGIT_REASONS}},  # code -> meaning, for clients (the page shows it)
+    )
     image: str | None = Field(None, description="base64 PNG of the 28x28 input the model saw (?return_image=true)")
 
 

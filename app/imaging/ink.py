@@ -77,3 +77,10 @@ def _box3(values: np.ndarray) -> np.ndarray:
     rows = padded[:-2] + padded[1:-1] + padded[2:]
     mean: np.ndarray = (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9
     return mean
+
+
+def flat_border(gray: np.ndarray) -> bool:
+    """A digital image: its border is one exact colour (a drawing program's or canvas's paper, MNIST).
+    Photos and scans have noise everywhere."""
+    border = gray[_frame(gray.shape)]
+    return bool(border.min() == border.max())

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.deps import LimitsDep, RepositoryDep
 from app.imaging import to_png
-from app.payloads import images_from_request
+from app.payloads import Images, images_from_request
+from app.repository import ModelRepository, ServedVersion
 from app.schemas import ERROR_RESPONSES, PredictResponse
 
 router = APIRouter(tags=["predict"])
@@ -74,24 +75,43 @@ async def predict_digits(
     version: int | None = Query(None, ge=1, description="pin a version (default: the highest)"),
     return_image: bool = Query(False, description="include the 28x28 image the model saw, as base64 PNG"),
 ) -> Response:
-    """Recognise the digit in each uploaded image or JSON instance, in order."""
+    """Recognise the digit in each uploaded image or JSON instance, in order (null, with a reason, where none)."""
     repository.admit(model)  # shed load before reading the body when the queue is full
     images = await images_from_request(request, limits)
-    served, probabilities = await repository.predict(model, version, images)
+    served, probabilities = await predict_with_digit(repository, model, version, images)
     body = {
         "model": {"name": served.name, "version": served.version},
-        "predictions": predictions(probabilities, images if return_image else None),
+        "predictions": predictions(probabilities, images, return_image),
     }
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def predictions(probabilities: np.ndarray, images: np.ndarray | None) -> list[dict[str, object]]:
-    digits = probabilities.argmax(axis=1)
-    rounded = np.round(probabilities.astype(np.float64), 6)  # vectorised: a 256-image answer stays cheap
+async def predict_with_digit(
+    repository: ModelRepository, model: str | None, version: int | None, images: Images
+) -> tuple[ServedVersion, np.ndarray]:
+    """Probabilities of the images that hold a digit, in order; when none does, the model is not called, but the
+    version that would have served them is still resolved (and a missing model still answers 404)."""
+    with_digit = images.with_digit
+    if not len(with_digit):
+        return await repository.resolve(model, version), np.empty((0, 10), np.float32)
+    pixels = images.pixels if len(with_digit) == len(images.pixels) else images.pixels[with_digit]  # no copy
+    return await repository.predict(model, version, pixels)
+
+
+def predictions(probabilities: np.ndarray, images: Images, return_image: bool) -> list[dict[str, object]]:
+    """One item per image: `probabilities` holds a row for each image with a digit, in order."""
+    digits = probabilities.argmax(axis=1).tolist()
+    rounded = np.round(probabilities.astype(np.float64), 6).tolist()  # vectorised: a 256-image answer stays cheap
+    rows = iter(zip(digits, rounded))
     out = []
-    for index, (digit, row) in enumerate(zip(digits.tolist(), rounded.tolist())):
-        item: dict[str, object] = {"digit": digit, "confidence": row[digit], "probabilities": row}
-        if images is not None:
-            item["image"] = base64.b64encode(to_png(images[index, :, :, 0])).decode()
+    for index, reason in enumerate(images.reasons):
+        item: dict[str, object]
+        if reason is None:
+            digit, row = next(rows)
+            item = {"digit": digit, "confidence": row[digit], "probabilities": row}
+        else:
+            item = {"digit": None, "confidence": None, "probabilities": None, "reason": reason}
+        if return_image:
+            item["image"] = base64.b64encode(to_png(images.pixels[index, :, :, 0])).decode()
         out.append(item)
     return out

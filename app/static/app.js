@@ -20,6 +20,7 @@
     inFlight: null, // AbortController of the pending /predict
     adminToken: "", // only here, for this page's lifetime; never stored
     job: null, // {id, controller} of the training job being followed
+    noDigitReasons: {}, // reason code -> what it means, from the server's OpenAPI document
   };
 
   // ----- errors -----
@@ -224,6 +225,17 @@
 
   function showPrediction(body) {
     const prediction = body.predictions[0];
+    const found = prediction.digit !== null;
+    $("answer-found").hidden = !found;
+    $("answer-details").hidden = !found;
+    $("no-digit").hidden = found;
+    $("result-empty").hidden = true;
+    $("result").hidden = false;
+    $("result").dataset.state = "done";
+    if (!found) {
+      showNoDigit(prediction.reason);
+      return;
+    }
     $("digit").textContent = String(prediction.digit);
     $("confidence").textContent = percent(prediction.confidence, 1);
     $("served-by").textContent = `${body.model.name} v${body.model.version}`;
@@ -238,9 +250,14 @@
       row.item.classList.toggle("top", digit === prediction.digit);
     });
     $("quick-answer").textContent = `${prediction.digit} (${percent(prediction.confidence, 0)})`;
-    $("result-empty").hidden = true;
-    $("result").hidden = false;
-    $("result").dataset.state = "done";
+  }
+
+  function showNoDigit(reason) {
+    const meaning = page.noDigitReasons[reason];
+    $("no-digit-reason").textContent = meaning
+      ? `${meaning.charAt(0).toUpperCase()}${meaning.slice(1)}.` : `The server's reason: ${reason}.`;
+    $("digit").textContent = "?";
+    $("quick-answer").textContent = "no digit";
   }
 
   function resetResult() {
@@ -400,14 +417,17 @@
 
   // ----- training (admin) -----
 
-  async function loadArchitectures() {
+  // The training architectures and the no-digit reasons, as the server's OpenAPI document lists them.
+  async function loadSchema() {
     let names = FALLBACK_ARCHS;
     try {
-      const openapi = await requestJson("/openapi.json");
-      const arch = openapi.components.schemas.TrainRequest.properties.arch;
+      const schemas = (await requestJson("/openapi.json")).components.schemas;
+      const reasons = schemas.DigitPrediction.properties.reason["x-reasons"];
+      if (reasons && typeof reasons === "object") page.noDigitReasons = reasons;
+      const arch = schemas.TrainRequest.properties.arch;
       if (Array.isArray(arch.enum) && arch.enum.length) names = arch.enum;
     } catch (_) {
-      // the built-in list is the same as the server's at the time of writing
+      // the built-in list is the same as the server's at the time of writing; a reason shows as its code
     }
     $("arch").replaceChildren(...names.map((name) => new Option(name, name, name === "lenet5", name === "lenet5")));
   }
@@ -632,5 +652,5 @@
   paint();
   resetResult();
   loadModels();
-  loadArchitectures();
+  loadSchema();
 })();

@@ -7,10 +7,12 @@ import io
 import json
 
 import httpx
+import jsonschema
 import numpy as np
 import pytest
 from PIL import Image
 
+from app.imaging import NO_DIGIT_REASONS
 from app.main import create_app
 from tests.app.conftest import add_version, assert_v2_error, png_bytes
 from tests.conftest import FIXTURE_MNIST
@@ -210,3 +212,102 @@ async def test_v2_version_ready_means_infer_would_succeed(settings, loader):
                 assert (answer.status_code == 200) is ready, (version, answer.text)
                 assert (infer.status_code == 200) is ready, (version, infer.text)
             assert (await http.get("/v2/models/lenet5/versions/4/ready")).status_code == 404
+
+
+# ----- images that hold no digit: "digit": null with the reason, the rest answered as usual -----
+NO_DIGIT_ITEM = {"digit": None, "confidence": None, "probabilities": None}
+BLANK_PNG = png_bytes(np.full((40, 60), 255, np.uint8))  # white paper, nothing on it
+
+
+def assert_no_digit(item: dict, reason: str = "no_ink") -> None:
+    assert {k: item[k] for k in NO_DIGIT_ITEM} == NO_DIGIT_ITEM and item["reason"] == reason, item
+
+
+def assert_digit(item: dict, digit: int = 7) -> None:
+    assert item["digit"] == digit and item["confidence"] == pytest.approx(0.99) and len(item["probabilities"]) == 10
+    assert "reason" not in item  # answers with a digit are unchanged
+
+
+async def test_a_blank_upload_is_answered_null_and_the_digit_beside_it_as_usual(client, loader, digit_png):
+    (model,) = loader.loaded.values()
+    files = [("image", ("blank.png", BLANK_PNG, "image/png")), ("image", ("digit.png", digit_png, "image/png"))]
+    response = await client.post("/predict?return_image=true", files=files)
+    assert response.status_code == 200, response.text
+    blank, digit = response.json()["predictions"]
+    assert_no_digit(blank)
+    assert_digit(digit)
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(blank["image"]))))
+    assert seen.shape == (28, 28) and not seen.any()  # the image of a no-digit answer: all zero
+    assert model.sizes == [1]  # only the digit went to the model
+
+
+@pytest.mark.parametrize("kinds", [
+    pytest.param(["zeros", "digit"], id="lists-fast-path"),
+    pytest.param(["flat-zeros", "digit", "zeros"], id="flat-and-nested-fast-path"),
+    pytest.param(["zeros-28x28x1", "digit-b64"], id="beside-b64-per-instance-path"),
+    pytest.param(["blank-b64", "digit"], id="blank-b64"),
+])
+async def test_all_zero_arrays_and_blank_b64_instances_are_answered_null(client, loader, digit_png, kinds):
+    (model,) = loader.loaded.values()
+    with np.load(FIXTURE_MNIST) as data:
+        digit = data["x_test"][0]
+    instances = {"digit": digit.tolist(), "digit-b64": {"b64": base64.b64encode(digit_png).decode()},
+                 "zeros": [[0] * 28] * 28, "flat-zeros": [0.0] * 784, "zeros-28x28x1": [[[0]] * 28] * 28,
+                 "blank-b64": {"b64": base64.b64encode(BLANK_PNG).decode()}}
+    response = await client.post("/predict", json={"instances": [instances[kind] for kind in kinds]})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert len(predictions) == len(kinds)
+    for kind, item in zip(kinds, predictions):
+        if kind.startswith("digit"):
+            assert_digit(item)
+        else:
+            assert_no_digit(item)
+    assert model.sizes == [1]
+
+
+@pytest.mark.parametrize("kwargs", [
+    pytest.param({"files": [("image", ("a.png", BLANK_PNG, "image/png"))] * 2}, id="blank-uploads"),
+    pytest.param({"json": {"instances": [[0] * 784] * 3}}, id="zero-arrays"),
+])
+async def test_a_request_with_no_digit_at_all_names_the_model_without_calling_it(client, loader, kwargs):
+    (model,) = loader.loaded.values()
+    response = await client.post("/predict", **kwargs)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": "lenet5", "version": 1}
+    assert body["predictions"] and all(item == {**NO_DIGIT_ITEM, "reason": "no_ink"} for item in body["predictions"])
+    assert not model.entered.is_set() and model.sizes == []
+
+
+async def test_a_blank_request_for_a_missing_model_or_version_is_still_404(client):
+    blank = {"instances": [[0] * 784]}
+    assert_error(await client.post("/predict?model=resnet", json=blank), 404, "model_not_found")
+    assert_error(await client.post("/predict?version=9", json=blank), 404, "model_not_found")
+
+
+async def test_a_pinned_version_is_named_for_a_blank_request(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    add_version(settings.models_dir, "lenet5", 2, digit=2)
+    app = create_app(settings, loader)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.post("/predict?version=1", json={"instances": [[0] * 784]})
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == {"name": "lenet5", "version": 1}
+
+
+async def test_the_openapi_schema_documents_the_null_answer_and_every_reason(client, digit_png):
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["DigitPrediction"]
+    files = [("image", ("blank.png", BLANK_PNG, "image/png")), ("image", ("digit.png", digit_png, "image/png"))]
+    for answer in ("/predict", "/predict?return_image=true"):
+        for item in (await client.post(answer, files=files)).json()["predictions"]:
+            jsonschema.Draft202012Validator(schema).validate(item)  # both kinds of answer match the schema
+    assert not jsonschema.Draft202012Validator(schema).is_valid({**NO_DIGIT_ITEM, "reason": "not_a_code"})
+    reason = schema["properties"]["reason"]
+    (codes,) = [option["enum"] for option in reason["anyOf"] if "enum" in option]
+    assert codes == list(NO_DIGIT_REASONS) and reason["x-reasons"] == NO_DIGIT_REASONS
+    assert all(f"`{code}`: {meaning}" in reason["description"] for code, meaning in NO_DIGIT_REASONS.items())
+    for field in ("digit", "confidence", "probabilities"):
+        assert {"type": "null"} in schema["properties"][field]["anyOf"], field
+    assert "reason" not in schema["required"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.arrays import batch_from_lists, normalise_batch, preprocess_array
+from app.arrays import batch_from_lists, no_ink, normalise_batch, preprocess_array
 from app.errors import BadArray
 from tests.conftest import FIXTURE_MNIST
 
@@ -134,3 +134,10 @@ def test_batch_fast_path_matches_instance_by_instance():
 ])
 def test_batch_fast_path_declines_what_it_cannot_vouch_for(instances):
     assert batch_from_lists(instances) is None
+
+
+def test_no_ink_is_true_only_for_all_zero_images() -> None:
+    batch = np.zeros((4, 28, 28), np.float32)
+    batch[1] = EXPECTED
+    batch[2, 27, 27] = 1 / 255  # one faint pixel is ink
+    assert no_ink(batch).tolist() == [True, False, False, True]

@@ -7,13 +7,15 @@ import zlib
 from collections.abc import Callable
 
 import httpx
+import orjson
 import pytest
 from starlette.requests import Request
 
 from app import payloads
 from app.errors import BadRequest, BodyTooLarge, TooManyInstances, UnsupportedMediaType
 from app.main import create_app
-from app.payloads import Limits, images_from_request, multipart_files, read_body
+from app.imaging import NO_DIGIT_REASONS
+from app.payloads import NO_INK, Limits, images_from_json, images_from_request, multipart_files, read_body
 from tests.app.conftest import add_version
 from tests.conftest import REPO_ROOT
 
@@ -169,7 +171,7 @@ async def test_large_multipart_bodies_are_parsed_off_the_event_loop(monkeypatch,
     sent = body(("note", None, b"n" * padding), ("image", "digit.png", DIGIT))
     images = await images_from_request(request_with(sent), Limits(max_body_bytes=1 << 24, max_instances=4,
                                                                   max_image_pixels=1 << 20))
-    assert images.shape == (1, 28, 28, 1)
+    assert images.pixels.shape == (1, 28, 28, 1) and images.reasons == (None,)
     (parsed_in,) = threads
     assert (parsed_in != threading.get_ident()) is in_worker
 
@@ -192,6 +194,25 @@ async def test_a_bad_multipart_body_gets_the_400_envelope(settings, loader, sent
     error = response.json()["error"]
     assert error["code"] == "bad_request" and message in error["message"]
 
+
+
+# ----- images that hold no digit -----
+def test_the_array_reason_is_a_code_imaging_defines():
+    assert NO_INK in NO_DIGIT_REASONS
+
+
+async def test_many_list_instances_get_their_reasons_in_one_pass(monkeypatch):
+    def per_instance(instance: object) -> None:
+        raise AssertionError("the per-instance path was taken")
+
+    monkeypatch.setattr(payloads, "preprocess_array", per_instance)
+    instances = [[[0] * 28] * 28 if index % 3 else [[index % 256] * 28] * 28 for index in range(256)]
+    images = await images_from_json(orjson.dumps({"instances": instances}),
+                                    Limits(max_body_bytes=1 << 24, max_instances=256, max_image_pixels=1 << 20))
+    assert images.pixels.shape == (256, 28, 28, 1)
+    expected = [None if index % 3 == 0 and index else NO_INK for index in range(256)]  # index 0 is all zero
+    assert list(images.reasons) == expected
+    assert images.with_digit.tolist() == [index for index, reason in enumerate(expected) if reason is None]
 
 # ----- compressed bodies (Content-Encoding) -----
 def streamed(chunks: list[bytes], **headers: str) -> Request:

@@ -6,6 +6,8 @@ artifacts/screenshots/ (git-ignored).
 """
 from __future__ import annotations
 
+import base64
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -216,6 +218,29 @@ def test_an_api_error_is_shown_in_an_alert(visit):
     expect(page.locator("#digit")).to_have_text("7")
     expect(alert).to_be_hidden()
 
+
+
+def test_a_blank_canvas_is_answered_no_digit_found(visit):
+    # The pad sends nothing while it is empty, so its blank export goes in through the upload field instead:
+    # the same PNG bytes the pad would send, answered by the real server and model.
+    page = visit().page
+    blank = base64.b64decode(page.evaluate("document.getElementById('pad').toDataURL('image/png')").split(",")[1])
+    assert lit_pixels(page) == 0
+    with page.expect_response("**/predict?*") as answer:
+        page.set_input_files("#upload", {"name": "blank-canvas.png", "mimeType": "image/png", "buffer": blank})
+    (prediction,) = answer.value.json()["predictions"]
+    assert prediction["digit"] is None and prediction["reason"]
+    expect(page.locator("#no-digit")).to_be_visible()
+    expect(page.locator("#no-digit")).to_contain_text(re.compile("no digit found", re.IGNORECASE))
+    expect(page.locator("#answer-found")).to_be_hidden()
+    expect(page.locator("#probabilities")).to_be_hidden()
+    expect(page.locator("#predict-error")).to_be_hidden()
+    expect(page.locator("#no-digit-reason")).not_to_contain_text(prediction["reason"])  # its meaning, not its code
+    screenshot(page.locator("#result-panel"), "no-digit-found.png")
+    page.set_input_files("#upload", DIGIT_PNG)  # a digit is shown as usual again
+    expect(page.locator("#digit")).to_have_text("7")
+    expect(page.locator("#no-digit")).to_be_hidden()
+    expect(page.locator("#probabilities")).to_be_visible()
 
 def test_the_model_panel_explains_the_serving_model_and_switching_model_changes_predictions(visit):
     page = visit().page

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.imaging import NO_DIGIT_REASONS
 from tests.conftest import FIXTURE_MNIST, REPO_ROOT, wait_until
 
 
@@ -48,6 +49,72 @@ def test_real_digits_through_http(server):
     predicted = np.array([p["digit"] for p in response.json()["predictions"]])
     assert (predicted == labels[:50]).mean() >= 0.98
 
+
+
+def jpeg(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+WHITE_PNG = png(np.full((120, 90), 255, np.uint8))  # a blank sheet
+GREY_JPEG = jpeg(np.full((64, 64, 3), 128, np.uint8))  # one colour, with JPEG's noise
+
+
+def assert_answered(item: dict, label: int) -> None:
+    assert item["digit"] == label and item["confidence"] > 0.5 and len(item["probabilities"]) == 10, item
+    assert "reason" not in item
+
+
+def assert_no_digit(item: dict, reasons: tuple[str, ...] = ("no_ink",)) -> None:
+    """A no-digit answer; `reasons` are those app.imaging may give this image (an all-zero array: no_ink)."""
+    assert item["reason"] in reasons, item
+    assert item == {"digit": None, "confidence": None, "probabilities": None, "reason": item["reason"]}, item
+
+
+def test_images_without_a_digit_answer_null_beside_real_digits(server):
+    with np.load(FIXTURE_MNIST) as data:
+        digits, labels = data["x_test"][:2], data["y_test"][:2].tolist()
+    files = [("image", ("white.png", WHITE_PNG, "image/png")), ("image", ("0.png", png(digits[0]), "image/png")),
+             ("image", ("grey.jpg", GREY_JPEG, "image/jpeg")), ("image", ("1.png", png(digits[1]), "image/png"))]
+    response = httpx.post(f"{server.url}/predict", files=files, timeout=30)
+    assert response.status_code == 200, response.text
+    white, first, grey, second = response.json()["predictions"]
+    assert_no_digit(white)
+    assert_no_digit(grey, tuple(NO_DIGIT_REASONS))  # one colour plus JPEG's noise: imaging decides which
+    assert_answered(first, labels[0])
+    assert_answered(second, labels[1])
+
+    instances = [np.zeros((28, 28), int).tolist(), digits[0].tolist(), {"b64": base64.b64encode(GREY_JPEG).decode()}]
+    response = httpx.post(f"{server.url}/predict", json={"instances": instances}, timeout=30)
+    assert response.status_code == 200, response.text
+    zeros, first, grey = response.json()["predictions"]
+    assert_no_digit(zeros)
+    assert_no_digit(grey, tuple(NO_DIGIT_REASONS))
+    assert_answered(first, labels[0])
+
+
+def test_a_request_with_no_digit_at_all_is_answered_and_names_the_model(server):
+    response = httpx.post(f"{server.url}/predict?return_image=true", json={"instances": [[0.0] * 784] * 2},
+                          timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": "lenet5", "version": 1}
+    for item in body["predictions"]:
+        assert not np.asarray(Image.open(io.BytesIO(base64.b64decode(item.pop("image"))))).any()
+        assert_no_digit(item)
+    response = httpx.post(f"{server.url}/predict?model=nope", files={"image": ("w.png", WHITE_PNG, "image/png")},
+                          timeout=30)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
+
+
+def test_the_readmes_no_digit_example_is_what_the_server_answers(server):
+    section = (REPO_ROOT / "README.md").read_text().split("### When an image holds no digit", 1)[1]
+    documented = json.loads(section.split("```json\n", 1)[1].split("\n```", 1)[0])
+    files = [("image", ("blank.png", WHITE_PNG, "image/png")),
+             ("image", ("digit.png", (REPO_ROOT / "examples/digit.png").read_bytes(), "image/png"))]
+    response = httpx.post(f"{server.url}/predict", files=files, timeout=30)
+    assert response.json() == documented
 
 def test_kserve_v2_request(server):
     with np.load(FIXTURE_MNIST) as data:

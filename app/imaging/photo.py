@@ -1,0 +1,239 @@
+"""The digit in a phone photo of paper: uneven light and shadows flattened, ink separated from paper
+by its contrast with the paper around it, ruled and squared lines removed, the digit chosen among
+what is left, and its strokes brought to MNIST's width. OpenCV does the image work (morphology,
+Hough lines, connected components): each step is one C++ call on a frame of at most 320 pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+WORK_SIDE = 320  # the photo path's frame: a digit of 25% of it is still 80 pixels tall
+BACKGROUND_SHARE = 1 / 6  # closing kernel (at quarter scale) against the frame: wider than any stroke
+MIN_INK = 0.06  # ink must take at least this share of the paper's light
+NOISE_SIGMAS = 4.0  # ink map noise up to this many standard deviations is paper
+LINE_TILT = 20  # degrees: printed lines photographed within this of horizontal or vertical
+LINE_VOTES = 0.3  # Hough votes of a candidate line, against the frame's shorter side
+LINE_STRETCHES = 10  # a candidate's chord across the frame is checked in this many stretches
+LINE_SPAN = 0.75  # a printed line shows in at least this share of them (a written 1 in fewer)
+LINE_REACH = 12  # pixels either side of a line searched for its thickness
+MAX_LINES = 300  # candidates checked per direction (a squared page has ~30 lines, each a few peaks)
+LINE_MAX_WIDTH = 0.03  # of the frame's shorter side: printed lines are thinner (in the ink mask)
+SPECKS = 0.002  # share of the frame: less ink than this, in pieces too small for a digit, is dirt
+MIN_DIGIT = 0.08  # a digit is at least this share of the frame's shorter side tall (or wide)
+EDGE_BAND = 0.02  # of the frame's shorter side: its edges are left out (a digit is written inside)
+MAX_WIDE = 2.0  # a digit is at most this many times wider than tall
+MAX_STROKE = 0.35  # strokes wider than this share of the digit's height make a blob, not a digit
+MERGE_MARGIN = 0.35  # pieces this close to the chosen piece (share of its size) belong to the digit
+MIN_PIECE = 0.03  # pieces smaller than this share of the chosen piece's ink are dirt
+# MNIST's strokes are 9-17% of the digit's height (2 x area / perimeter, measured on the training
+# set); pens and pencils draw 3-8%. Thinner strokes are thickened to the median.
+MNIST_STROKE = 0.12
+THIN_STROKE = 0.09
+SOLID_PERCENTILE = 75  # ink at this percentile of the strokes and darker is full strength (1.0)
+
+
+@dataclass(frozen=True)
+class PhotoDigit:
+    """The chosen digit as a 0..1 stroke map, or why there is none."""
+
+    ink: np.ndarray | None
+    reason: str | None = None
+
+
+def photo_digit(gray: np.ndarray) -> PhotoDigit:
+    """Find the digit in a grayscale photo (float32 0..1)."""
+    gray = _work_frame(gray)
+    if _light_ink(gray):
+        gray = 1 - gray
+    ink = _flatten(gray)
+    sigma = 1.4826 * float(np.median(np.abs(ink - np.median(ink))))
+    smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
+    if float(smooth.max()) < MIN_INK:
+        return PhotoDigit(None, "no_ink")
+    low = max(NOISE_SIGMAS * sigma, MIN_INK)
+    mask = (smooth > low).astype(np.uint8)
+    band = max(1, round(EDGE_BAND * min(mask.shape)))
+    mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
+    mask = _remove_lines(mask)
+    if not mask.any():
+        return PhotoDigit(None, "no_ink")
+    chosen = _choose(mask, smooth)
+    if chosen is None:  # paper with a few specks of dirt or noise has no ink to speak of
+        return PhotoDigit(None, "no_ink" if mask.mean() < SPECKS else "no_digit")
+    return PhotoDigit(_mnist_strokes(chosen, smooth))
+
+
+def _work_frame(gray: np.ndarray) -> np.ndarray:
+    scale = WORK_SIDE / max(gray.shape)
+    if scale >= 1:
+        return gray.astype(np.float32)
+    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+    return cv2.resize(gray.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+
+
+def _light_ink(gray: np.ndarray) -> bool:
+    """Chalk on a board, or a negative: the rare pixels stray above the paper rather than below it."""
+    low, paper, high = np.percentile(cv2.blur(gray, (3, 3)), [0.5, 50, 99.5])
+    return bool(high - paper > paper - low)
+
+
+def _flatten(gray: np.ndarray) -> np.ndarray:
+    """The share of the paper's light each pixel's ink absorbs: 0 on paper whatever its lighting.
+
+    The paper's brightness is a closing (max then min filter) wider than any stroke, at quarter
+    scale: strokes vanish from it while shadow edges and gradients stay where they are."""
+    height, width = gray.shape
+    small = cv2.resize(gray, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
+    side = max(3, round(max(small.shape) * BACKGROUND_SHARE) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
+    paper = cv2.GaussianBlur(paper, (0, 0), side / 4)
+    paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
+    ink: np.ndarray = np.clip(1 - gray / np.maximum(paper, 1e-3), 0, 1)
+    return ink
+
+
+def _remove_lines(mask: np.ndarray) -> np.ndarray:
+    """Drop printed lines: thin and straight, and present along most of the frame (a written 1 is not).
+
+    Candidates are Hough lines within LINE_TILT of horizontal or vertical with enough votes; a
+    candidate is a printed line when the mask holds it in most stretches of its chord across the
+    frame. Its pixels are erased except where a stroke thicker than a printed line crosses it."""
+    height, width = mask.shape
+    short = min(height, width)
+    thin = max(1, round(LINE_MAX_WIDTH * short))
+    near = cv2.dilate(mask, np.ones((3, 3), np.uint8))  # tolerance of a pixel either side of the line
+    lines = np.zeros_like(mask)
+    thick = np.zeros_like(mask)
+    tilt = np.radians(LINE_TILT)
+    for low, high in ((np.pi / 2 - tilt, np.pi / 2 + tilt), (0.0, tilt), (np.pi - tilt, np.pi)):
+        found = cv2.HoughLines(
+            mask, 1, np.pi / 360, round(LINE_VOTES * short), min_theta=float(low), max_theta=float(high)
+        )
+        if found is None:
+            continue
+        for rho, theta in found.reshape(-1, 2)[:MAX_LINES]:
+            chord = _chord(float(rho), float(theta), width, height)
+            if chord is None:
+                continue
+            xs, ys = chord
+            covered = near[ys, xs].astype(np.float32)
+            stretches = np.array_split(covered, LINE_STRETCHES)
+            if sum(float(part.mean()) >= 0.5 for part in stretches) < LINE_SPAN * LINE_STRETCHES:
+                continue
+            across = _line_width(mask, xs, ys, horizontal=abs(np.sin(theta)) >= abs(np.cos(theta)))
+            if across > thin:
+                continue  # a wide band (a shadow's edge, the page's edge) is not a printed line
+            cv2.polylines(lines, [np.column_stack([xs, ys]).astype(np.int32)], False, 1, across + 2)
+            thick = np.maximum(thick, across + 2)
+    if not lines.any():
+        return mask
+    # Pixels of strokes thicker than the printed lines survive an opening; lines do not.
+    side = int(thick.max()) + 1
+    strokes = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((side, side), np.uint8))
+    kept: np.ndarray = np.where((lines > 0) & (strokes == 0), 0, mask).astype(np.uint8)
+    return kept
+
+
+def _line_width(mask: np.ndarray, xs: np.ndarray, ys: np.ndarray, *, horizontal: bool) -> int:
+    """The line's thickness in the mask: the median run of mask pixels across it along its chord."""
+    reach = np.arange(1, LINE_REACH + 1)
+    height, width = mask.shape
+    if horizontal:
+        up = mask[np.clip(ys[:, None] - reach, 0, height - 1), xs[:, None]]
+        down = mask[np.clip(ys[:, None] + reach, 0, height - 1), xs[:, None]]
+    else:
+        up = mask[ys[:, None], np.clip(xs[:, None] - reach, 0, width - 1)]
+        down = mask[ys[:, None], np.clip(xs[:, None] + reach, 0, width - 1)]
+    centre = mask[ys, xs] > 0
+    # Run lengths from the centre outwards: the count of leading ones in each row.
+    runs = np.cumprod(up > 0, axis=1).sum(axis=1) + np.cumprod(down > 0, axis=1).sum(axis=1) + 1
+    if not centre.any():
+        return 1
+    return int(np.median(runs[centre]))
+
+
+def _chord(rho: float, theta: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pixels of the line x cos(theta) + y sin(theta) = rho inside the frame, one per step."""
+    cos, sin = np.cos(theta), np.sin(theta)
+    if abs(sin) >= abs(cos):  # closer to horizontal: one point per column
+        xs = np.arange(width)
+        ys = np.round((rho - xs * cos) / sin).astype(np.int64)
+    else:
+        ys = np.arange(height)
+        xs = np.round((rho - ys * sin) / cos).astype(np.int64)
+    inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
+    if inside.sum() < max(0.5 * min(width, height), LINE_STRETCHES):
+        return None
+    return xs[inside], ys[inside]
+
+
+def _choose(mask: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
+    """The digit's pieces as a mask: the most ink near the centre, with the pieces close to it."""
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return None
+    height, width = mask.shape
+    short = min(height, width)
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
+    mass[0] = 0
+    size = stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]].max(axis=1)
+    off_centre = np.hypot((centroids[:, 0] - width / 2) / width, (centroids[:, 1] - height / 2) / height)
+    score = mass * (1 - off_centre)  # off_centre reaches ~0.7 in a corner
+    score[size < MIN_DIGIT * short] = 0
+    best = int(score.argmax())
+    if score[best] <= 0:
+        return None
+    left, top, w, h = (int(v) for v in stats[best, :4])
+    margin = MERGE_MARGIN * max(w, h)
+    x0, y0, x1, y1 = left - margin, top - margin, left + w + margin, top + h + margin
+    near = (
+        (stats[:, cv2.CC_STAT_LEFT] < x1)
+        & (stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] > x0)
+        & (stats[:, cv2.CC_STAT_TOP] < y1)
+        & (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] > y0)
+        & (mass >= MIN_PIECE * mass[best])
+    )
+    near[0] = False
+    near[best] = True
+    chosen: np.ndarray = near[labels].astype(np.uint8)
+    rows, cols = np.nonzero(chosen)
+    if np.ptp(cols) + 1 > MAX_WIDE * (np.ptp(rows) + 1):
+        return None  # a bar (what is left of a line, a shadow's edge), not a digit
+    if _stroke_share(chosen) > MAX_STROKE:
+        return None  # a blob (a smudge, a shadow's corner, a dark object), not strokes
+    return chosen
+
+
+def _stroke_share(mask: np.ndarray) -> float:
+    """Stroke width (2 x area / perimeter) against the shape's longer side."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    perimeter = sum(cv2.arcLength(c, True) for c in contours)
+    rows, cols = np.nonzero(mask)
+    extent = max(np.ptp(rows), np.ptp(cols)) + 1
+    return 2 * float(mask.sum()) / max(perimeter, 1.0) / extent
+
+
+def _mnist_strokes(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The chosen strokes' ink, stretched so the strokes are solid as in MNIST, and thickened to
+    MNIST's width when a pen drew them thinner."""
+    rows, cols = np.nonzero(mask)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    extent = max(bottom - top, right - left)
+    pad = extent // 4 + 2
+    crop = np.pad(mask[top:bottom, left:right], pad)
+    strength = np.pad(ink[top:bottom, left:right], pad)
+    # Keep the ink around the chosen pieces (their soft edges), nothing further out.
+    keep = cv2.dilate(crop, np.ones((3, 3), np.uint8)) > 0
+    solid = float(np.percentile(strength[crop > 0], SOLID_PERCENTILE))
+    strokes = np.where(keep, np.clip(strength / max(solid, 1e-6), 0, 1), 0).astype(np.float32)
+    share = _stroke_share(crop)
+    if share < THIN_STROKE:
+        radius = round((MNIST_STROKE - share) * extent / 2)
+        if radius >= 1:
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+            strokes = np.asarray(cv2.dilate(strokes, disc), np.float32)
+    return strokes
