@@ -22,6 +22,8 @@ LR_SCHEDULES = ("plateau", "cosine", "constant")
 # auto: promote only if not worse than the newest version by more than the margin (the gate);
 # never: keep a candidate outside the repository; force: always add a new version.
 PROMOTE_POLICIES = ("auto", "never", "force")
+# Which epoch's weights a run keeps: the best validation accuracy's, or the final epoch's.
+KEEP_WEIGHTS = ("best", "last")
 
 # In a job dir: JSON-lines progress written by the CLI, read by the service (the last line is
 # {"event": "finished", ...}). Here, not in training.pipeline, so the service needs no TensorFlow.
@@ -51,6 +53,11 @@ class TrainConfig:
     learning_rate: float = _option(1e-3, "initial learning rate", gt=0, le=1)
     optimizer: str = _option("adam", "optimizer", choices=OPTIMIZERS)
     augment: bool = _option(False, "random shifts and rotations of the training images")
+    augment_rotation: float = _option(10.0, "with --augment: largest rotation, in degrees (0: none)", ge=0, le=90)
+    augment_shift: float = _option(
+        0.1, "with --augment: largest shift, as a share of the image's height and width (0: none)", ge=0, lt=1
+    )
+    augment_zoom: float = _option(0.1, "with --augment: largest zoom in or out, as a share (0: none)", ge=0, lt=1)
     seed: int = _option(0, "random seed (weights, validation split, shuffling)", ge=0, le=2**31 - 1)
     validation_split: float = _option(0.1, "share of the training images held out for validation", gt=0, lt=1)
     train_limit: int | None = _option(None, "train on the first N images only (quick runs)", ge=100, le=60_000)
@@ -58,6 +65,18 @@ class TrainConfig:
         None, "stop after this many epochs without a better validation accuracy", metavar="PATIENCE", ge=1
     )
     lr_schedule: str = _option("plateau", "learning-rate schedule", choices=LR_SCHEDULES)
+    weight_decay: float = _option(
+        0.0, "decoupled weight decay, any optimizer (with adam: AdamW); 0: none", ge=0, le=0.1
+    )
+    label_smoothing: float = _option(
+        0.0, "share of each target spread over all classes in the loss; 0: none", ge=0, lt=1
+    )
+    keep: str = _option(
+        "best",
+        "weights to evaluate and export: best: the epoch with the best validation accuracy; last: the final "
+        "epoch (suits --lr-schedule cosine, whose last epochs are best while a small validation split is noisy)",
+        choices=KEEP_WEIGHTS,
+    )
     data: str | None = _option(
         None, f"mnist.npz or a folder of IDX files (None: ${MNIST_PATH_ENV}, then keras' download)"
     )

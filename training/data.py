@@ -185,8 +185,14 @@ def make_dataset(
     shuffle: bool = False,
     augment: bool = False,
     seed: int = 0,
+    rotation: float = 10.0,
+    shift: float = 0.1,
+    zoom: float = 0.1,
 ) -> tf.data.Dataset[tuple[tf.Tensor, tf.Tensor]]:
-    """tf.data pipeline: normalise to 0..1, optionally shuffle and augment, batch, prefetch."""
+    """tf.data pipeline: normalise to 0..1, optionally shuffle and augment, batch, prefetch.
+
+    With `augment`: a random rotation of up to `rotation` degrees, shift of up to `shift` of the size and
+    zoom of up to `zoom`, each left out when 0."""
     import keras
     import tensorflow as tf
 
@@ -196,13 +202,14 @@ def make_dataset(
     ds = ds.batch(batch_size)
     if augment:
         # Small geometric changes that keep the digit's identity (no flips: a flipped 2 is not a 2).
-        augmenter = keras.Sequential(
-            [
-                keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),  # +-10 degrees
-                keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed),
-                keras.layers.RandomZoom(0.1, fill_mode="constant", seed=seed),
-            ],
-            name="augment",
-        )
-        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        steps = []
+        if rotation:
+            steps.append(keras.layers.RandomRotation(rotation / 360, fill_mode="constant", seed=seed))
+        if shift:
+            steps.append(keras.layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed))
+        if zoom:
+            steps.append(keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed))
+        if steps:
+            augmenter = keras.Sequential(steps, name="augment")
+            ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

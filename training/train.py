@@ -27,9 +27,9 @@ BEST_WEIGHTS = "best.weights.h5"
 
 @dataclass
 class TrainResult:
-    model: keras.Model  # weights of the best epoch by validation accuracy
+    model: keras.Model  # weights of the best epoch by validation accuracy (config.keep "last": the final epoch)
     history: dict[str, list[float]]  # per epoch, across resumes: loss, accuracy, val_*, learning_rate, epoch_seconds
-    best_epoch: int  # 1-based
+    best_epoch: int  # 1-based: the epoch whose weights `model` holds
     wall_seconds: float
     train_size: int
     val_size: int
@@ -54,13 +54,38 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
     if config.lr_schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.epochs * steps_per_epoch)
+    # Keras applies weight_decay decoupled from the gradient (AdamW's rule) in every optimizer; None: off.
+    decay = config.weight_decay or None
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate)
+        return keras.optimizers.Adam(learning_rate, weight_decay=decay)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True, weight_decay=decay)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate)
+        return keras.optimizers.RMSprop(learning_rate, weight_decay=decay)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam, sgd or rmsprop")
+
+
+class SmoothedSparseCrossentropy(keras.losses.Loss):  # type: ignore[misc]  # keras has no types
+    """Categorical cross-entropy with label smoothing for integer labels (keras' sparse loss has no smoothing)."""
+
+    def __init__(self, label_smoothing: float, name: str = "smoothed_sparse_crossentropy", **kwargs: object) -> None:
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        targets = keras.ops.one_hot(labels, keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        losses: tf.Tensor = keras.losses.categorical_crossentropy(targets, y_pred, label_smoothing=self.label_smoothing)
+        return losses
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def make_loss(config: TrainConfig) -> str | keras.losses.Loss:
+    if config.label_smoothing:
+        return SmoothedSparseCrossentropy(config.label_smoothing)
+    return "sparse_categorical_crossentropy"
 
 
 def choose_strategy(devices: list[str] | None = None) -> tf.distribute.Strategy:
@@ -84,11 +109,23 @@ def train(
     """Train `config.arch`; an interrupted run with the same work_dir resumes at its last finished epoch."""
     if config.lr_schedule not in ("plateau", "cosine", "constant"):
         raise ValueError(f"unknown lr_schedule {config.lr_schedule!r}; choose plateau, cosine or constant")
+    if config.keep not in ("best", "last"):
+        raise ValueError(f"unknown keep {config.keep!r}; choose best or last")
     keras.utils.set_random_seed(config.seed)
     (x_train, y_train), (x_val, y_val) = split_validation(
         mnist, config.validation_split, config.seed, config.train_limit
     )
-    train_ds = make_dataset(x_train, y_train, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
+    train_ds = make_dataset(
+        x_train,
+        y_train,
+        config.batch_size,
+        shuffle=True,
+        augment=config.augment,
+        seed=config.seed,
+        rotation=config.augment_rotation,
+        shift=config.augment_shift,
+        zoom=config.augment_zoom,
+    )
     val_ds = make_dataset(x_val, y_val, 1024) if len(x_val) else None
     monitor = "val_accuracy" if val_ds is not None else "accuracy"
 
@@ -96,9 +133,7 @@ def train(
     steps = math.ceil(len(x_train) / config.batch_size)
     with strategy.scope():  # variables are mirrored on every device when there are several
         model = build_model(config.arch)
-        model.compile(
-            optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
+        model.compile(optimizer=make_optimizer(config, steps), loss=make_loss(config), metrics=["accuracy"])
 
     work_dir = Path(config.work_dir or Path("runs") / config.model_name)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -152,9 +187,12 @@ def train(
 
     history = _read_history(history_path)
     scores = history.get(monitor, [])
-    best_epoch = int(np.argmax(scores)) + 1 if scores else 0
-    if (work_dir / BEST_WEIGHTS).exists():
-        model.load_weights(str(work_dir / BEST_WEIGHTS))
+    if config.keep == "last":  # the model holds the final epoch's weights (also after a resume)
+        best_epoch = len(scores)
+    else:
+        best_epoch = int(np.argmax(scores)) + 1 if scores else 0
+        if (work_dir / BEST_WEIGHTS).exists():
+            model.load_weights(str(work_dir / BEST_WEIGHTS))
     return TrainResult(
         model=model,
         history=history,

@@ -136,3 +136,27 @@ def test_training_with_smoothing_decay_and_light_augmentation(tmp_path, small_mn
     assert result.history["accuracy"][-1] > 0.5  # the accuracy metric still reads integer labels
     trained = evaluate(keras_predictor(result.model), small_mnist.x_test, small_mnist.y_test)
     assert trained.accuracy > 0.5
+
+
+
+class ZeroOutputAtTheEnd(keras.callbacks.Callback):
+    """After the last epoch has been validated and checkpointed, zero the output layer: a model that
+    keeps the final weights then answers 0.1 for every class, one that restores the best epoch does not."""
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        for weight in self.model.get_layer("output").weights:
+            weight.assign(keras.ops.zeros_like(weight))
+
+
+@pytest.mark.parametrize("keep", ["best", "last"])
+def test_keep_chooses_the_weights_of_the_best_or_the_final_epoch(tmp_path, small_mnist, keep):
+    import numpy as np
+
+    result = train(quick_config(tmp_path, epochs=2, keep=keep), small_mnist, callbacks=[ZeroOutputAtTheEnd()])
+    probabilities = np.asarray(result.model(small_mnist.x_test[:50].astype("float32")[..., None] / 255))
+    if keep == "last":
+        assert result.best_epoch == 2
+        np.testing.assert_allclose(probabilities, 0.1, atol=1e-6)
+    else:
+        assert result.best_epoch in (1, 2)
+        assert float(probabilities.max()) > 0.5
