@@ -22,10 +22,14 @@ LINE_REACH = 12  # pixels either side of a line searched for its thickness
 MAX_LINES = 300  # candidates checked per direction (a squared page has ~30 lines, each a few peaks)
 LINE_MAX_WIDTH = 0.03  # of the frame's shorter side: printed lines are thinner (in the ink mask)
 SPECKS = 0.002  # share of the frame: less ink than this, in pieces too small for a digit, is dirt
+MIN_SEED = 0.04  # a digit's largest piece is at least this share of the frame's shorter side
 MIN_DIGIT = 0.08  # a digit is at least this share of the frame's shorter side tall (or wide)
 EDGE_BAND = 0.02  # of the frame's shorter side: its edges are left out (a digit is written inside)
+EDGE_STRENGTH = 3.0  # mean ink of a piece touching the frame's edge, in noise thresholds
+SEEDS = 4  # pieces tried in turn as the digit's core
 MAX_WIDE = 2.0  # a digit is at most this many times wider than tall
 MAX_STROKE = 0.35  # strokes wider than this share of the digit's height make a blob, not a digit
+GAP_SHARE = 0.025  # of the frame's shorter side: gaps this wide in the chosen strokes are closed
 MERGE_MARGIN = 0.35  # pieces this close to the chosen piece (share of its size) belong to the digit
 MIN_PIECE = 0.03  # pieces smaller than this share of the chosen piece's ink are dirt
 # MNIST's strokes are 9-17% of the digit's height (2 x area / perimeter, measured on the training
@@ -46,23 +50,32 @@ class PhotoDigit:
 def photo_digit(gray: np.ndarray) -> PhotoDigit:
     """Find the digit in a grayscale photo (float32 0..1)."""
     gray = _work_frame(gray)
-    if _light_ink(gray):
-        gray = 1 - gray
-    ink = _flatten(gray)
-    sigma = 1.4826 * float(np.median(np.abs(ink - np.median(ink))))
+    # Dark ink on paper, or chalk on a board: whichever way has the stronger thin strokes once the
+    # lighting is flattened (before, a shadow can hold more of the frame's darkest pixels than ink).
+    # Compared in absolute terms: on dark paper, a share of its little light is mostly noise.
+    dark, dark_paper = _flatten(gray)
+    light, light_paper = _flatten(1 - gray)
+    strength = (np.percentile(dark * dark_paper, 99.5), np.percentile(light * light_paper, 99.5))
+    ink, paper = (dark, dark_paper) if strength[0] >= strength[1] else (light, light_paper)
+    # The camera's noise is about the same in light and shade, so it is a larger share of dim paper.
+    absorbed = ink * paper
+    sigma = 1.4826 * float(np.median(np.abs(absorbed - np.median(absorbed))))
     smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
     if float(smooth.max()) < MIN_INK:
         return PhotoDigit(None, "no_ink")
-    low = max(NOISE_SIGMAS * sigma, MIN_INK)
+    low = np.maximum(NOISE_SIGMAS * sigma / np.maximum(paper, 0.05), MIN_INK)
     mask = (smooth > low).astype(np.uint8)
     band = max(1, round(EDGE_BAND * min(mask.shape)))
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
     mask = _remove_lines(mask)
     if not mask.any():
         return PhotoDigit(None, "no_ink")
-    chosen = _choose(mask, smooth)
+    chosen = _choose(mask, smooth, smooth / low)
     if chosen is None:  # paper with a few specks of dirt or noise has no ink to speak of
         return PhotoDigit(None, "no_ink" if mask.mean() < SPECKS else "no_digit")
+    # Bridge the gaps that removing printed lines cut into strokes that crossed them.
+    gap = max(3, round(GAP_SHARE * min(chosen.shape)) | 1)
+    chosen = cv2.morphologyEx(chosen, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
     return PhotoDigit(_mnist_strokes(chosen, smooth))
 
 
@@ -74,14 +87,9 @@ def _work_frame(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray.astype(np.float32), size, interpolation=cv2.INTER_AREA)
 
 
-def _light_ink(gray: np.ndarray) -> bool:
-    """Chalk on a board, or a negative: the rare pixels stray above the paper rather than below it."""
-    low, paper, high = np.percentile(cv2.blur(gray, (3, 3)), [0.5, 50, 99.5])
-    return bool(high - paper > paper - low)
-
-
-def _flatten(gray: np.ndarray) -> np.ndarray:
-    """The share of the paper's light each pixel's ink absorbs: 0 on paper whatever its lighting.
+def _flatten(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The share of the paper's light each pixel's ink absorbs (0 on paper whatever its lighting),
+    and the paper's brightness.
 
     The paper's brightness is a closing (max then min filter) wider than any stroke, at quarter
     scale: strokes vanish from it while shadow edges and gradients stay where they are."""
@@ -93,7 +101,7 @@ def _flatten(gray: np.ndarray) -> np.ndarray:
     paper = cv2.GaussianBlur(paper, (0, 0), side / 4)
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
     ink: np.ndarray = np.clip(1 - gray / np.maximum(paper, 1e-3), 0, 1)
-    return ink
+    return ink, paper
 
 
 def _remove_lines(mask: np.ndarray) -> np.ndarray:
@@ -171,8 +179,10 @@ def _chord(rho: float, theta: float, width: int, height: int) -> tuple[np.ndarra
     return xs[inside], ys[inside]
 
 
-def _choose(mask: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
-    """The digit's pieces as a mask: the most ink near the centre, with the pieces close to it."""
+def _choose(mask: np.ndarray, ink: np.ndarray, strength: np.ndarray) -> np.ndarray | None:
+    """The digit's pieces as a mask: the piece with the most ink near the centre, with the pieces
+    close to it (a pen lifted, a stroke cut by a printed line). If that group is not shaped like a
+    digit, the next best piece is tried."""
     count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
         return None
@@ -180,32 +190,47 @@ def _choose(mask: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
     short = min(height, width)
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
     mass[0] = 0
-    size = stats[:, [cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT]].max(axis=1)
+    left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
     off_centre = np.hypot((centroids[:, 0] - width / 2) / width, (centroids[:, 1] - height / 2) / height)
     score = mass * (1 - off_centre)  # off_centre reaches ~0.7 in a corner
-    score[size < MIN_DIGIT * short] = 0
-    best = int(score.argmax())
-    if score[best] <= 0:
-        return None
-    left, top, w, h = (int(v) for v in stats[best, :4])
-    margin = MERGE_MARGIN * max(w, h)
-    x0, y0, x1, y1 = left - margin, top - margin, left + w + margin, top + h + margin
-    near = (
-        (stats[:, cv2.CC_STAT_LEFT] < x1)
-        & (stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] > x0)
-        & (stats[:, cv2.CC_STAT_TOP] < y1)
-        & (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] > y0)
-        & (mass >= MIN_PIECE * mass[best])
-    )
-    near[0] = False
-    near[best] = True
-    chosen: np.ndarray = near[labels].astype(np.uint8)
-    rows, cols = np.nonzero(chosen)
-    if np.ptp(cols) + 1 > MAX_WIDE * (np.ptp(rows) + 1):
-        return None  # a bar (what is left of a line, a shadow's edge), not a digit
-    if _stroke_share(chosen) > MAX_STROKE:
-        return None  # a blob (a smudge, a shadow's corner, a dark object), not strokes
-    return chosen
+    band = round(EDGE_BAND * short) + 1
+    at_edge = (left <= band) | (top <= band) | (right >= width - band) | (bottom >= height - band)
+    # Lighting leaves faint junk along the frame's edges; a piece there must be strong ink (a tight crop).
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    strong = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=count) / area >= EDGE_STRENGTH
+    score[at_edge & ~strong] = 0
+    seed_size = np.maximum(right - left, bottom - top)
+    score[seed_size < MIN_SEED * short] = 0  # specks of noise and dirt never start a digit
+    for seed in np.argsort(-score)[:SEEDS]:
+        if score[seed] <= 0:
+            break
+        group = np.zeros(count, bool)
+        group[seed] = True
+        for _ in range(3):  # grow the group by the pieces near it, twice more from the grown group
+            x0, y0, x1, y1 = left[group].min(), top[group].min(), right[group].max(), bottom[group].max()
+            margin = MERGE_MARGIN * max(x1 - x0, y1 - y0)
+            near = (
+                (left < x1 + margin)
+                & (right > x0 - margin)
+                & (top < y1 + margin)
+                & (bottom > y0 - margin)
+                & (mass >= MIN_PIECE * mass[seed])
+            )
+            near[0] = False
+            if (near & ~group).sum() == 0:
+                break
+            group |= near
+        x0, y0, x1, y1 = left[group].min(), top[group].min(), right[group].max(), bottom[group].max()
+        if max(x1 - x0, y1 - y0) < MIN_DIGIT * short:
+            continue  # too small for a digit
+        if x1 - x0 > MAX_WIDE * (y1 - y0):
+            continue  # a bar (what is left of a line, a shadow's edge), not a digit
+        chosen: np.ndarray = group[labels].astype(np.uint8)
+        if _stroke_share(chosen) > MAX_STROKE:
+            continue  # a blob (a smudge, a shadow's corner, a dark object), not strokes
+        return chosen
+    return None
 
 
 def _stroke_share(mask: np.ndarray) -> float:

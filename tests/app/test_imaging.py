@@ -350,3 +350,61 @@ def test_to_png_round_trips() -> None:
     assert (image.format, image.mode, image.size) == ("PNG", "L", (28, 28))
     np.testing.assert_allclose(np.asarray(image) / 255, array, atol=0.5 / 255 + 1e-6)
     np.testing.assert_allclose(preprocess_image(to_png(array)), array, atol=0.01)
+
+
+# ---- phone photos of paper (app/imaging/photo.py) ---------------------------------------------------
+
+def _photo_of_paper(digit: np.ndarray | None, *, lines: str, shadow: bool, seed: int = 0) -> bytes:
+    """Pencil on ruled or squared paper: only moderately darker than the paper, a soft shadow over
+    the left part, a lighting gradient, noise and JPEG at quality 60, the digit off-centre."""
+    rng = np.random.default_rng(seed)
+    height, width = 480, 360
+    paper = np.ones((height, width), np.float32)
+    if lines != "plain":
+        for y in range(17, height, 34):
+            paper[y:y + 2] *= 0.72  # printed rules, a little lighter than the pencil
+        if lines == "grid":
+            for x in range(11, width, 34):
+                paper[:, x:x + 2] *= 0.72
+    share = np.zeros((height, width), np.float32)
+    if digit is not None:
+        share[150:350, 150:350] = upscaled(digit, 200)
+        share = (share > 0.5) * 0.55  # solid pencil strokes, absorbing 55% of the light
+    cols = np.arange(width)[None, :] / width
+    light = 0.75 + 0.25 * cols  # brighter to the right
+    if shadow:
+        light = light * (1 - 0.4 / (1 + np.exp((cols - 0.3) / 0.05)))  # a soft shadow over the left third
+    gray = 230 * paper * (1 - share) * light + rng.normal(0, 4, (height, width))
+    return encode(Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)), "JPEG", quality=60)
+
+
+@pytest.mark.parametrize(
+    ("lines", "shadow"),
+    [
+        pytest.param("plain", True, id="plain-paper-shadow"),
+        pytest.param("ruled", False, id="ruled-paper"),
+        pytest.param("grid", True, id="squared-paper-shadow"),
+    ],
+)
+@pytest.mark.parametrize("index", [pytest.param(0, id="seven"), pytest.param(1, id="two")])
+def test_a_photo_of_a_digit_on_paper_gives_the_digit_without_lines_or_shadow(lines: str, shadow: bool, index: int) -> None:
+    out = preprocess_image(_photo_of_paper(DIGITS[index], lines=lines, shadow=shadow))
+    reference = preprocess_image(png(DIGITS[index]))
+    assert_mnist_like(out)
+    assert shifted_correlation(out, reference) > 0.75
+    # Nothing of the printed lines or the shadow is left: no ink where the digit is not.
+    assert (out[reference == 0] > 0.3).mean() < 0.05
+
+
+@pytest.mark.parametrize("lines", ["plain", "ruled", "grid"])
+def test_a_photo_of_blank_paper_holds_no_digit(lines: str) -> None:
+    with pytest.raises(NoDigit):
+        preprocess_image(_photo_of_paper(None, lines=lines, shadow=True))
+
+
+def test_photo_path_is_taken_only_by_photos() -> None:
+    from app.imaging.digit import prepare
+
+    assert prepare(png(SEVEN)).path == "mnist"
+    assert prepare(png(on_paper(SEVEN, size=(300, 300), at=(50, 50), side=200))).path == "clean"
+    assert prepare(_photo_of_paper(SEVEN, lines="ruled", shadow=False)).path == "photo"
