@@ -106,77 +106,70 @@ def _flatten(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _remove_lines(mask: np.ndarray) -> np.ndarray:
     """Drop printed lines: thin and straight, and present along most of the frame (a written 1 is not).
-
-    Candidates are Hough lines within LINE_TILT of horizontal or vertical with enough votes; a
-    candidate is a printed line when the mask holds it in most stretches of its chord across the
-    frame. Its pixels are erased except where a stroke thicker than a printed line crosses it."""
-    height, width = mask.shape
-    short = min(height, width)
-    thin = max(1, round(LINE_MAX_WIDTH * short))
-    near = cv2.dilate(mask, np.ones((3, 3), np.uint8))  # tolerance of a pixel either side of the line
-    lines = np.zeros_like(mask)
-    thick = np.zeros_like(mask)
-    tilt = np.radians(LINE_TILT)
-    for low, high in ((np.pi / 2 - tilt, np.pi / 2 + tilt), (0.0, tilt), (np.pi - tilt, np.pi)):
-        found = cv2.HoughLines(
-            mask, 1, np.pi / 360, round(LINE_VOTES * short), min_theta=float(low), max_theta=float(high)
-        )
-        if found is None:
-            continue
-        for rho, theta in found.reshape(-1, 2)[:MAX_LINES]:
-            chord = _chord(float(rho), float(theta), width, height)
-            if chord is None:
-                continue
-            xs, ys = chord
-            covered = near[ys, xs].astype(np.float32)
-            stretches = np.array_split(covered, LINE_STRETCHES)
-            if sum(float(part.mean()) >= 0.5 for part in stretches) < LINE_SPAN * LINE_STRETCHES:
-                continue
-            across = _line_width(mask, xs, ys, horizontal=abs(np.sin(theta)) >= abs(np.cos(theta)))
-            if across > thin:
-                continue  # a wide band (a shadow's edge, the page's edge) is not a printed line
-            cv2.polylines(lines, [np.column_stack([xs, ys]).astype(np.int32)], False, 1, across + 2)
-            thick = np.maximum(thick, across + 2)
+    Its pixels are erased except where a stroke thicker than a printed line crosses it."""
+    thin = max(1, round(LINE_MAX_WIDTH * min(mask.shape)))
+    across, widest = _horizontal_lines(mask, thin)
+    down, widest_down = _horizontal_lines(np.ascontiguousarray(mask.T), thin)  # vertical lines, transposed
+    lines = across | down.T
     if not lines.any():
         return mask
     # Pixels of strokes thicker than the printed lines survive an opening; lines do not.
-    side = int(thick.max()) + 1
+    side = max(widest, widest_down) + 3
     strokes = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((side, side), np.uint8))
     kept: np.ndarray = np.where((lines > 0) & (strokes == 0), 0, mask).astype(np.uint8)
     return kept
 
 
-def _line_width(mask: np.ndarray, xs: np.ndarray, ys: np.ndarray, *, horizontal: bool) -> int:
-    """The line's thickness in the mask: the median run of mask pixels across it along its chord."""
-    reach = np.arange(1, LINE_REACH + 1)
+def _horizontal_lines(mask: np.ndarray, thin: int) -> tuple[np.ndarray, int]:
+    """Printed lines within LINE_TILT of horizontal, drawn as a mask, and the widest one's width.
+
+    Candidates are Hough lines with enough votes, checked all at once: one is a printed line when
+    the mask holds it in most stretches of its chord across the frame, and it is no wider than
+    `thin` (a shadow's edge is a wide band)."""
     height, width = mask.shape
-    if horizontal:
-        up = mask[np.clip(ys[:, None] - reach, 0, height - 1), xs[:, None]]
-        down = mask[np.clip(ys[:, None] + reach, 0, height - 1), xs[:, None]]
-    else:
-        up = mask[ys[:, None], np.clip(xs[:, None] - reach, 0, width - 1)]
-        down = mask[ys[:, None], np.clip(xs[:, None] + reach, 0, width - 1)]
-    centre = mask[ys, xs] > 0
-    # Run lengths from the centre outwards: the count of leading ones in each row.
-    runs = np.cumprod(up > 0, axis=1).sum(axis=1) + np.cumprod(down > 0, axis=1).sum(axis=1) + 1
-    if not centre.any():
-        return 1
-    return int(np.median(runs[centre]))
-
-
-def _chord(rho: float, theta: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The pixels of the line x cos(theta) + y sin(theta) = rho inside the frame, one per step."""
-    cos, sin = np.cos(theta), np.sin(theta)
-    if abs(sin) >= abs(cos):  # closer to horizontal: one point per column
-        xs = np.arange(width)
-        ys = np.round((rho - xs * cos) / sin).astype(np.int64)
-    else:
-        ys = np.arange(height)
-        xs = np.round((rho - ys * sin) / cos).astype(np.int64)
-    inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
-    if inside.sum() < max(0.5 * min(width, height), LINE_STRETCHES):
-        return None
-    return xs[inside], ys[inside]
+    drawn = np.zeros_like(mask)
+    tilt = np.radians(LINE_TILT)
+    votes = round(LINE_VOTES * min(height, width))
+    found = cv2.HoughLines(mask, 1, np.pi / 360, votes, min_theta=np.pi / 2 - tilt, max_theta=np.pi / 2 + tilt)
+    if found is None:
+        return drawn, 0
+    rho, theta = found.reshape(-1, 2)[:MAX_LINES].T
+    xs = np.arange(width)
+    # Each candidate's row in every column: x cos(theta) + y sin(theta) = rho.
+    ys = np.round((rho[:, None] - xs * np.cos(theta)[:, None]) / np.sin(theta)[:, None]).astype(np.int64)
+    inside = (ys >= 0) & (ys < height)
+    rows = np.clip(ys, 0, height - 1)
+    near = cv2.dilate(mask, np.ones((3, 3), np.uint8))  # a pixel of tolerance either side
+    covered = (near[rows, xs] > 0) & inside
+    starts = np.linspace(0, width, LINE_STRETCHES + 1).astype(np.int64)[:-1]
+    held = np.add.reduceat(covered, starts, axis=1)
+    present = np.add.reduceat(inside, starts, axis=1)
+    in_frame = present >= 0.5 * np.diff(np.append(starts, width))  # stretches where the line is in the frame
+    shown = ((held >= 0.5 * present) & in_frame).sum(axis=1)
+    accept = (shown >= LINE_SPAN * in_frame.sum(axis=1)) & (in_frame.sum(axis=1) >= LINE_STRETCHES // 2)
+    if not accept.any():
+        return drawn, 0
+    rows, inside = rows[accept], inside[accept]
+    # Thickness: the median run of mask pixels across the line, where the line is in the mask.
+    reach = np.arange(1, LINE_REACH + 1)
+    up = mask[np.clip(rows[..., None] - reach, 0, height - 1), xs[:, None]] > 0
+    below = mask[np.clip(rows[..., None] + reach, 0, height - 1), xs[:, None]] > 0
+    runs = (np.cumprod(up, axis=2).sum(axis=2) + np.cumprod(below, axis=2).sum(axis=2) + 1).astype(np.float32)
+    on_line = (mask[rows, xs] > 0) & inside
+    runs[~on_line] = np.nan
+    usable = on_line.any(axis=1)
+    widths = np.full(len(rows), thin + 1, np.int64)
+    widths[usable] = np.round(np.nanmedian(runs[usable], axis=1)).astype(np.int64)
+    widest = 0
+    for line_width in np.unique(widths[widths <= thin]):
+        pick = widths == line_width
+        points = [
+            np.column_stack([xs[inside_row], row[inside_row]]).astype(np.int32)
+            for row, inside_row in zip(rows[pick], inside[pick])
+        ]
+        cv2.polylines(drawn, points, False, 1, int(line_width) + 2)
+        widest = int(line_width)
+    return drawn, widest
 
 
 def _choose(mask: np.ndarray, ink: np.ndarray, strength: np.ndarray) -> np.ndarray | None:
