@@ -11,8 +11,9 @@ import keras
 import numpy as np
 
 from training.architectures import explain_parameters
+from training.calibration import expected_calibration_error, fit_temperature, scale
 from training.config import PROGRESS_FILE, TrainConfig
-from training.data import Mnist, load_mnist
+from training.data import Mnist, load_mnist, split_validation, to_model_input
 from training.evaluate import Evaluation, evaluate, format_evaluation, keras_predictor
 from training.export import export_version
 from training.layout import REPORT_DIR, MetadataError, read_metadata, version_dirs
@@ -96,19 +97,23 @@ def train_evaluate_export(
         steps = math.ceil(limit * (1 - config.validation_split) / config.batch_size)
         callbacks = [*(callbacks or []), ProgressLog(progress, config.epochs, steps)]
     result = train(config, mnist, callbacks=callbacks)
-    evaluation = evaluate(keras_predictor(result.model), mnist.x_test, mnist.y_test)
+    temperature = calibrate(config, mnist, result.model)
+    predictor = keras_predictor(result.model)
+    evaluation = evaluate(
+        predictor if temperature == 1.0 else (lambda x: scale(predictor(x), temperature)), mnist.x_test, mnist.y_test
+    )
     log.info("best epoch %d of %d\n%s", result.best_epoch, result.epochs_run, format_evaluation(evaluation))
     append_event(progress, "evaluated", test_accuracy=evaluation.accuracy, test_loss=evaluation.loss)
     if not config.export:
         return _finish(progress, Outcome(evaluation, "evaluated", None, None))
-    metadata = build_metadata(config, mnist, result, evaluation, result.model)
+    metadata = {**build_metadata(config, mnist, result, evaluation, result.model), "temperature": temperature}
 
     def reports(folder: Path) -> None:
         write_reports(folder / REPORT_DIR, evaluation, mnist.x_test, mnist.y_test, result.history)
 
     gate = promotion_gate(config) if config.promote == "auto" else None
     if config.promote == "force" or (config.promote == "auto" and (gate is None or evaluation.accuracy >= gate)):
-        target = export_version(result.model, config.repository, config.model_name, metadata, reports)
+        target = export_version(result.model, config.repository, config.model_name, metadata, reports, temperature)
         log.info("exported %s", target)
         return _finish(progress, Outcome(evaluation, "promoted", target, int(target.name), gate_accuracy=gate))
     reason = (
@@ -123,10 +128,28 @@ def train_evaluate_export(
         "candidate",
         {**metadata, "rejected": config.promote == "auto", "reason": reason},
         reports,
+        temperature,
     )
     log.info("not promoted (%s); candidate kept at %s", reason, target)
     state = "rejected" if config.promote == "auto" else "exported"
     return _finish(progress, Outcome(evaluation, state, target, None, reason, gate))
+
+
+def calibrate(config: TrainConfig, mnist: Mnist, model: keras.Model) -> float:
+    """The temperature that makes a label-smoothed model's confidence match its accuracy on the
+    validation split (1.0, no scaling, for a model trained on hard labels)."""
+    if config.label_smoothing <= 0:
+        return 1.0
+    _, (x_val, y_val) = split_validation(mnist, config.validation_split, config.seed, config.train_limit)
+    probabilities = np.asarray(keras_predictor(model)(to_model_input(x_val)), np.float64)
+    temperature = fit_temperature(probabilities, y_val)
+    log.info(
+        "calibration: temperature %.4f; validation ECE %.4f -> %.4f",
+        temperature,
+        expected_calibration_error(probabilities, y_val),
+        expected_calibration_error(scale(probabilities, temperature), y_val),
+    )
+    return temperature
 
 
 def _finish(progress: Path | None, outcome: Outcome) -> Outcome:

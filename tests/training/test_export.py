@@ -65,3 +65,15 @@ def test_temporary_and_stray_folders_are_not_versions(tmp_path):
         (tmp_path / "m" / name / "saved_model.pb").write_bytes(b"")
     (tmp_path / "m" / "7").write_text("a file, not a version")  # and 5 has no saved_model.pb
     assert version_numbers(tmp_path, "m") == [3, 10]
+
+
+def test_a_temperature_is_applied_by_the_serving_signature(tmp_path, model, small_mnist):
+    from training.calibration import scale
+
+    x = to_model_input(small_mnist.x_test[:64])
+    path = export_version(model, tmp_path, "lenet5", {"temperature": 0.5}, temperature=0.5)
+    served = saved_model_predictor(path)(x)
+    expected = scale(np.asarray(model.predict(x, verbose=0), np.float64), 0.5)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    assert (served.argmax(axis=1) == expected.argmax(axis=1)).all()
+    assert read_metadata(path)["temperature"] == 0.5
