@@ -9,7 +9,7 @@ perspective), scores a model on each rendering three ways and prints a markdown 
 Images the preprocessing answers "no digit" count as misread. A second table checks images with no
 digit at all (blank paper, one colour, noise): the share answered "no digit".
 
-    .venv/bin/python bench/preprocess_accuracy.py --n 1000 --model models/lenet5/1
+    .venv/bin/python bench/preprocess_accuracy.py --n 1000 [--model models/lenet5/2]
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from renderings import Render, blank_paper, encode, renderings  # noqa: E402
+from renderings import Render, blank_paper, encode, renderings
 
-from app.imaging import NoDigit  # noqa: E402
-from app.imaging.digit import prepare  # noqa: E402
+from app.imaging import NoDigit
+from app.imaging.digit import prepare
+from training.layout import version_dirs
 
 BEFORE = "6f65442"  # main before issue 14: app/preprocess.py, the clean-image path only
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=1000, help="MNIST test digits per rendering")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
-    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5" / "1")
+    parser.add_argument("--model", type=Path, default=None, help="a version folder (default: lenet5's newest)")
     parser.add_argument("--before", default=BEFORE, help="git revision of the 'before' column ('' to skip)")
     parser.add_argument("--only", default="", help="only renderings whose title contains this text")
     args = parser.parse_args(argv)
@@ -151,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
         rng = np.random.default_rng(args.seed)
         picked = rng.choice(len(data["y_test"]), size=min(args.n, len(data["y_test"])), replace=False)
         digits, labels = data["x_test"][picked], data["y_test"][picked].astype(np.int64)
+    if args.model is None:
+        versions = version_dirs(REPO_ROOT / "models", "lenet5")
+        args.model = versions[max(versions)]
     predict = load_model(args.model)
     before = load_before(args.before) if args.before else None
     print(f"model {args.model}, {len(labels)} MNIST test digits per rendering, seed {args.seed}\n")

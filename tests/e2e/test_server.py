@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from app.imaging import NO_DIGIT_REASONS
-from tests.conftest import FIXTURE_MNIST, REPO_ROOT, wait_until
+from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT, wait_until
+from tests.e2e.conftest import start_server, stop_server
 
 
 def png(array: np.ndarray) -> bytes:
@@ -26,13 +27,29 @@ def png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def test_readme_curl_example(server):
-    # The README's example, verbatim but for the port.
-    done = subprocess.run(["curl", "-s", "-F", "image=@examples/digit.png", f"{server.url}/predict"],
+@pytest.fixture(scope="module")
+def bundled_server(tmp_path_factory):
+    """A server on every bundled version of lenet5, as `make serve` runs it (the README's answers)."""
+    root = tmp_path_factory.mktemp("bundled")
+    shutil.copytree(BUNDLED_MODELS / "lenet5", root / "models" / "lenet5")
+    server = start_server(root / "models", root / "server.log")
+    yield server
+    stop_server(server)
+
+
+def newest_bundled_version() -> int:
+    return max(int(p.name) for p in (BUNDLED_MODELS / "lenet5").iterdir() if p.name.isdigit())
+
+
+def test_readme_curl_example(bundled_server):
+    # The README's example, verbatim but for the port, and its answer as the README shows it.
+    done = subprocess.run(["curl", "-s", "-F", "image=@examples/digit.png", f"{bundled_server.url}/predict"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     body = json.loads(done.stdout)
-    assert body["model"] == {"name": "lenet5", "version": 1}
+    assert body["model"] == {"name": "lenet5", "version": newest_bundled_version()}
     assert body["predictions"][0]["digit"] == 7 and body["predictions"][0]["confidence"] > 0.9
+    section = (REPO_ROOT / "README.md").read_text().split("## Try it", 1)[1]
+    assert json.loads(section.split("```json\n", 1)[1].split("\n```", 1)[0]) == body
 
 
 def test_real_digits_through_http(server):
@@ -108,12 +125,12 @@ def test_a_request_with_no_digit_at_all_is_answered_and_names_the_model(server):
     assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
 
 
-def test_the_readmes_no_digit_example_is_what_the_server_answers(server):
+def test_the_readmes_no_digit_example_is_what_the_server_answers(bundled_server):
     section = (REPO_ROOT / "README.md").read_text().split("### When an image holds no digit", 1)[1]
     documented = json.loads(section.split("```json\n", 1)[1].split("\n```", 1)[0])
     files = [("image", ("blank.png", WHITE_PNG, "image/png")),
              ("image", ("digit.png", (REPO_ROOT / "examples/digit.png").read_bytes(), "image/png"))]
-    response = httpx.post(f"{server.url}/predict", files=files, timeout=30)
+    response = httpx.post(f"{bundled_server.url}/predict", files=files, timeout=30)
     assert response.json() == documented
 
 def test_kserve_v2_request(server):
