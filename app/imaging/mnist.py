@@ -31,10 +31,11 @@ def mnist_like(gray: np.ndarray) -> bool:
 def _ink_box(ink: np.ndarray) -> tuple[slice, slice]:
     """The box of the solid strokes widened by one output pixel's worth of fringe. Fainter ink
     further out (JPEG ringing, smudges, shadows) would otherwise shrink the digit."""
-    rows, cols = np.nonzero(ink >= CORE_SHARE)
-    margin = max(1, round((max(np.ptp(rows), np.ptp(cols)) + 1) / BOX))
-    top, left = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
-    window = ink[top : rows.max() + margin + 1, left : cols.max() + margin + 1]
+    core = ink >= CORE_SHARE
+    rows, cols = np.flatnonzero(core.any(axis=1)), np.flatnonzero(core.any(axis=0))
+    margin = max(1, round((max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1) / BOX))
+    top, left = max(int(rows[0]) - margin, 0), max(int(cols[0]) - margin, 0)
+    window = ink[top : rows[-1] + margin + 1, left : cols[-1] + margin + 1]
     inked_rows, inked_cols = np.nonzero(window.any(axis=1))[0], np.nonzero(window.any(axis=0))[0]
     return (
         slice(top + inked_rows[0], top + inked_rows[-1] + 1),
@@ -47,13 +48,15 @@ def fit_and_centre(ink: np.ndarray) -> np.ndarray:
     height, width = digit.shape
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    fitted = np.asarray(Image.fromarray(digit).resize(size, Image.Resampling.LANCZOS))
-    fitted = np.clip(fitted, 0, 1)  # Lanczos rings below 0 and above 1
+    if size == (width, height):  # already 20 pixels on its longer side (an MNIST digit): Pillow would copy it
+        fitted = digit
+    else:
+        fitted = np.asarray(Image.fromarray(digit).resize(size, Image.Resampling.LANCZOS))
+        fitted = np.clip(fitted, 0, 1)  # Lanczos rings below 0 and above 1
     fitted = fitted / max(float(fitted.max()), 1e-6)  # thin strokes dim when shrunk; MNIST strokes peak at 1
-    mass = fitted.sum()
-    grid_rows, grid_cols = np.mgrid[0 : size[1], 0 : size[0]]
-    top = round(CENTRE - float((grid_rows * fitted).sum() / mass))
-    left = round(CENTRE - float((grid_cols * fitted).sum() / mass))
+    mass = float(fitted.sum())
+    top = round(CENTRE - float(fitted.sum(axis=1) @ np.arange(size[1])) / mass)
+    left = round(CENTRE - float(fitted.sum(axis=0) @ np.arange(size[0])) / mass)
     top = min(max(top, 0), SIDE - size[1])  # keep the whole digit in the field
     left = min(max(left, 0), SIDE - size[0])
     out = np.zeros((SIDE, SIDE), np.float32)
