@@ -61,6 +61,12 @@ class Metrics:
             "lenet_inference_seconds", "model call time per batch", ["model"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.images = Counter("lenet_images_predicted_total", "images predicted", ["model"], registry=r)
+        self.no_digit = Counter(
+            "lenet_no_digit_total",
+            "images answered with no digit (never sent to a model), by reason",
+            ["reason"],
+            registry=r,
+        )
         self.rejected = Counter(
             "lenet_rejected_total", "requests turned away because the queue was full", ["model"], registry=r
         )

@@ -98,7 +98,7 @@ with np.load(FIXTURE_MNIST) as _data:
 
 
 def metric(text: str, name: str) -> float:
-    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     assert found, f"{name} not in /metrics"
     return float(found.group(1))
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from app.imaging import NO_DIGIT_REASONS
 from app.main import create_app
-from tests.app.conftest import add_version, assert_v2_error, png_bytes
+from tests.app.conftest import add_version, assert_v2_error, metric, png_bytes
 from tests.conftest import FIXTURE_MNIST
 
 
@@ -239,6 +239,9 @@ async def test_a_blank_upload_is_answered_null_and_the_digit_beside_it_as_usual(
     seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(blank["image"]))))
     assert seen.shape == (28, 28) and not seen.any()  # the image of a no-digit answer: all zero
     assert model.sizes == [1]  # only the digit went to the model
+    text = (await client.get("/metrics")).text
+    assert metric(text, 'lenet_no_digit_total{reason="no_ink"}') == 1
+    assert metric(text, 'lenet_images_predicted_total{model="lenet5"}') == 1
 
 
 @pytest.mark.parametrize("kinds", [
