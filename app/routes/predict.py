@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from app.deps import LimitsDep, MetricsDep, RepositoryDep
+from app.deps import LimitsDep, RepositoryDep, get_metrics
 from app.imaging import to_png
 from app.payloads import Images, images_from_request
 from app.repository import ModelRepository, ServedVersion
@@ -71,7 +71,6 @@ async def predict_digits(
     request: Request,
     repository: RepositoryDep,
     limits: LimitsDep,
-    metrics: MetricsDep,
     model: str | None = Query(None, description="model name (default: the configured default model)"),
     version: int | None = Query(None, ge=1, description="pin a version (default: the highest)"),
     return_image: bool = Query(False, description="include the 28x28 image the model saw, as base64 PNG"),
@@ -79,9 +78,11 @@ async def predict_digits(
     """Recognise the digit in each uploaded image or JSON instance, in order (null, with a reason, where none)."""
     repository.admit(model)  # shed load before reading the body when the queue is full
     images = await images_from_request(request, limits)
-    for reason in images.reasons:
-        if reason is not None:
-            metrics.no_digit.labels(reason).inc()
+    if len(images.with_digit) < len(images.reasons):  # rare: the hot path pays no dependency for metrics
+        metrics = await get_metrics(request)
+        for reason in images.reasons:
+            if reason is not None:
+                metrics.no_digit.labels(reason).inc()
     served, probabilities = await predict_with_digit(repository, model, version, images)
     body = {
         "model": {"name": served.name, "version": served.version},
