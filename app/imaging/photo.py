@@ -47,47 +47,67 @@ class PhotoDigit:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class PaperInk:
+    """Ink separated from paper in a work frame: the stroke mask (printed lines removed), the smoothed ink
+    share (0 on paper), and that ink against the local noise threshold (1 at the threshold); or why
+    nothing stands out (`reason`, with an empty mask)."""
+
+    mask: np.ndarray
+    ink: np.ndarray
+    strength: np.ndarray
+    reason: str | None = None
+
+
 def photo_digit(gray: np.ndarray) -> PhotoDigit:
     """Find the digit in a grayscale photo (float32 0..1)."""
-    gray = _work_frame(gray)
+    found = paper_ink(work_frame(gray))
+    if found.reason is not None:
+        return PhotoDigit(None, found.reason)
+    chosen = _choose(found.mask, found.ink, found.strength)
+    if chosen is None:  # paper with a few specks of dirt or noise has no ink to speak of
+        return PhotoDigit(None, "no_ink" if found.mask.mean() < SPECKS else "no_digit")
+    # Bridge the gaps that removing printed lines cut into strokes that crossed them.
+    gap = max(3, round(GAP_SHARE * min(chosen.shape)) | 1)
+    chosen = cv2.morphologyEx(chosen, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
+    return PhotoDigit(mnist_strokes(chosen, found.ink))
+
+
+def paper_ink(gray: np.ndarray) -> PaperInk:
+    """The ink in a work frame (`work_frame`) of a photo or scan of paper: lighting flattened, the ink's
+    polarity chosen, camera noise thresholded by the local paper level, the frame's edge and printed
+    lines dropped."""
     # Dark ink on paper, or chalk on a board: whichever way has the stronger thin strokes once the
     # lighting is flattened (before, a shadow can hold more of the frame's darkest pixels than ink).
     # Compared in absolute terms: on dark paper, a share of its little light is mostly noise.
-    dark, dark_paper = _flatten(gray)
-    light, light_paper = _flatten(1 - gray)
+    dark, dark_paper = flatten(gray)
+    light, light_paper = flatten(1 - gray)
     strength = (np.percentile(dark * dark_paper, 99.5), np.percentile(light * light_paper, 99.5))
     ink, paper = (dark, dark_paper) if strength[0] >= strength[1] else (light, light_paper)
     # The camera's noise is about the same in light and shade, so it is a larger share of dim paper.
     absorbed = ink * paper
     sigma = 1.4826 * float(np.median(np.abs(absorbed - np.median(absorbed))))
     smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
-    if float(smooth.max()) < MIN_INK:
-        return PhotoDigit(None, "no_ink")
     low = np.maximum(NOISE_SIGMAS * sigma / np.maximum(paper, 0.05), MIN_INK)
+    if float(smooth.max()) < MIN_INK:
+        return PaperInk(np.zeros(gray.shape, np.uint8), smooth, smooth / low, "no_ink")
     mask = (smooth > low).astype(np.uint8)
     band = max(1, round(EDGE_BAND * min(mask.shape)))
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
-    mask = _remove_lines(mask)
-    if not mask.any():
-        return PhotoDigit(None, "no_ink")
-    chosen = _choose(mask, smooth, smooth / low)
-    if chosen is None:  # paper with a few specks of dirt or noise has no ink to speak of
-        return PhotoDigit(None, "no_ink" if mask.mean() < SPECKS else "no_digit")
-    # Bridge the gaps that removing printed lines cut into strokes that crossed them.
-    gap = max(3, round(GAP_SHARE * min(chosen.shape)) | 1)
-    chosen = cv2.morphologyEx(chosen, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
-    return PhotoDigit(_mnist_strokes(chosen, smooth))
+    mask = remove_lines(mask)
+    return PaperInk(mask, smooth, smooth / low, None if mask.any() else "no_ink")
 
 
-def _work_frame(gray: np.ndarray) -> np.ndarray:
-    scale = WORK_SIDE / max(gray.shape)
+def work_frame(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """The photo path's working copy: float32, shrunk (never enlarged) to `side` pixels along its longer side."""
+    scale = side / max(gray.shape)
     if scale >= 1:
         return gray.astype(np.float32)
     size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
     return cv2.resize(gray.astype(np.float32), size, interpolation=cv2.INTER_AREA)
 
 
-def _flatten(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def flatten(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The share of the paper's light each pixel's ink absorbs (0 on paper whatever its lighting),
     and the paper's brightness.
 
@@ -104,7 +124,7 @@ def _flatten(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ink, paper
 
 
-def _remove_lines(mask: np.ndarray) -> np.ndarray:
+def remove_lines(mask: np.ndarray) -> np.ndarray:
     """Drop printed lines: thin and straight, and present along most of the frame (a written 1 is not).
     Its pixels are erased except where a stroke thicker than a printed line crosses it."""
     thin = max(1, round(LINE_MAX_WIDTH * min(mask.shape)))
@@ -235,7 +255,7 @@ def _stroke_share(mask: np.ndarray) -> float:
     return 2 * float(mask.sum()) / max(perimeter, 1.0) / extent
 
 
-def _mnist_strokes(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+def mnist_strokes(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     """The chosen strokes' ink, stretched so the strokes are solid as in MNIST, and thickened to
     MNIST's width when a pen drew them thinner."""
     rows, cols = np.nonzero(mask)
