@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_instances: int = Field(1024, ge=1, description="images or instances in one request, at most")
     max_image_pixels: int = Field(16_000_000, ge=1, description="decoded pixels per image, at most (bomb guard)")
     body_timeout_s: float = Field(10.0, gt=0, description="a request body not fully received by then gets 408")
+    max_read_digits: int = Field(32, ge=1, le=1000, description="digits (or separate marks) in one image /read reads")
 
     # Repository watching.
     poll_interval_s: float = Field(2.0, gt=0, description="how often the repository is scanned for new versions")

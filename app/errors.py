@@ -75,6 +75,13 @@ class TooManyInstances(ServiceError):
     code = "too_many_instances"
 
 
+class TooManyDigits(ServiceError):
+    """An image to read holds more digits (or separate marks) than a reading may have."""
+
+    status = 400
+    code = "too_many_digits"
+
+
 class BodyTooLarge(ServiceError):
     status = 413
     code = "body_too_large"

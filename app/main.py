@@ -23,7 +23,7 @@ from app.logs import configure_logging, native_output_silenced
 from app.metrics import Metrics, RequestMiddleware
 from app.payloads import Limits
 from app.repository import Loader, ModelRepository, RepositoryEvents
-from app.routes import health, models, predict, train, ui, v2
+from app.routes import health, models, predict, read, train, ui, v2
 
 log = logging.getLogger("lenet.app")
 
@@ -104,9 +104,13 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.limits = Limits(
-        settings.max_body_bytes, settings.max_instances, settings.max_image_pixels, settings.body_timeout_s
+        settings.max_body_bytes,
+        settings.max_instances,
+        settings.max_image_pixels,
+        settings.body_timeout_s,
+        settings.max_read_digits,
     )
-    for router in (predict.router, v2.router, models.router, health.router, train.router, ui.router):
+    for router in (predict.router, read.router, v2.router, models.router, health.router, train.router, ui.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
 

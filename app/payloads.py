@@ -65,6 +65,7 @@ class Limits:
     max_instances: int
     max_image_pixels: int
     body_timeout_s: float = 10.0
+    max_read_digits: int = 32
 
 
 async def read_body(request: Request, max_bytes: int, timeout_s: float = 10.0) -> bytes:
@@ -192,18 +193,24 @@ def multipart_files(body: bytes, content_type: str, field: str, max_files: int) 
     return files
 
 
-async def images_from_json(body: bytes, limits: Limits) -> Images:
+def json_instances(body: bytes, limits: Limits, accepted: str) -> list[object]:
+    """The `instances` list of a JSON body; `accepted` says what they may be, for the error message."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict) or "instances" not in payload:
-        raise BadRequest('JSON body must be an object with "instances": a list of 28x28 arrays or {"b64": ...}')
+        raise BadRequest(f'JSON body must be an object with "instances": a list of {accepted}')
     instances = payload["instances"]
     if not isinstance(instances, list) or not instances:
         raise BadRequest('"instances" must be a non-empty list')
     if len(instances) > limits.max_instances:
         raise TooManyInstances(f"{len(instances)} instances in one request; the limit is {limits.max_instances}")
+    return instances
+
+
+async def images_from_json(body: bytes, limits: Limits) -> Images:
+    instances = json_instances(body, limits, '28x28 arrays or {"b64": ...}')
     if all(type(i) is list for i in instances) and b"true" not in body and b"false" not in body:
         batch = batch_from_lists(instances)
         if batch is not None:
@@ -220,6 +227,34 @@ async def images_from_json(body: bytes, limits: Limits) -> Images:
                 raise BadArray(f"{where}: {exc.message}") from None
             images.append((array, NO_INK if no_ink(array[None])[0] else None))
     return Images.of(images)
+
+
+async def image_files_from_request(request: Request, limits: Limits) -> list[tuple[str, bytes]]:
+    """The image files of a multipart upload (field `image`) or JSON `{"instances": [{"b64": ...}]}`, in order,
+    undecoded, each with where it came from (for error messages): for routes that read more than one digit."""
+    kind = media_type(request)
+    if kind not in ("multipart/form-data", "application/json", ""):
+        raise UnsupportedMediaType(
+            f"content type {kind!r} is not accepted; send multipart/form-data with field "
+            "'image' or application/json with 'instances' of {\"b64\": ...}"
+        )
+    body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
+    if kind == "multipart/form-data":
+        args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances)
+        files = (
+            multipart_files(*args)
+            if len(body) <= INLINE_FORM_BYTES
+            else await run_in_threadpool(multipart_files, *args)
+        )
+        return [(f"image[{index}] ({filename or 'unnamed'})", data) for index, (filename, data) in enumerate(files)]
+    instances = json_instances(body, limits, '{"b64": "<base64 image file>"}')
+    out = []
+    for index, instance in enumerate(instances):
+        where = f"instances[{index}]"
+        if not isinstance(instance, dict):
+            raise BadRequest(f'{where}: an instance must be {{"b64": "<base64 image file>"}} (arrays hold one digit)')
+        out.append((where, _b64(instance, where)))
+    return out
 
 
 def _b64(instance: dict[str, object], where: str) -> bytes:

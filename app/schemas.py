@@ -54,6 +54,35 @@ class PredictResponse(BaseModel):
     predictions: list[DigitPrediction]
 
 
+class ReadDigit(BaseModel):
+    digit: int = Field(ge=0, le=9, examples=[4])
+    confidence: float = Field(examples=[0.99], description="its probability")
+    box: list[int] = Field(
+        min_length=4,
+        max_length=4,
+        examples=[[12, 30, 40, 61]],
+        description="[x, y, width, height] in the image's pixels",
+    )
+
+
+class NumberReading(BaseModel):
+    """One image's number. An image that holds no digit is read as `text` "" with a `reason`."""
+
+    text: str = Field(examples=["4021"], description="the digits left to right")
+    confidence: float | None = Field(
+        examples=[0.97], description="that of the least certain digit (null when there is none)"
+    )
+    digits: list[ReadDigit]
+    reason: NoDigitReason = Field(
+        None, description="present only when `text` is empty: why (the codes of /predict's `reason`)"
+    )
+
+
+class ReadResponse(BaseModel):
+    model: ModelRef
+    readings: list[NumberReading]
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(examples=["bad_image"])
     message: str = Field(examples=["image[0] (digit.png): not a readable image"])
@@ -111,7 +140,7 @@ class V2IndexEntry(BaseModel):
 
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "unreadable image, bad array or bad request",
+    400: "unreadable image, bad array, too many digits or bad request",
     404: "no such model or version",
     413: "body too large",
     415: "unsupported media type or content encoding",

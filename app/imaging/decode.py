@@ -73,9 +73,10 @@ def _unit(values: np.ndarray) -> np.ndarray:
     return (np.clip(values.astype(np.float64), 0, None) / scale).astype(np.float32)
 
 
-def shrink(values: np.ndarray) -> np.ndarray:
+def shrink(values: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """Box-averaged down by a whole factor until the longer side is at most `side` pixels."""
     height, width = values.shape
-    factor = math.ceil(max(height, width) / WORK_SIDE)
+    factor = math.ceil(max(height, width) / side)
     if factor <= 1:
         return values
     size = (max(1, width // factor), max(1, height // factor))

@@ -1,0 +1,106 @@
+"""POST /read: the handwritten number in each image, digits left to right. Segmentation is
+app.imaging.segment's; this route reads the request, sends every candidate digit of the request to the
+model as one batch, and lets the probabilities pick each reading."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import LimitsDep, RepositoryDep
+from app.errors import ServiceError, TooManyDigits
+from app.imaging.segment import Reading, Segmented, read_number, segment_number
+from app.payloads import Limits, image_files_from_request
+from app.routes.predict import REQUEST_BODY
+from app.schemas import ERROR_RESPONSES, ReadResponse
+
+router = APIRouter(tags=["read"])
+
+# A small copy of examples/number.png ("4021", MNIST test digits), so that the documented example works.
+EXAMPLE_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAF8AAAAkCAAAAADKwrkrAAAC9klEQVR42u2WX0hTYRjGn/Oebzj/RJQt542aI22lkpWVYEh2VUniUuui"
+    "SIKgUSApCOKFVxrZX8W66KK6CTTTdEZmYGhCUBiVlWAobUGWyIxQsxzt6+Kcs51t5+SQgi723ex53/Psx7v3vN/3TeD4p4sQ4Uf4y19s"
+    "eV+7sDByF/bco0s7+dJrzk45zoBMGRER0XqXhntMaFZFQfwXybLo++hPvmeMWoLxG88UEdVr8FvFDlUU1J++n7Jw3GhVctPlQT95+B42"
+    "OdbELe58PaPRkFexNt3+ePLMsrqZqeSadjPGqKx50OdysMxJznl9FD0OLX8k1s51+/NIrJHVRVHJEWOMEWOWYZ/N6eac8yzS4rcLA7r8"
+    "kfi0WVnmK/y9ICIyrSOiQFCjkXLnQ/k5KXO6/EPG57JyQ6YNpBJj7LRjsI6xa2pvj5HMA6H4D0I61+O3r8hQZCUVSHYzI2apnufcmcji"
+    "Li36zXVEFRrTc0vI0+WXiVeVKhIM/b7R3DPNOee8mREb93mLoql8VoNfJTh0+Um+d1ojZvhGf7u8iZw7VPxJE60d18A/Xb1lISChPn8+"
+    "HVbUBDJk5fU+S5IH2ev11imGg24csWgMf//MBqPu+bA1yy2JKVL2axVjylN1f7qjqECrO7xE6AxMqPevpWN/JYC3Ey4BgpTq8W3i0QbA"
+    "ZJACd4MHm+M0yv8ylF6sf76NlsaIoigmmJkofpdSaUr9FYyx1CfK6yGyaZZ/Vijn+vVb77ycAFCCY7cRHVjFvjEA1l1ydAlo0SofLqz6"
+    "4/mfnQ0ASAXeZMovFb048RleAnBf5ZwxAFhp8HzD18uAeC5GbmdhOPcL55DwsFejkEAAASfVliwAKE2capNCcy0ADE2Fd38JgqJs56cl"
+    "YbJeT/R3q1v6bAfACAe2IQ8A0PUrOz8c/g8oQ5zc2tUEAKg9pXre2egB3rUBx1Ngs/rzD1AihnM/JsRf8Qe9xcz2sNcVxj3Kc4tCDlRN"
+    "fmE//1tLiPy/jfD/Y/5v2C9ly09MnukAAAAASUVORK5CYII="
+)
+READ_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": REQUEST_BODY["content"]["multipart/form-data"],  # type: ignore[index]
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["instances"],
+                "properties": {
+                    "instances": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "object", "required": ["b64"], "properties": {"b64": {"type": "string"}}},
+                    }
+                },
+            },
+            "example": {"instances": [{"b64": EXAMPLE_PNG}]},
+        },
+    },
+}
+
+
+@router.post("/read", response_model=ReadResponse, responses=ERROR_RESPONSES, openapi_extra={"requestBody": READ_BODY})
+async def read_numbers(
+    request: Request,
+    repository: RepositoryDep,
+    limits: LimitsDep,
+    model: str | None = Query(None, description="model name (default: the configured default model)"),
+    version: int | None = Query(None, ge=1, description="pin a version (default: the highest)"),
+) -> Response:
+    """Read the handwritten number (digits on one line) in each uploaded image or JSON instance, in order."""
+    repository.admit(model)  # shed load before reading the body when the queue is full
+    files = await image_files_from_request(request, limits)
+    segmented = [await _segment(where, data, limits) for where, data in files]
+    pixels = np.concatenate([s.pixels for s in segmented])
+    if len(pixels):
+        served, probabilities = await repository.predict(model, version, pixels[..., None])
+    else:  # no image holds ink: the model is not called, but the version is resolved (a missing one is 404)
+        served, probabilities = await repository.resolve(model, version), np.empty((0, 10), np.float32)
+    readings, start = [], 0
+    for (where, _), image in zip(files, segmented):
+        reading = read_number(image, probabilities[start : start + len(image.candidates)])
+        start += len(image.candidates)
+        if len(reading.digits) > limits.max_read_digits:
+            raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
+        readings.append(reading_body(reading))
+    body = {"model": {"name": served.name, "version": served.version}, "readings": readings}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def _segment(where: str, data: bytes, limits: Limits) -> Segmented:
+    try:  # tens of milliseconds of OpenCV per image: off the event loop
+        return await run_in_threadpool(
+            segment_number, data, max_pixels=limits.max_image_pixels, max_digits=limits.max_read_digits
+        )
+    except ServiceError as exc:
+        exc.message = f"{where}: {exc.message}"
+        raise
+
+
+def reading_body(reading: Reading) -> dict[str, object]:
+    confidence = reading.confidence
+    body: dict[str, object] = {
+        "text": reading.text,
+        "confidence": None if confidence is None else round(confidence, 6),
+        "digits": [
+            {"digit": d.digit, "confidence": round(d.confidence, 6), "box": list(d.box)} for d in reading.digits
+        ],
+    }
+    if reading.reason is not None:
+        body["reason"] = reading.reason
+    return body

@@ -1,0 +1,187 @@
+"""How well does `POST /read` read handwritten numbers?
+
+Composes numbers of 2-8 MNIST test digits the way people write them: digits of different heights
+(0.8-1.2x), a wavy baseline, a slight tilt per digit, and spacing either separated (ink 8% to 50% of
+a digit's height apart, row by row, so boxes of slanted digits may overlap) or touching (every neighbour's
+ink meets the next one's). Each number is rendered as a browser canvas export (transparent RGBA PNG),
+a flatbed scan (grey paper, pen strokes, PNG) and a phone photo of paper (plain or ruled, lighting,
+perspective, blur, noise, JPEG; bench/renderings.py's effects). It runs in-process, as the route does:
+app.imaging.segment's candidates, one model call per image, the reading chosen from the probabilities.
+Prints whole-number and per-digit accuracy per condition and the time per request.
+
+    .venv/bin/python bench/read_accuracy.py --n 200 --model models/lenet5/1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from preprocess_accuracy import load_model  # noqa: E402
+from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
+
+from app.imaging.segment import read_number, segment_number  # noqa: E402
+
+Number = tuple[np.ndarray, float]  # ink 0..1 of the whole number, the digits' mean height in pixels
+Medium = Callable[[Number, np.random.Generator], bytes]
+
+
+def compose(digits: np.ndarray, rng: np.random.Generator, touching: bool, pen: float | None = None) -> Number:
+    """The digits' strokes side by side on one wavy line: each scaled, tilted and placed by its ink, either
+    8% to half a height from its left neighbour's ink or touching it. `pen`: stroke width as a share
+    of the height (None keeps MNIST's brush)."""
+    height = float(rng.uniform(50, 110))
+    wave_phase, wave = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.12) * height
+    pieces = []
+    for digit in digits:
+        ink = stroke(digit, int(height * rng.uniform(0.8, 1.2)))
+        if pen is not None:
+            ink = _thinned(ink, pen)
+        pieces.append(_tilt(ink, rng, 8))
+    canvas = np.zeros((int(height * 3), int(sum(p.shape[1] for p in pieces) + height * (len(pieces) + 2))), np.float32)
+    right = np.full(canvas.shape[0], -1, np.int64)  # the ink's rightmost column in each row, so far
+    x = int(height * 0.5)
+    for index, piece in enumerate(pieces):
+        bottom = height * 2.2 + wave * np.sin(wave_phase + index * 1.1) + rng.normal(0, 0.04) * height
+        top = int(bottom - piece.shape[0])
+        rows = np.arange(top, top + piece.shape[0])
+        solid = piece > 0.3
+        has = solid.any(axis=1)
+        first = np.where(has, solid.argmax(axis=1), 0)
+        if index and (right[rows[has]] >= 0).any():
+            reach = right[rows[has]] - first[has]
+            gap = -int(rng.integers(1, 4)) if touching else int(height * rng.uniform(0.08, 0.5))
+            x = int(reach[right[rows[has]] >= 0].max()) + 1 + gap
+        canvas[rows, x : x + piece.shape[1]] = np.maximum(canvas[rows, x : x + piece.shape[1]], piece)
+        last = piece.shape[1] - 1 - np.argmax(solid[:, ::-1], axis=1)
+        right[rows[has]] = np.maximum(right[rows[has]], x + last[has])
+        x += piece.shape[1]
+    rows, cols = np.nonzero(canvas > 0.02)
+    margin = int(height * 0.4)
+    top, left = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
+    return canvas[top : rows.max() + margin, left : cols.max() + margin], height
+
+
+def canvas_png(number: Number, rng: np.random.Generator) -> bytes:
+    """A browser canvas export: black strokes on a transparent background."""
+    ink = number[0]
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
+    return encode(Image.fromarray(rgba), "PNG")
+
+
+def scan_png(number: Number, rng: np.random.Generator) -> bytes:
+    """A flatbed scan: near-white or grey paper, a dark pen, a little sensor noise."""
+    ink = number[0]
+    paper = rng.uniform(200, 245)
+    gray = paper * (1 - ink * rng.uniform(0.75, 0.95)) + rng.normal(0, 2, ink.shape)
+    return encode(Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)), "PNG")
+
+
+def photo_jpeg(number: Number, rng: np.random.Generator) -> bytes:
+    """A phone photo of the number on paper (plain or ruled), at the 'easy' to 'medium' level of
+    bench/renderings.py: ballpoint or pencil, lighting gradient and vignetting, sometimes a shadow,
+    perspective, blur, noise, JPEG."""
+    ink, height = number
+    spec = LEVELS["easy" if rng.uniform() < 0.5 else "medium"]
+    pad = int(height * 0.6)
+    share = np.pad(ink, pad) * rng.uniform(*spec.contrast)
+    shape = share.shape
+    lines = _ruling("ruled" if rng.uniform() < 0.5 else "plain", shape, rng)
+    pencil = rng.uniform() < 0.5
+    ink_colour = np.array([0.25, 0.25, 0.25]) if pencil else np.array([0.2, 0.25, 0.55])
+    line_colour = np.array([0.7, 0.75, 0.95])
+    rgb = 1 - lines[..., None] * (1 - line_colour)
+    rgb = rgb * (1 - share[..., None] * (1 - ink_colour) / (1 - ink_colour.min()))
+    rgb = _perspective(rgb, rng, spec.perspective / 2)
+    light = _lighting(shape, rng, spec, None)
+    rgb = rgb * light[..., None] * np.array([1.0, rng.uniform(0.94, 1.0), rng.uniform(0.85, 0.97)])
+    rgb = rgb * (rng.uniform(200, 245) if rng.uniform() < 0.6 else rng.uniform(150, 200))
+    rgb = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), rng.uniform(*spec.blur))
+    rgb = rgb + rng.normal(0, rng.uniform(*spec.noise), rgb.shape)
+    image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
+    return encode(image, "JPEG", quality=int(rng.integers(spec.quality[0], spec.quality[1] + 1)))
+
+
+MEDIA: dict[str, tuple[Medium, tuple[float, float] | None]] = {
+    "canvas RGBA PNG": (canvas_png, None),
+    "scan PNG": (scan_png, (0.07, 0.12)),  # pen strokes of 7-12% of the height
+    "phone photo JPEG": (photo_jpeg, (0.05, 0.1)),
+}
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="numbers per condition")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5" / "1")
+    parser.add_argument("--only", default="", help="only conditions whose title contains this text")
+    parser.add_argument("--show", type=int, default=0, help="print this many misread numbers per condition")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    with np.load(args.data) as data:
+        images, labels = data["x_test"], data["y_test"].astype(np.int64)
+    predict = load_model(args.model)
+    predict(np.zeros((1, 28, 28), np.float32))  # the first call traces the graph
+    rng = np.random.default_rng(args.seed)
+    print(f"model {args.model}, {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n")
+    print("| medium | spacing | whole numbers right | digits right | candidates per number | ms per number |")
+    print("|---|---|---:|---:|---:|---:|")
+    for spacing in ("separated", "touching"):
+        for medium, (render, pen) in MEDIA.items():
+            title = f"{medium}, {spacing}"
+            if args.only not in title:
+                continue
+            right = digits_right = digits_total = candidates = 0
+            elapsed = 0.0
+            shown = 0
+            for _ in range(args.n):
+                picked = rng.choice(len(labels), size=int(rng.integers(2, 9)), replace=False)
+                truth = "".join(str(d) for d in labels[picked])
+                number = compose(images[picked], rng, spacing == "touching", None if pen is None else rng.uniform(*pen))
+                data_bytes = render(number, rng)
+                started = time.perf_counter()
+                segmented = segment_number(data_bytes)
+                pixels = segmented.pixels
+                probabilities = predict(pixels) if len(pixels) else np.zeros((0, 10), np.float32)
+                text = read_number(segmented, probabilities).text
+                elapsed += time.perf_counter() - started
+                candidates += len(pixels)
+                right += text == truth
+                digits_right += max(0, len(truth) - edit_distance(text, truth))
+                digits_total += len(truth)
+                if text != truth and shown < args.show:
+                    shown += 1
+                    print(f"    {title}: read {text!r} for {truth!r}", file=sys.stderr)
+            print(
+                f"| {medium} | {spacing} | {100 * right / args.n:.1f}% | {100 * digits_right / digits_total:.1f}% "
+                f"| {candidates / args.n:.1f} | {1000 * elapsed / args.n:.0f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

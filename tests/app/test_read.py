@@ -1,0 +1,108 @@
+"""POST /read on the real app with a fake model (it answers 7 for every candidate, at 0.99)."""
+from __future__ import annotations
+
+import base64
+
+import httpx
+import numpy as np
+import pytest
+
+from app.imaging.segment import segment_number
+from app.main import create_app
+from tests.app.conftest import add_version, fake_settings
+from tests.app.test_segment import ink_of, page, png
+
+NUMBER = png(page([(ink_of(i, 80), 30 + 110 * n, 40) for n, i in enumerate([0, 1, 2])], (160, 380)))
+BLANK = png(np.full((120, 300), 250, np.uint8))
+
+
+@pytest.fixture
+async def client(tmp_path, loader):
+    settings = fake_settings(tmp_path, max_read_digits=4)
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    app = create_app(settings, loader)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            yield http
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
+
+
+async def test_read_a_number_digit_by_digit(client):
+    response = await client.post("/read", files={"image": ("number.png", NUMBER, "image/png")})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": "lenet5", "version": 1}
+    (reading,) = body["readings"]
+    assert reading["text"] == "777" and reading["confidence"] == pytest.approx(0.99)
+    assert "reason" not in reading
+    boxes = [d["box"] for d in reading["digits"]]
+    assert [d["digit"] for d in reading["digits"]] == [7, 7, 7]
+    assert [x for x, *_ in boxes] == sorted(x for x, *_ in boxes)  # left to right
+    assert all(25 <= x <= 300 and 30 <= y <= 60 and 20 <= w <= 90 and 70 <= h <= 90 for x, y, w, h in boxes), boxes
+
+
+async def test_all_candidates_of_a_request_go_to_the_model_together(client, loader):
+    (model,) = loader.loaded.values()
+    model.sizes.clear()
+    files = [("image", ("a.png", NUMBER, "image/png")), ("image", ("b.png", NUMBER, "image/png"))]
+    response = await client.post("/read", files=files)
+    assert [r["text"] for r in response.json()["readings"]] == ["777", "777"]
+    candidates = 2 * len(segment_number(NUMBER).candidates)
+    assert sum(model.sizes) == candidates
+    assert len(model.sizes) == -(-candidates // 8)  # one request split only by the batch size (8 here)
+
+
+async def test_json_b64_and_an_empty_image_in_order(client):
+    instances = [{"b64": base64.b64encode(BLANK).decode()}, {"b64": base64.b64encode(NUMBER).decode()}]
+    response = await client.post("/read", json={"instances": instances})
+    assert response.status_code == 200, response.text
+    empty, number = response.json()["readings"]
+    assert empty == {"text": "", "confidence": None, "digits": [], "reason": "no_ink"}
+    assert number["text"] == "777"
+
+
+async def test_only_empty_images_still_name_the_model(client, loader):
+    (model,) = loader.loaded.values()
+    model.sizes.clear()
+    response = await client.post("/read", files={"image": ("blank.png", BLANK, "image/png")})
+    assert response.json()["model"] == {"name": "lenet5", "version": 1} and model.sizes == []
+    response = await client.post("/read?model=nope", files={"image": ("blank.png", BLANK, "image/png")})
+    assert_error(response, 404, "model_not_found")
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "code"),
+    [
+        pytest.param({"json": {"instances": [[[0] * 28] * 28]}}, 400, "bad_request", id="array-instance"),
+        pytest.param({"json": {"instances": []}}, 400, "bad_request", id="no-instances"),
+        pytest.param({"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "bad_image", id="not-image"),
+        pytest.param({"files": {"other": ("x.png", NUMBER, "image/png")}}, 400, "bad_request", id="wrong-field"),
+        pytest.param({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type",
+                     id="media-type"),
+    ],
+)
+async def test_bad_requests_use_the_error_envelope(client, request_kwargs, status, code):
+    assert_error(await client.post("/read", **request_kwargs), status, code)
+
+
+async def test_too_many_digits_refused(client):
+    many = png(page([(ink_of(i, 50), 20 + 70 * n, 30) for n, i in enumerate(range(6))], (120, 460)))
+    response = await client.post("/read", files={"image": ("many.png", many, "image/png")})
+    assert_error(response, 400, "too_many_digits")
+    assert "image[0] (many.png)" in response.json()["error"]["message"]
+
+
+async def test_openapi_documents_read(client):
+    schema = (await client.get("/openapi.json")).json()
+    operation = schema["paths"]["/read"]["post"]
+    assert "200" in operation["responses"] and "400" in operation["responses"]
+    assert set(operation["requestBody"]["content"]) == {"multipart/form-data", "application/json"}
+    assert {"ReadResponse", "NumberReading", "ReadDigit"} <= set(schema["components"]["schemas"])
+    example = operation["requestBody"]["content"]["application/json"]["example"]
+    response = await client.post("/read", json=example)
+    assert response.json()["readings"][0]["text"] == "7777"  # the documented example holds four digits

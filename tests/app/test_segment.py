@@ -1,0 +1,160 @@
+"""Numbers into candidate digits (app.imaging.segment), with no model: the candidates' boxes are checked
+against where the digits were drawn, and the reading's choice with probabilities made up for the test."""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.errors import TooManyDigits
+from app.imaging.segment import Segmented, read_number, segment_number
+from tests.conftest import FIXTURE_MNIST
+
+with np.load(FIXTURE_MNIST) as _data:
+    DIGITS, LABELS = _data["x_test"], _data["y_test"]
+
+
+def png(gray: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def ink_of(index: int, height: int) -> np.ndarray:
+    """MNIST test digit `index` cropped to its ink and scaled to `height` pixels, 0..1."""
+    digit = DIGITS[index]
+    rows, cols = np.nonzero(digit > 40)
+    crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32) / 255
+    width = max(1, round(crop.shape[1] * height / crop.shape[0]))
+    return np.clip(cv2.resize(crop, (width, height), interpolation=cv2.INTER_CUBIC), 0, 1)
+
+
+def page(placed: list[tuple[np.ndarray, int, int]], size: tuple[int, int] = (200, 600)) -> np.ndarray:
+    """Dark ink on white paper: each (ink, x, y) drawn with its top-left corner at (x, y)."""
+    ink = np.zeros(size, np.float32)
+    for piece, x, y in placed:
+        window = ink[y : y + piece.shape[0], x : x + piece.shape[1]]
+        np.maximum(window, piece, out=window)
+    return np.round(255 * (1 - 0.9 * ink)).astype(np.uint8)
+
+
+def boxes_of(placed: list[tuple[np.ndarray, int, int]]) -> list[tuple[int, int, int, int]]:
+    out = []
+    for piece, x, y in placed:
+        rows, cols = np.nonzero(piece > 0.3)
+        out.append((x + cols.min(), y + rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1))
+    return out
+
+
+def near(box: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 5) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(box, expected))
+
+
+def sure_of(segmented: Segmented, expected: list[tuple[int, int, int, int]], digits: str) -> np.ndarray:
+    """Probabilities that favour the candidates drawn at the expected boxes, as the expected digits."""
+    probabilities = np.full((len(segmented.candidates), 10), 0.4 / 9, np.float32)
+    probabilities[:, 0] = 0.6
+    for index, candidate in enumerate(segmented.candidates):
+        for box, digit in zip(expected, digits):
+            if near(candidate.box, box):
+                probabilities[index] = 0.01 / 9
+                probabilities[index, int(digit)] = 0.99
+    return probabilities
+
+
+def whole_boxes(segmented: Segmented) -> list[tuple[int, int, int, int]]:
+    """The box of each cluster's candidate taken whole, left to right."""
+    return [segmented.candidates[c.parts[(0, c.points - 1)]].box for c in segmented.clusters]
+
+
+def test_separated_digits_one_cluster_each_left_to_right():
+    placed = [(ink_of(i, 90), 40 + 130 * n, 50) for n, i in enumerate([0, 1, 2, 3])]  # 7 2 1 0
+    segmented = segment_number(png(page(placed)))
+    assert segmented.reason is None
+    found = whole_boxes(segmented)
+    assert len(found) == 4
+    assert all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), (found, boxes_of(placed))
+    reading = read_number(segmented, sure_of(segmented, boxes_of(placed), "7210"))
+    assert reading.text == "7210" and reading.confidence == pytest.approx(0.99)
+    assert [d.box for d in reading.digits] == found
+
+
+def test_digits_of_different_heights_and_a_wavy_baseline():
+    placed = [(ink_of(0, 60), 40, 100), (ink_of(1, 110), 160, 40), (ink_of(4, 80), 300, 70)]
+    segmented = segment_number(png(page(placed)))
+    found = whole_boxes(segmented)
+    assert len(found) == 3
+    assert all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), (found, boxes_of(placed))
+
+
+def test_overlapping_boxes_a_seven_over_a_one():
+    # A 1, and a 7 whose top bar reaches back over it without touching it: their boxes overlap.
+    gray = np.full((200, 400), 255, np.uint8)
+    cv2.line(gray, (110, 70), (110, 170), 0, 9)  # the 1
+    cv2.line(gray, (80, 45), (220, 45), 0, 9)  # the 7's bar, over the 1
+    cv2.line(gray, (220, 45), (160, 170), 0, 9)  # the 7's stem
+    segmented = segment_number(png(gray))
+    one, seven = (106, 66, 9, 109), (76, 41, 149, 134)
+    assert any(near(c.box, one) for c in segmented.candidates), [c.box for c in segmented.candidates]
+    assert any(near(c.box, seven) for c in segmented.candidates), [c.box for c in segmented.candidates]
+    reading = read_number(segmented, sure_of(segmented, [one, seven], "17"))
+    assert reading.text == "17", [d.box for d in reading.digits]
+
+
+def test_touching_pair_is_offered_cut_in_two():
+    left, right = ink_of(0, 100), ink_of(3, 100)  # a 7 and a 0
+    # The 0 moved left until its ink overlaps the 7's by two pixels on some row: the two touch.
+    x_right = 40 + left.shape[1] - 2
+    for shift in range(0, left.shape[1]):
+        solid = page([(left, 40, 50)]) < 128
+        other = page([(right, x_right - shift, 50)]) < 128
+        if (solid & other).sum() >= 6:
+            x_right -= shift
+            break
+    placed = [(left, 40, 50), (right, x_right, 50)]
+    gray = page(placed)
+    count, _ = cv2.connectedComponents((gray < 128).astype(np.uint8))
+    assert count == 2, "the digits should touch"
+    segmented = segment_number(png(gray))
+    assert len(segmented.clusters) == 1
+    expected = boxes_of(placed)
+    # Some cut leaves a left part ending and a right part starting near where the digits meet.
+    lefts = [c.box for c in segmented.candidates if abs(c.box[0] - expected[0][0]) <= 3 and c.box[2] < 0.9 * (
+        expected[1][0] + expected[1][2] - expected[0][0])]
+    assert any(abs(box[0] + box[2] - (expected[0][0] + expected[0][2])) <= 8 for box in lefts), (lefts, expected)
+    reading = read_number(segmented, sure_of(segmented, expected, "70"))
+    assert len(reading.digits) in (1, 2)  # the made-up probabilities need not match the cut exactly
+
+
+@pytest.mark.parametrize(
+    ("gray", "reason"),
+    [
+        pytest.param(np.full((100, 300), 255, np.uint8), "no_ink", id="blank-paper"),
+        pytest.param(np.zeros((50, 50), np.uint8), "no_ink", id="black"),
+    ],
+)
+def test_no_digit_gives_a_reason(gray, reason):
+    segmented = segment_number(png(gray))
+    assert segmented.reason == reason and not segmented.candidates
+    reading = read_number(segmented, np.zeros((0, 10), np.float32))
+    assert reading.text == "" and reading.reason == reason and reading.confidence is None
+
+
+def test_canvas_drawing_transparent_background():
+    placed = [(ink_of(0, 90), 30, 40), (ink_of(1, 90), 150, 40)]
+    ink = 255 - page(placed, (180, 300))
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = ink  # black strokes, alpha carries the drawing
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG")
+    segmented = segment_number(buffer.getvalue())
+    assert len(segmented.clusters) == 2
+
+
+def test_too_many_digits_refused():
+    placed = [(ink_of(i, 60), 20 + 80 * n, 60) for n, i in enumerate([0, 1, 2, 3, 4])]
+    with pytest.raises(TooManyDigits):
+        segment_number(png(page(placed)), max_digits=3)
