@@ -104,18 +104,21 @@ def test_overlapping_boxes_a_seven_over_a_one():
     assert reading.text == "17", [d.box for d in reading.digits]
 
 
-def test_touching_pair_is_offered_cut_in_two():
-    left, right = ink_of(0, 100), ink_of(3, 100)  # a 7 and a 0
-    # The 0 moved left until its ink overlaps the 7's by two pixels on some row: the two touch.
+def touching(first: int, second: int, height: int = 100) -> tuple[np.ndarray, list[tuple[np.ndarray, int, int]]]:
+    """Test digits `first` and `second` side by side, the second moved left until their inks overlap a little."""
+    left, right = ink_of(first, height), ink_of(second, height)
     x_right = 40 + left.shape[1] - 2
+    solid = page([(left, 40, 50)]) < 128
     for shift in range(0, left.shape[1]):
-        solid = page([(left, 40, 50)]) < 128
-        other = page([(right, x_right - shift, 50)]) < 128
-        if (solid & other).sum() >= 6:
+        if (solid & (page([(right, x_right - shift, 50)]) < 128)).sum() >= 6:
             x_right -= shift
             break
     placed = [(left, 40, 50), (right, x_right, 50)]
-    gray = page(placed)
+    return page(placed), placed
+
+
+def test_touching_pair_is_offered_cut_in_two():
+    gray, placed = touching(0, 3)  # a 7 and a 0
     count, _ = cv2.connectedComponents((gray < 128).astype(np.uint8))
     assert count == 2, "the digits should touch"
     segmented = segment_number(png(gray))

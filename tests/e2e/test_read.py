@@ -1,0 +1,49 @@
+"""POST /read against the real server and the real model: the README's example, touching digits, an empty image."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from tests.app.test_segment import LABELS, png, touching
+from tests.conftest import REPO_ROOT
+
+
+def test_readme_read_example(server):
+    # The README's example, verbatim but for the port.
+    done = subprocess.run(["curl", "-s", "-F", "image=@examples/number.png", f"{server.url}/read"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    body = json.loads(done.stdout)
+    assert body["model"] == {"name": "lenet5", "version": 1}
+    (reading,) = body["readings"]
+    assert reading["text"] == "4021" and reading["confidence"] > 0.9
+    xs = [d["box"][0] for d in reading["digits"]]
+    assert xs == sorted(xs) and all(0 <= x < 285 for x in xs)  # left to right, inside the 285-pixel image
+
+
+@pytest.mark.parametrize(("first", "second"), [pytest.param(0, 1, id="7-2"), pytest.param(3, 4, id="0-4")])
+def test_touching_digits_are_split(server, first, second):
+    gray, _ = touching(first, second)
+    count, _ = cv2.connectedComponents((gray < 128).astype(np.uint8))
+    assert count == 2  # one piece of ink: the digits touch
+    response = httpx.post(f"{server.url}/read", files={"image": ("pair.png", png(gray), "image/png")}, timeout=30)
+    assert response.status_code == 200, response.text
+    (reading,) = response.json()["readings"]
+    assert reading["text"] == f"{LABELS[first]}{LABELS[second]}", reading
+    left, right = (d["box"] for d in reading["digits"])
+    assert left[0] < right[0] and left[0] + left[2] < right[0] + right[2]
+
+
+def test_empty_image_and_a_number_in_one_request(server):
+    blank = png(np.full((150, 400), 255, np.uint8))
+    files = [("image", ("blank.png", blank, "image/png")),
+             ("image", ("number.png", (REPO_ROOT / "examples" / "number.png").read_bytes(), "image/png"))]
+    response = httpx.post(f"{server.url}/read", files=files, timeout=30)
+    assert response.status_code == 200, response.text
+    empty, number = response.json()["readings"]
+    assert empty == {"text": "", "confidence": None, "digits": [], "reason": "no_ink"}
+    assert number["text"] == "4021"
