@@ -273,6 +273,177 @@
     $("quick-answer").textContent = "";
   }
 
+  // ----- write a number (POST /read) -----
+
+  const NUMBER_LINE_WIDTH = 14; // on the 840x240 pad: digits about 150 pixels tall
+  const numberPad = $("number-pad");
+  const numberInk = numberPad.getContext("2d");
+  const numberStrokes = [];
+  const reading = { stroke: null, timer: null, sequence: 0, controller: null, picture: null };
+
+  function paintNumber(digits = []) {
+    numberInk.fillStyle = "#000";
+    numberInk.fillRect(0, 0, numberPad.width, numberPad.height);
+    let scale = 1;
+    if (reading.picture) { // an upload, fitted into the pad; its boxes are in its own pixels
+      const picture = reading.picture;
+      scale = Math.min(numberPad.width / picture.width, numberPad.height / picture.height);
+      numberInk.fillStyle = "#fff";
+      numberInk.fillRect(0, 0, picture.width * scale, picture.height * scale);
+      numberInk.drawImage(picture, 0, 0, picture.width * scale, picture.height * scale);
+    }
+    numberInk.strokeStyle = "#fff";
+    numberInk.fillStyle = "#fff";
+    numberInk.lineWidth = NUMBER_LINE_WIDTH;
+    numberInk.lineCap = "round";
+    numberInk.lineJoin = "round";
+    for (const points of numberStrokes) {
+      numberInk.beginPath();
+      numberInk.moveTo(points[0][0], points[0][1]);
+      for (const [x, y] of points.slice(1)) numberInk.lineTo(x, y);
+      if (points.length === 1) numberInk.lineTo(points[0][0] + 0.1, points[0][1]);
+      numberInk.stroke();
+    }
+    numberInk.lineWidth = 2;
+    numberInk.font = "bold 18px sans-serif";
+    for (const digit of digits) {
+      const [x, y, w, h] = digit.box.map((v) => v * scale);
+      numberInk.strokeStyle = "#f5a623";
+      numberInk.fillStyle = "#f5a623";
+      numberInk.strokeRect(x, y, w, h);
+      numberInk.fillText(String(digit.digit), x + 2, Math.max(16, y - 4));
+    }
+  }
+
+  function numberPoint(event) {
+    const box = numberPad.getBoundingClientRect();
+    return [(event.clientX - box.left) * (numberPad.width / box.width),
+      (event.clientY - box.top) * (numberPad.height / box.height)];
+  }
+
+  numberPad.addEventListener("pointerdown", (event) => {
+    if (event.pointerType === "mouse" && event.button !== 0) return;
+    event.preventDefault();
+    numberPad.setPointerCapture(event.pointerId);
+    if (reading.picture) {
+      reading.picture = null;
+      $("number-upload").value = "";
+    }
+    reading.stroke = [numberPoint(event)];
+    numberStrokes.push(reading.stroke);
+    paintNumber();
+    clearTimeout(reading.timer);
+  });
+  numberPad.addEventListener("pointermove", (event) => {
+    if (!reading.stroke) return;
+    const coalesced = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const each of coalesced.length ? coalesced : [event]) reading.stroke.push(numberPoint(each));
+    paintNumber();
+  });
+  function endNumberStroke() {
+    if (!reading.stroke) return;
+    reading.stroke = null;
+    clearTimeout(reading.timer);
+    reading.timer = setTimeout(readPad, PREDICT_DELAY_MS);
+  }
+  numberPad.addEventListener("pointerup", endNumberStroke);
+  numberPad.addEventListener("pointercancel", endNumberStroke);
+  numberPad.addEventListener("contextmenu", (event) => event.preventDefault());
+
+  function readPad() {
+    if (!numberStrokes.length) {
+      resetReading();
+      return;
+    }
+    numberPad.toBlob((blob) => {
+      if (blob) readNumber(blob, "number.png");
+    }, "image/png");
+  }
+
+  $("number-undo").addEventListener("click", () => {
+    numberStrokes.pop();
+    paintNumber();
+    readPad();
+  });
+  $("number-clear").addEventListener("click", () => {
+    numberStrokes.length = 0;
+    reading.picture = null;
+    $("number-upload").value = "";
+    paintNumber();
+    resetReading();
+  });
+  $("number-upload").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    numberStrokes.length = 0;
+    const picture = new Image();
+    picture.onload = () => {
+      reading.picture = picture;
+      paintNumber();
+      readNumber(file, file.name);
+    };
+    picture.onerror = () => readNumber(file, file.name); // the server says what is wrong with it
+    picture.src = URL.createObjectURL(file);
+  });
+
+  async function readNumber(blob, filename) {
+    const sequence = ++reading.sequence;
+    if (reading.controller) reading.controller.abort();
+    const controller = new AbortController();
+    reading.controller = controller;
+    const form = new FormData();
+    form.append("image", blob, filename);
+    const query = new URLSearchParams();
+    if (page.model) query.set("model", page.model);
+    $("number-panel").setAttribute("aria-busy", "true");
+    try {
+      const body = await requestJson(`/read?${query}`, { method: "POST", body: form, signal: controller.signal });
+      if (sequence !== reading.sequence) return;
+      showAlert($("read-error"), "");
+      showReading(body.readings[0]);
+    } catch (error) {
+      if (error.name === "AbortError" || sequence !== reading.sequence) return;
+      showAlert($("read-error"), `Could not read the image: ${describe(error)}`);
+    } finally {
+      if (sequence === reading.sequence) {
+        $("number-panel").removeAttribute("aria-busy");
+        reading.controller = null;
+      }
+    }
+  }
+
+  function showReading(result) {
+    const found = result.text !== "";
+    $("number-empty").hidden = true;
+    $("number-found").hidden = !found;
+    $("number-none").hidden = found;
+    $("number-panel").dataset.state = "done";
+    $("number-text").textContent = result.text;
+    $("number-confidence").textContent = found ? `(${percent(result.confidence, 1)} sure of its least certain digit)` : "";
+    const meaning = page.noDigitReasons[result.reason];
+    $("number-reason").textContent = found ? "" : meaning || result.reason || "";
+    const list = $("number-digits");
+    list.replaceChildren(...result.digits.map((digit) => {
+      const item = document.createElement("li");
+      item.textContent = `${digit.digit}: ${percent(digit.confidence, 1)}`;
+      return item;
+    }));
+    paintNumber(result.digits);
+  }
+
+  function resetReading() {
+    reading.sequence += 1;
+    if (reading.controller) reading.controller.abort();
+    reading.controller = null;
+    $("number-panel").removeAttribute("aria-busy");
+    $("number-panel").dataset.state = "empty";
+    showAlert($("read-error"), "");
+    $("number-empty").hidden = false;
+    $("number-found").hidden = true;
+    $("number-none").hidden = true;
+    $("number-digits").replaceChildren();
+  }
+
   // ----- the model panel -----
 
   const figureUrl = (name, version, figure) =>
@@ -651,6 +822,8 @@
   buildProbabilities();
   paint();
   resetResult();
+  paintNumber();
+  resetReading();
   loadModels();
   loadSchema();
 })();

@@ -102,18 +102,18 @@ def visit(browser, ui_server) -> Iterator[Callable[..., Visit]]:
         assert not seen.errors, f"script errors: {seen.errors}"
 
 
-def on_pad(page, stroke: list[tuple[float, float]], steps: int = 8) -> list[tuple[float, float]]:
+def on_pad(page, stroke: list[tuple[float, float]], steps: int = 8, pad: str = "#pad") -> list[tuple[float, float]]:
     """Page coordinates of a stroke given in fractions of the pad, `steps` points per segment."""
-    box = page.locator("#pad").bounding_box()
+    box = page.locator(pad).bounding_box()
     points = [stroke[0]] + [(a[0] + (b[0] - a[0]) * i / steps, a[1] + (b[1] - a[1]) * i / steps)
                             for a, b in zip(stroke, stroke[1:]) for i in range(1, steps + 1)]
     return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
 
 
-def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+def draw(page, strokes: list[list[tuple[float, float]]], pad: str = "#pad") -> None:
     """Real mouse strokes: press, move through the points, release."""
     for stroke in strokes:
-        start, *path = on_pad(page, stroke)
+        start, *path = on_pad(page, stroke, pad=pad)
         page.mouse.move(*start)
         page.mouse.down()
         for point in path:
@@ -173,6 +173,41 @@ def test_a_drawn_digit_is_recognised_once_the_pointer_pauses(visit, strokes, dig
     expect(page.locator("#probabilities li.top .probability-digit")).to_have_text(digit)
     if digit == "7":
         screenshot(page, "desktop-drawn-7.png")
+
+
+# A number on the wide pad (fractions of it): a 1, a 7 and a 1, apart.
+NUMBER_171 = [[(0.15, 0.2), (0.15, 0.8)],
+              [(0.35, 0.22), (0.5, 0.22)], [(0.5, 0.22), (0.45, 0.5), (0.4, 0.8)],
+              [(0.7, 0.2), (0.7, 0.8)]]
+
+
+def test_a_written_number_is_read_digit_by_digit_with_its_boxes(visit):
+    seen = visit()
+    page = seen.page
+    page.locator("#number-panel").scroll_into_view_if_needed()
+    with page.expect_response("**/read?*") as answer:
+        draw(page, NUMBER_171, pad="#number-pad")
+    expect(page.locator("#number-text")).to_have_text("171")
+    body = answer.value.json()
+    boxes = [d["box"] for d in body["readings"][0]["digits"]]
+    assert [x for x, *_ in boxes] == sorted(x for x, *_ in boxes) and len(boxes) == 3
+    assert all(0 <= x < 840 and 0 <= y < 240 for x, y, *_ in boxes)  # in the pad's pixels
+    expect(page.locator("#number-digits li")).to_have_count(3)
+    # The boxes are drawn on the pad in orange over the white strokes.
+    orange = page.evaluate("""() => {
+        const pad = document.getElementById("number-pad");
+        const data = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
+        let count = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] > 200 && data[i + 2] < 80) count += 1;
+        return count;
+    }""")
+    assert orange > 100
+    screenshot(page.locator("#number-panel"), "desktop-number-171.png")
+    page.get_by_role("button", name="Remove last stroke").click()  # the last 1 goes: "17"
+    expect(page.locator("#number-text")).to_have_text("17")
+    page.get_by_role("button", name="Start over").click()
+    expect(page.locator("#number-empty")).to_be_visible()
+    expect(page.locator("#number-found")).to_be_hidden()
 
 
 def test_undo_removes_the_last_stroke_and_an_empty_pad_clears_the_answer(visit):
