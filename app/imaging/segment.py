@@ -36,6 +36,7 @@ CUT_BEND = 0.2  # a cut path may wander this share of the height either side of 
 WHOLE_PIECE = 0.8  # a piece with this share of its ink on one side of a cut goes wholly to that side,
 TIP = 0.3  # when what reaches over the cut is flatter than this share of the height
 MIN_PART_HEIGHT = 0.4  # a cut's part is a digit only when this share of the cluster's height tall
+MIN_DIGIT_HEIGHT = 0.6  # ... and this share of the writing's height (a 4's or an 8's loose stroke is not)
 MAX_PART_WIDTH = 1.3  # ... and at most this many heights wide
 MAX_CUTS = 48
 EMPTY = -1  # a stretch between two cuts with no ink of its own
@@ -45,9 +46,9 @@ EMPTY = -1  # a stretch between two cuts with no ink of its own
 # quarter (at least 0.25) for slant. A 1 is narrow; the others are 0.7-0.9 as wide as tall.
 ASPECT_MEDIAN = np.array([-0.11, -0.92, -0.11, -0.22, -0.22, -0.11, -0.29, -0.29, -0.32, -0.36])
 ASPECT_SPREAD = np.maximum(np.array([0.17, 0.47, 0.17, 0.2, 0.2, 0.27, 0.21, 0.21, 0.24, 0.23]) * 1.25, 0.25)
-ASPECT_WEIGHT = 1.0  # of that shape's log-likelihood against the model's log probability
+ASPECT_WEIGHT = 0.5  # of that shape's log-likelihood against the model's log probability
 PIECES_DOUBT = 3.0  # a digit made of two big pieces side by side (most are one stroke, or touch)
-CUT_DOUBT = 1.5  # each stroke a cut crosses (touching digits meet in one)
+CUT_DOUBT = 0.7  # each stroke a cut crosses (touching digits meet in one)
 DIGIT_BONUS = 1.0  # each digit read (against the product of probabilities' bias to fewer digits)
 BIG_PIECE = 0.5  # of the cluster's height: pieces this tall (and significant) count as big
 # The photo path closes gaps of 2.5% of its frame, where a digit is 25-60% of the frame tall.
@@ -126,14 +127,14 @@ def segment_number(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_dig
     found = _find_ink(data, max_pixels)
     if isinstance(found, str):
         return Segmented(reason=found)
-    clusters = _clusters(found.mask, found.ink)
+    clusters, line_height = _clusters(found.mask, found.ink)
     if not clusters:
         return Segmented(reason="no_digit")
     if len(clusters) > max_digits:
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
     out = Segmented()
     for columns, rows, labels in clusters:
-        out.clusters.append(_cut_cluster(found, columns, rows, labels, out.candidates))
+        out.clusters.append(_cut_cluster(found, columns, rows, labels, line_height, out.candidates))
     return out
 
 
@@ -192,12 +193,13 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
     return _Ink(paper.mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
 
 
-def _clusters(mask: np.ndarray, ink: np.ndarray) -> list[tuple[slice, slice, np.ndarray]]:
+def _clusters(mask: np.ndarray, ink: np.ndarray) -> tuple[list[tuple[slice, slice, np.ndarray]], float]:
     """Clusters of pieces whose columns overlap, left to right, as (columns, rows, piece labels in that
-    window; 0 for background and for pieces of other clusters). Dots of dirt are left out."""
+    window; 0 for background and for pieces of other clusters), and the writing's height. Dots of dirt,
+    bars and marks off the line are left out."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
-        return []
+        return [], 0.0
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
     left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
     width, height = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
@@ -205,7 +207,7 @@ def _clusters(mask: np.ndarray, ink: np.ndarray) -> list[tuple[slice, slice, np.
     # What is left of a printed line or a shadow's edge: a long solid band (ink fills most of each column).
     bar = (height < BAR * width) & (area > SOLID * width * height)
     if bar.all():
-        return []
+        return [], 0.0
     significant = (mass >= SIGNIFICANT * mass[~bar].max()) & ~bar
     line_height = float(np.median(height[significant]))
     middle = top + height / 2
@@ -219,7 +221,7 @@ def _clusters(mask: np.ndarray, ink: np.ndarray) -> list[tuple[slice, slice, np.
     keep &= (height >= LONE_PIECE * line_height) | (overlaps & keep[None, :]).any(axis=1)
     pieces = np.flatnonzero(keep)
     if not len(pieces):
-        return []
+        return [], 0.0
     order = pieces[np.argsort(left[pieces])]
     groups: list[list[int]] = []
     reach = -1
@@ -238,10 +240,12 @@ def _clusters(mask: np.ndarray, ink: np.ndarray) -> list[tuple[slice, slice, np.
         window = labels[y0:y1, x0:x1]
         local = np.where(np.isin(window, members + 1), window, 0)
         out.append((slice(x0, x1), slice(y0, y1), local))
-    return out
+    return out, line_height
 
 
-def _cut_cluster(found: _Ink, columns: slice, rows: slice, labels: np.ndarray, candidates: list[Candidate]) -> Cluster:
+def _cut_cluster(
+    found: _Ink, columns: slice, rows: slice, labels: np.ndarray, line_height: float, candidates: list[Candidate]
+) -> Cluster:
     """The cluster's candidates: whole, and every stretch between two candidate cuts that could be a digit."""
     window = found.ink[rows, columns]
     ink = window * (labels > 0)
@@ -252,9 +256,10 @@ def _cut_cluster(found: _Ink, columns: slice, rows: slice, labels: np.ndarray, c
     centres = [float(np.median(path)) for path in paths]
     count = int(labels.max()) + 1
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
-    tall = np.zeros(count, np.int64)
+    tall, wide = np.zeros(count, np.int64), np.zeros(count, bool)
     for label in np.unique(labels[labels > 0]):
         tall[label] = np.ptp(np.flatnonzero((labels == label).any(axis=1))) + 1
+        wide[label] = np.ptp(np.flatnonzero((labels == label).any(axis=0))) + 1 > CUT_ASPECT * tall[label]
     big = (mass >= SIGNIFICANT * mass.max()) & (tall >= BIG_PIECE * height)
     big[0] = False
     for start in range(len(paths) - 1):
@@ -263,12 +268,12 @@ def _cut_cluster(found: _Ink, columns: slice, rows: slice, labels: np.ndarray, c
             if not whole and centres[end] - centres[start] > MAX_PART_WIDTH * height + 2 * CUT_BEND * height:
                 continue  # far wider than a digit
             region = (x_index >= paths[start][:, None]) & (x_index < paths[end][:, None])
-            part, share = _assign(labels, ink, region)
+            part, share = _assign(labels, ink, region, wide)
             if not part.any():
                 parts[(start, end)] = EMPTY  # only a tip of a neighbour: the reading may pass over it
                 continue
             part_rows, part_cols = np.nonzero(part)
-            too_short = np.ptp(part_rows) + 1 < MIN_PART_HEIGHT * height
+            too_short = np.ptp(part_rows) + 1 < max(MIN_PART_HEIGHT * height, MIN_DIGIT_HEIGHT * line_height)
             if not whole and (too_short or np.ptp(part_cols) + 1 > MAX_PART_WIDTH * height):
                 continue
             parts[(start, end)] = len(candidates)
@@ -369,10 +374,11 @@ def _least_ink_path(ink: np.ndarray, column: int, bend: int) -> np.ndarray:
     return path + x0
 
 
-def _assign(labels: np.ndarray, ink: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _assign(labels: np.ndarray, ink: np.ndarray, region: np.ndarray, wide: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The cluster's ink in `region`, and the share of each piece's ink that is there. A piece across the
-    region's border is cut along it (touching digits), except that a flat tip reaching over the border
-    goes with the rest of its piece (a 7's bar over its neighbour)."""
+    region's border goes wholly to the side with most of its ink, unless it is `wide` (touching digits):
+    then it is cut along the border, except that a flat tip reaching over goes with the rest of its piece
+    (a 7's bar over its neighbour)."""
     count = int(labels.max()) + 1
     total = np.bincount(labels.ravel(), weights=ink.ravel() + 1e-3, minlength=count)
     inside = np.bincount(labels[region], weights=ink[region] + 1e-3, minlength=count)
@@ -385,7 +391,10 @@ def _assign(labels: np.ndarray, ink: np.ndarray, region: np.ndarray) -> tuple[np
         if label == 0:
             continue
         piece = labels == label
-        if share[label] >= WHOLE_PIECE and _rows_spanned(piece & ~region) < tip:
+        if not wide[label]:
+            if share[label] >= 0.5:
+                part |= piece
+        elif share[label] >= WHOLE_PIECE and _rows_spanned(piece & ~region) < tip:
             part |= piece
         elif share[label] > 1 - WHOLE_PIECE or _rows_spanned(piece & region) >= tip:
             part |= piece & region
