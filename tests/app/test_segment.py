@@ -7,6 +7,8 @@ import io
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from app.errors import TooManyDigits
@@ -161,3 +163,24 @@ def test_too_many_digits_refused():
     placed = [(ink_of(i, 60), 20 + 80 * n, 60) for n, i in enumerate([0, 1, 2, 3, 4])]
     with pytest.raises(TooManyDigits):
         segment_number(png(page(placed)), max_digits=3)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(
+    st.builds(lambda h, w, seed: np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8),
+              st.integers(1, 160), st.integers(1, 400), st.integers(0, 2**32 - 1)),
+    st.builds(lambda h, w, v: np.full((h, w), v, np.uint8), st.integers(1, 60), st.integers(1, 60), st.integers(0, 255)),
+))
+def test_any_image_is_read_or_refused_as_documented(pixels):
+    try:
+        segmented = segment_number(png(pixels), max_digits=32)
+    except TooManyDigits:
+        return
+    assert (segmented.reason is None) == bool(segmented.candidates)
+    assert segmented.pixels.shape == (len(segmented.candidates), 28, 28) and np.isfinite(segmented.pixels).all()
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(10), len(segmented.candidates)).astype(np.float32)
+    reading = read_number(segmented, probabilities)
+    assert len(reading.text) == len(reading.digits) <= 32
+    for digit in reading.digits:
+        x, y, w, h = digit.box
+        assert 0 <= x and 0 <= y and w >= 1 and h >= 1 and x + w <= pixels.shape[1] + 1 and y + h <= pixels.shape[0] + 1
