@@ -38,7 +38,7 @@ TIP = 0.3  # when what reaches over the cut is flatter than this share of the he
 MIN_PART_HEIGHT = 0.4  # a cut's part is a digit only when this share of the cluster's height tall
 MIN_DIGIT_HEIGHT = 0.6  # ... and this share of the writing's height (a 4's or an 8's loose stroke is not)
 MAX_PART_WIDTH = 1.3  # ... and at most this many heights wide
-MAX_CUTS = 48
+MAX_CUTS = 48  # candidate cuts per cluster, at most
 EMPTY = -1  # a stretch between two cuts with no ink of its own
 # The model is sure of many shapes no digit has, so a reading's score (the sum of its digits' log
 # probabilities) also weighs what handwriting seldom does. Each digit's width against its height, as a
@@ -52,7 +52,7 @@ CUT_DOUBT = 0.7  # each stroke a cut crosses (touching digits meet in one)
 DIGIT_BONUS = 1.0  # each digit read (against the product of probabilities' bias to fewer digits)
 BIG_PIECE = 0.5  # of the cluster's height: pieces this tall (and significant) count as big
 # The photo path closes gaps of 2.5% of its frame, where a digit is 25-60% of the frame tall.
-DIGIT_GAP = 0.06  # candidate cuts per cluster, at most
+DIGIT_GAP = 0.06  # so a digit's own gaps are closed up to this share of its height
 
 
 @dataclass(frozen=True)
