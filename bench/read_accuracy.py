@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from preprocess_accuracy import load_model  # noqa: E402
 from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
 
-from app.imaging.segment import read_number, segment_number  # noqa: E402
+from app.imaging.reading import read_number  # noqa: E402
+from app.imaging.segment import segment_number  # noqa: E402
 
 Number = tuple[np.ndarray, float]  # ink 0..1 of the whole number, the digits' mean height in pixels
 Medium = Callable[[Number, np.random.Generator], bytes]

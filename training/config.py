@@ -71,6 +71,14 @@ class TrainConfig:
     label_smoothing: float = _option(
         0.0, "share of each target spread over all classes in the loss; 0: none", ge=0, lt=1
     )
+    wrong_cuts: int = _option(
+        0,
+        "add this many training images cut from numbers written with the training digits: cuts holding one "
+        "digit keep its label, cuts holding part of a digit or most of two are trained toward every class "
+        "equally (so the model doubts what is not one digit, which POST /read relies on); 0: none",
+        ge=0,
+        le=500_000,
+    )
     keep: str = _option(
         "best",
         "weights to evaluate and export: best: the epoch with the best validation accuracy; last: the final "

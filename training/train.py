@@ -17,6 +17,7 @@ from training.architectures import build_model
 from training.config import TrainConfig
 from training.data import Mnist, make_dataset, split_validation
 from training.progress import Logs
+from training.wrong_cuts import NOT_A_DIGIT, wrong_cuts
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -66,7 +67,8 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
 
 
 class SmoothedSparseCrossentropy(keras.losses.Loss):  # type: ignore[misc]  # keras has no types
-    """Categorical cross-entropy with label smoothing for integer labels (keras' sparse loss has no smoothing)."""
+    """Categorical cross-entropy with label smoothing for integer labels (keras' sparse loss has no smoothing).
+    A NOT_A_DIGIT label (a wrong cut, training.wrong_cuts) targets every class equally."""
 
     def __init__(self, label_smoothing: float, name: str = "smoothed_sparse_crossentropy", **kwargs: object) -> None:
         super().__init__(name=name, **kwargs)
@@ -74,7 +76,10 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):  # type: ignore[misc]  # ke
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
-        targets = keras.ops.one_hot(labels, keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        classes = keras.ops.shape(y_pred)[-1]
+        targets = keras.ops.one_hot(keras.ops.maximum(labels, 0), classes, dtype=y_pred.dtype)
+        uniform = keras.ops.ones_like(targets) / keras.ops.cast(classes, y_pred.dtype)
+        targets = keras.ops.where(keras.ops.expand_dims(labels == NOT_A_DIGIT, -1), uniform, targets)
         losses: tf.Tensor = keras.losses.categorical_crossentropy(targets, y_pred, label_smoothing=self.label_smoothing)
         return losses
 
@@ -83,9 +88,32 @@ class SmoothedSparseCrossentropy(keras.losses.Loss):  # type: ignore[misc]  # ke
 
 
 def make_loss(config: TrainConfig) -> str | keras.losses.Loss:
-    if config.label_smoothing:
+    if config.label_smoothing or config.wrong_cuts:
         return SmoothedSparseCrossentropy(config.label_smoothing)
     return "sparse_categorical_crossentropy"
+
+
+class DigitAccuracy(keras.metrics.Metric):  # type: ignore[misc]  # keras has no types
+    """Sparse categorical accuracy over the images that are digits (wrong cuts have no right answer)."""
+
+    def __init__(self, name: str = "accuracy", **kwargs: object) -> None:
+        super().__init__(name=name, **kwargs)
+        self.right = self.add_variable(shape=(), initializer="zeros", name="right")
+        self.seen = self.add_variable(shape=(), initializer="zeros", name="seen")
+
+    def update_state(self, y_true: tf.Tensor, y_pred: tf.Tensor, sample_weight: tf.Tensor | None = None) -> None:
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        digit = keras.ops.cast(labels != NOT_A_DIGIT, "float32")
+        hit = keras.ops.cast(keras.ops.argmax(y_pred, axis=-1) == labels, "float32") * digit
+        self.right.assign_add(keras.ops.sum(hit))
+        self.seen.assign_add(keras.ops.sum(digit))
+
+    def result(self) -> tf.Tensor:
+        return self.right / keras.ops.maximum(self.seen, 1.0)
+
+    def reset_state(self) -> None:
+        self.right.assign(0.0)
+        self.seen.assign(0.0)
 
 
 def choose_strategy(devices: list[str] | None = None) -> tf.distribute.Strategy:
@@ -115,6 +143,9 @@ def train(
     (x_train, y_train), (x_val, y_val) = split_validation(
         mnist, config.validation_split, config.seed, config.train_limit
     )
+    if config.wrong_cuts:  # cuts of numbers written with the training digits only, never the validation's
+        x_cuts, y_cuts = wrong_cuts(x_train, y_train, config.wrong_cuts, config.seed)
+        x_train, y_train = np.concatenate([x_train, x_cuts]), np.concatenate([y_train, y_cuts])
     train_ds = make_dataset(
         x_train,
         y_train,
@@ -133,7 +164,7 @@ def train(
     steps = math.ceil(len(x_train) / config.batch_size)
     with strategy.scope():  # variables are mirrored on every device when there are several
         model = build_model(config.arch)
-        model.compile(optimizer=make_optimizer(config, steps), loss=make_loss(config), metrics=["accuracy"])
+        model.compile(optimizer=make_optimizer(config, steps), loss=make_loss(config), metrics=[DigitAccuracy()])
 
     work_dir = Path(config.work_dir or Path("runs") / config.model_name)
     work_dir.mkdir(parents=True, exist_ok=True)

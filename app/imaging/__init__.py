@@ -3,7 +3,8 @@
 decode: format allow-list, pixel guard, luminance and alpha. ink: clean drawings and scans. photo: phone
 photos of paper (lighting, adaptive ink, ruled lines, choosing the digit). mnist: MNIST's 28x28 framing.
 digit: the one entry point for one digit, `preprocess_image`, and `NoDigit`. segment: a number into
-candidate digits and the reading chosen from the model's probabilities (`segment_number`, `read_number`)."""
+candidate digits (`segment_number`). reading: the reading chosen from the model's probabilities
+(`read_number`)."""
 
 from app.imaging.digit import NO_DIGIT_REASONS, NoDigit, preprocess_image
 from app.imaging.mnist import to_png

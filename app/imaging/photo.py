@@ -73,15 +73,16 @@ def photo_digit(gray: np.ndarray) -> PhotoDigit:
     return PhotoDigit(mnist_strokes(chosen, found.ink))
 
 
-def paper_ink(gray: np.ndarray) -> PaperInk:
+def paper_ink(gray: np.ndarray, extent: int | None = None) -> PaperInk:
     """The ink in a work frame (`work_frame`) of a photo or scan of paper: lighting flattened, the ink's
     polarity chosen, camera noise thresholded by the local paper level, the frame's edge and printed
-    lines dropped."""
+    lines dropped. `extent`: the pixels the paper's closing is a share of (default: the frame's longer
+    side; a strip of writing passes its height, or the closing spans whole digits and their loops)."""
     # Dark ink on paper, or chalk on a board: whichever way has the stronger thin strokes once the
     # lighting is flattened (before, a shadow can hold more of the frame's darkest pixels than ink).
     # Compared in absolute terms: on dark paper, a share of its little light is mostly noise.
-    dark, dark_paper = flatten(gray)
-    light, light_paper = flatten(1 - gray)
+    dark, dark_paper = flatten(gray, extent)
+    light, light_paper = flatten(1 - gray, extent)
     strength = (np.percentile(dark * dark_paper, 99.5), np.percentile(light * light_paper, 99.5))
     ink, paper = (dark, dark_paper) if strength[0] >= strength[1] else (light, light_paper)
     # The camera's noise is about the same in light and shade, so it is a larger share of dim paper.
@@ -107,7 +108,7 @@ def work_frame(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     return cv2.resize(gray.astype(np.float32), size, interpolation=cv2.INTER_AREA)
 
 
-def flatten(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def flatten(gray: np.ndarray, extent: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The share of the paper's light each pixel's ink absorbs (0 on paper whatever its lighting),
     and the paper's brightness.
 
@@ -115,7 +116,7 @@ def flatten(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale: strokes vanish from it while shadow edges and gradients stay where they are."""
     height, width = gray.shape
     small = cv2.resize(gray, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
-    side = max(3, round(max(small.shape) * BACKGROUND_SHARE) | 1)
+    side = max(3, round((max(small.shape) if extent is None else extent // 4) * BACKGROUND_SHARE) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
     paper = cv2.GaussianBlur(paper, (0, 0), side / 4)

@@ -1,7 +1,7 @@
-"""A handwritten number into candidate digits: ink found as for one digit (canvas, clean or photo path),
-its pieces grouped into clusters of overlapping columns, and each cluster offered to the model whole and
-cut at the places where its ink is thinnest (`segment_number`). The model's probabilities of every
-candidate then pick the reading (`read_number`): the cuts whose digits it is most sure of.
+"""A handwritten number into candidate digits (`segment_number`): ink found as for one digit (canvas,
+clean or photo path), its pieces grouped into clusters of overlapping columns, and each cluster cut by
+paths of least ink started across it, every stretch between two cuts that could be a digit offered to the
+model. app.imaging.reading then picks the reading from the model's probabilities.
 
 Pure numpy and OpenCV: the route sends all candidates of a request to the model as one batch."""
 
@@ -28,29 +28,17 @@ BAR = 0.25  # pieces less tall than this share of their width ...
 SOLID = 0.6  # ... and with ink in this share of their box are bars, not digits
 OFF_LINE = 0.9  # pieces whose middle is this many heights off the line's are not part of the number
 LONE_PIECE = 0.35  # a piece overlapping no other is a digit only when at least this share of the height
-CUT_ASPECT = 1.0  # pieces wider than this share of their height are tried with cuts
-CUT_SPACING = 0.1  # candidate cuts at least this share of the height apart
-CUT_STEP = 0.15  # and, beside the thinnest columns, every this share of the height
-CUT_MARGIN = 0.12  # and this far inside the cluster's ends
-CUT_BEND = 0.2  # a cut path may wander this share of the height either side of its column
-WHOLE_PIECE = 0.8  # a piece with this share of its ink on one side of a cut goes wholly to that side,
-TIP = 0.3  # when what reaches over the cut is flatter than this share of the height
-MIN_PART_HEIGHT = 0.4  # a cut's part is a digit only when this share of the cluster's height tall
-MIN_DIGIT_HEIGHT = 0.6  # ... and this share of the writing's height (a 4's or an 8's loose stroke is not)
-MAX_PART_WIDTH = 1.3  # ... and at most this many heights wide
-MAX_CUTS = 48  # candidate cuts per cluster, at most
-EMPTY = -1  # a stretch between two cuts with no ink of its own
-# The model is sure of many shapes no digit has, so a reading's score (the sum of its digits' log
-# probabilities) also weighs what handwriting seldom does. Each digit's width against its height, as a
-# log: median and robust spread measured on the MNIST test set (ink above 30%), the spread widened by a
-# quarter (at least 0.25) for slant. A 1 is narrow; the others are 0.7-0.9 as wide as tall.
-ASPECT_MEDIAN = np.array([-0.11, -0.92, -0.11, -0.22, -0.22, -0.11, -0.29, -0.29, -0.32, -0.36])
-ASPECT_SPREAD = np.maximum(np.array([0.17, 0.47, 0.17, 0.2, 0.2, 0.27, 0.21, 0.21, 0.24, 0.23]) * 1.25, 0.25)
-ASPECT_WEIGHT = 0.5  # of that shape's log-likelihood against the model's log probability
-PIECES_DOUBT = 3.0  # a digit made of two big pieces side by side (most are one stroke, or touch)
-CUT_DOUBT = 0.7  # each stroke a cut crosses (touching digits meet in one)
-DIGIT_BONUS = 1.0  # each digit read (against the product of probabilities' bias to fewer digits)
-BIG_PIECE = 0.5  # of the cluster's height: pieces this tall (and significant) count as big
+CUT_ASPECT = 0.5  # clusters of one piece wider than this share of their height are tried with cuts
+WIDE_PIECE = 0.9  # pieces wider than this share of their height are touching digits, which cuts divide
+TIP = 0.3  # of the height: a wide piece's part flatter than this may be a neighbour's tip (a 7's bar)
+CUT_STEP = 0.08  # a cut path starts every this share of the height across the cluster
+CUT_MARGIN = 0.1  # and this far inside the cluster's ends
+CUT_BEND = 0.25  # a cut path may wander this share of the height either side of its start
+STRAY = 0.02  # the cost of wandering that far, against a pixel of full ink
+SAME_PATH = 1.0  # paths this close (mean columns apart) are one
+MIN_DIGIT_HEIGHT = 0.5  # a digit is at least this share of the writing's (and its cluster's) height
+MAX_PART_WIDTH = 1.5  # ... and at most this many heights wide
+MAX_CUTS = 160  # cut paths per cluster, at most
 # The photo path closes gaps of 2.5% of its frame, where a digit is 25-60% of the frame tall.
 DIGIT_GAP = 0.06  # so a digit's own gaps are closed up to this share of its height
 
@@ -62,16 +50,21 @@ class Candidate:
     pixels: np.ndarray
     box: tuple[int, int, int, int]
     aspect: float  # width against height of its ink
-    pieces: int = 1  # the cluster's big pieces it holds most of
+    # With segment_number(..., masks=True): (top, left, mask) of its ink in work-frame pixels (training
+    # labels each candidate by the digits' ink it holds: training.wrong_cuts).
+    mask: tuple[int, int, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
 class Cluster:
     """Ink whose columns overlap, between cut points 0..`points` - 1 (its two ends included): `parts`
-    maps (from, to) cut points to the index of that stretch's candidate (EMPTY: no ink of its own)."""
+        maps (from, to) cut points to the indices of that stretch's candidates (its wide pieces cut along the
+    paths, or whole); `skips` to the ink (in writing
+        heights' worth) of stretches too short to be a digit, which a reading may leave out."""
 
     points: int
-    parts: dict[tuple[int, int], int]
+    parts: dict[tuple[int, int], list[int]]
+    skips: dict[tuple[int, int], float]
     strokes_cut: list[int]  # by each cut point: the strokes its path crosses (0 through a gap)
 
 
@@ -92,28 +85,6 @@ class Segmented:
 
 
 @dataclass(frozen=True)
-class ReadDigit:
-    digit: int
-    confidence: float
-    box: tuple[int, int, int, int]
-
-
-@dataclass(frozen=True)
-class Reading:
-    digits: list[ReadDigit]
-    reason: str | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(str(d.digit) for d in self.digits)
-
-    @property
-    def confidence(self) -> float | None:
-        """That of the least certain digit: a reading is as right as its weakest digit."""
-        return min((d.confidence for d in self.digits), default=None)
-
-
-@dataclass(frozen=True)
 class _Ink:
     mask: np.ndarray  # uint8 pieces of strokes
     ink: np.ndarray  # float32 strength, 0 on paper
@@ -121,7 +92,9 @@ class _Ink:
     scale: tuple[float, float]  # upload pixels per work pixel (x, y)
 
 
-def segment_number(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_digits: int = 32) -> Segmented:
+def segment_number(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_digits: int = 32, masks: bool = False
+) -> Segmented:
     """Candidate digits of a number written on one line. Raises BadImage, ImageTooLarge, and
     TooManyDigits when the image holds more than `max_digits` separate clusters of ink."""
     found = _find_ink(data, max_pixels)
@@ -134,41 +107,8 @@ def segment_number(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_dig
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
     out = Segmented()
     for columns, rows, labels in clusters:
-        out.clusters.append(_cut_cluster(found, columns, rows, labels, line_height, out.candidates))
+        out.clusters.append(_cut_cluster(found, columns, rows, labels, line_height, out.candidates, masks))
     return out
-
-
-def read_number(segmented: Segmented, probabilities: np.ndarray) -> Reading:
-    """The reading whose digits the model is most sure of: per cluster, the cuts that maximise the product
-    of their digits' probabilities. `probabilities` has a row per candidate, in order."""
-    if segmented.reason is not None:
-        return Reading([], segmented.reason)
-    aspect = np.log(np.array([max(c.aspect, 1e-3) for c in segmented.candidates]))
-    pieces = np.array([c.pieces for c in segmented.candidates])
-    # Each candidate's digit: the model's probability weighed by how usual the candidate's shape is for it.
-    shape = -0.5 * ASPECT_WEIGHT * ((aspect[:, None] - ASPECT_MEDIAN) / ASPECT_SPREAD) ** 2
-    scores = np.log(np.maximum(probabilities, 1e-9)) + shape
-    best = scores.argmax(axis=1)
-    log_p = scores.max(axis=1, initial=-np.inf) - PIECES_DOUBT * np.maximum(pieces - 1, 0)
-    digits: list[ReadDigit] = []
-    for cluster in segmented.clusters:
-        # Best path through the cut points (a shortest-path DP over a DAG ordered left to right).
-        score = np.full(cluster.points, -np.inf)
-        back = np.zeros(cluster.points, np.int64)
-        score[0] = 0.0
-        for (start, end), index in sorted(cluster.parts.items(), key=lambda item: item[0][1]):
-            gain = 0.0 if index == EMPTY else log_p[index] + DIGIT_BONUS
-            total = score[start] + gain - CUT_DOUBT * cluster.strokes_cut[end]
-            if total > score[end]:
-                score[end], back[end] = total, start
-        path, point = [], cluster.points - 1
-        while point > 0:
-            path.append(cluster.parts[(int(back[point]), point)])
-            point = int(back[point])
-        for index in reversed([i for i in path if i != EMPTY]):
-            candidate = segmented.candidates[index]
-            digits.append(ReadDigit(int(best[index]), float(probabilities[index, best[index]]), candidate.box))
-    return Reading(digits)
 
 
 def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
@@ -187,7 +127,7 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
         mask = (strokes >= CLEAN_MASK).astype(np.uint8)
         return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
     frame = work_frame(gray, NUMBER_SIDE)
-    paper = paper_ink(frame)
+    paper = paper_ink(frame, min(frame.shape))
     if paper.reason is not None:
         return paper.reason
     return _Ink(paper.mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
@@ -235,6 +175,8 @@ def _clusters(mask: np.ndarray, ink: np.ndarray) -> tuple[list[tuple[slice, slic
     out = []
     for group in groups:
         members = np.array(group)
+        if height[members].max() < LONE_PIECE * line_height:
+            continue  # specks and dashes stacked up (what is left of printed lines at the paper's edge)
         x0, x1 = int(left[members].min()), int(right[members].max())
         y0, y1 = int(top[members].min()), int((top + height)[members].max())
         window = labels[y0:y1, x0:x1]
@@ -244,166 +186,146 @@ def _clusters(mask: np.ndarray, ink: np.ndarray) -> tuple[list[tuple[slice, slic
 
 
 def _cut_cluster(
-    found: _Ink, columns: slice, rows: slice, labels: np.ndarray, line_height: float, candidates: list[Candidate]
+    found: _Ink,
+    columns: slice,
+    rows: slice,
+    labels: np.ndarray,
+    line_height: float,
+    candidates: list[Candidate],
+    masks: bool = False,
 ) -> Cluster:
-    """The cluster's candidates: whole, and every stretch between two candidate cuts that could be a digit."""
+    """The cluster's candidates: whole, and every stretch between two cut paths that could be one digit (at
+    most a digit and a half wide, as tall as writing). A piece no wider than a digit goes wholly to the side
+    of a cut holding its centre; wider pieces (touching digits) are cut along the path, and also offered
+    whole. A stretch too
+    short to be a digit may be skipped."""
     window = found.ink[rows, columns]
-    ink = window * (labels > 0)
+    inked = labels > 0
+    ink = window * inked
     height, width = labels.shape
-    paths = [np.zeros(height, np.int64)] + _cut_paths(ink, labels) + [np.full(height, width, np.int64)]
-    parts: dict[tuple[int, int], int] = {}
-    x_index = np.arange(width)[None, :]
+    paths = [np.zeros(height, np.int64)] + _cut_paths(ink, inked, height) + [np.full(height, width, np.int64)]
     centres = [float(np.median(path)) for path in paths]
     count = int(labels.max()) + 1
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
-    tall, wide = np.zeros(count, np.int64), np.zeros(count, bool)
+    wide, centre_rows, centre_cols = _pieces_shape(labels, count)
+    parts: dict[tuple[int, int], list[int]] = {}
+    skips: dict[tuple[int, int], float] = {}
+    seen: dict[bytes, int] = {}
+    per_height = float(ink.sum()) * line_height / max(width, 1)  # ink of a stretch one writing's height wide
+    shortest = MIN_DIGIT_HEIGHT * min(line_height, height)
+    last = len(paths) - 1
+    for start in range(last):
+        for end in range(start + 1, last + 1):
+            whole = start == 0 and end == last
+            if not whole and centres[end] - centres[start] > MAX_PART_WIDTH * height:
+                break
+            lo, hi = int(paths[start].min()), int(paths[end].max())
+            x = np.arange(lo, hi)[None, :]
+            region = (x >= paths[start][:, None]) & (x < paths[end][:, None])
+            inside = (paths[start][centre_rows] <= centre_cols) & (centre_cols < paths[end][centre_rows])
+            cut = (~wide & inside)[labels]
+            tips = region & wide[labels[:, lo:hi]]
+            cut[:, lo:hi] |= tips
+            options = [cut]
+            if (wide & inside).any():  # or those wide pieces whole: a 7 whose bar reaches over its neighbour
+                options.append(inside[labels])
+            if tips.any() and np.ptp(np.flatnonzero(tips.any(axis=1))) + 1 < TIP * height:
+                options.append((~wide & inside)[labels])  # or without that bar, a flat tip of the neighbour
+            indices = []
+            for option, part in enumerate(options):
+                part_rows, part_cols = np.nonzero(part)
+                if not len(part_rows) or np.ptp(part_rows) + 1 < shortest:
+                    if option == 0:
+                        skips[(start, end)] = float(ink[part].sum()) / max(per_height, 1e-6)
+                    if not whole:
+                        continue
+                if not whole and np.ptp(part_cols) + 1 > MAX_PART_WIDTH * height:
+                    continue
+                key = np.packbits(part).tobytes()
+                if key not in seen:  # paths through one gap hold the same ink: one candidate
+                    candidate = _candidate(found, part, window, columns.start, rows.start, part_rows, part_cols)
+                    if masks:
+                        top, left = int(part_rows.min()), int(part_cols.min())
+                        crop = part[top : part_rows.max() + 1, left : part_cols.max() + 1]
+                        candidate = replace(candidate, mask=(rows.start + top, columns.start + left, crop))
+                    seen[key] = seen.setdefault(candidate.pixels.tobytes(), len(candidates))
+                    if seen[key] == len(candidates):  # not the same image as another's
+                        candidates.append(candidate)
+                indices.append(seen[key])
+            if indices:
+                parts[(start, end)] = sorted(set(indices))
+    crossed = [_strokes_crossed(inked & wide[labels], path) for path in paths]
+    return Cluster(len(paths), parts, skips, crossed)
+
+
+def _pieces_shape(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """By label: whether the piece is wider than WIDE_PIECE of its height (touching digits, which cuts
+    divide), and the row and column of its centre (the side of a cut it goes to when it is not)."""
+    wide = np.zeros(count, bool)
+    centre_rows, centre_cols = np.zeros(count, np.int64), np.full(count, -1, np.int64)
     for label in np.unique(labels[labels > 0]):
-        tall[label] = np.ptp(np.flatnonzero((labels == label).any(axis=1))) + 1
-        wide[label] = np.ptp(np.flatnonzero((labels == label).any(axis=0))) + 1 > CUT_ASPECT * tall[label]
-    big = (mass >= SIGNIFICANT * mass.max()) & (tall >= BIG_PIECE * height)
-    big[0] = False
-    for start in range(len(paths) - 1):
-        for end in range(start + 1, len(paths)):
-            whole = start == 0 and end == len(paths) - 1
-            if not whole and centres[end] - centres[start] > MAX_PART_WIDTH * height + 2 * CUT_BEND * height:
-                continue  # far wider than a digit
-            region = (x_index >= paths[start][:, None]) & (x_index < paths[end][:, None])
-            part, share = _assign(labels, ink, region, wide)
-            if not part.any():
-                parts[(start, end)] = EMPTY  # only a tip of a neighbour: the reading may pass over it
-                continue
-            part_rows, part_cols = np.nonzero(part)
-            too_short = np.ptp(part_rows) + 1 < max(MIN_PART_HEIGHT * height, MIN_DIGIT_HEIGHT * line_height)
-            if not whole and (too_short or np.ptp(part_cols) + 1 > MAX_PART_WIDTH * height):
-                continue
-            parts[(start, end)] = len(candidates)
-            candidate = _candidate(found, part, window, columns.start, rows.start, part_rows, part_cols)
-            candidates.append(replace(candidate, pieces=int((big & (share >= 0.5)).sum())))
-    if (0, len(paths) - 1) not in parts:  # the reading needs a path through the cluster
-        parts[(0, len(paths) - 1)] = len(candidates)
-        candidates.append(_candidate(found, labels > 0, window, columns.start, rows.start, *np.nonzero(labels)))
-    return Cluster(len(paths), parts, [_strokes_crossed(labels, path) for path in paths])
+        rows, cols = np.nonzero(labels == label)
+        wide[label] = np.ptp(cols) + 1 > WIDE_PIECE * (np.ptp(rows) + 1)
+        centre_rows[label], centre_cols[label] = round(rows.mean()), round(cols.mean())
+    return wide, centre_rows, centre_cols
 
 
-def _strokes_crossed(labels: np.ndarray, path: np.ndarray) -> int:
-    """How many runs of ink a cut path crosses, top to bottom, in pieces it divides into two tall parts (a
-    flat tip left on one side, such as a 7's bar reaching over its neighbour, goes with its piece)."""
-    height, width = labels.shape
-    crossed = labels[np.arange(height), np.clip(path, 0, width - 1)] * (path < width)
-    left = np.arange(width)[None, :] < path[:, None]
-    tip = TIP * height
-    divided = {
-        label
-        for label in np.unique(crossed[crossed > 0])
-        if min(_rows_spanned((labels == label) & left), _rows_spanned((labels == label) & ~left)) >= tip
-    }
-    on = np.isin(crossed, list(divided)) if divided else np.zeros(height, bool)
+def _strokes_crossed(inked: np.ndarray, path: np.ndarray) -> int:
+    """How many runs of ink a cut path crosses, top to bottom (0 through a gap)."""
+    height, width = inked.shape
+    on = inked[np.arange(height), np.clip(path, 0, width - 1)] & (path < width) & (path > 0)
     return int(on[0]) + int((on[1:] & ~on[:-1]).sum())
 
 
-def _cut_paths(ink: np.ndarray, labels: np.ndarray) -> list[np.ndarray]:
-    """Cut paths top to bottom (a column per row), left to right: through the gaps between pieces, and, in
-    a piece wider than a digit, from its thinnest columns (and at even steps) along paths of least ink."""
-    height, width = ink.shape
-    profile = np.convolve((labels > 0).sum(axis=0).astype(np.float64), np.ones(3) / 3, mode="same")
-    columns: list[int] = [int(x) for x in np.flatnonzero(profile == 0) if 0 < x < width - 1]
-    columns += [x for x in _between_pieces(labels, ink) if 0 < x < width - 1]
-    for label in range(1, int(labels.max()) + 1):  # pieces wider than a digit: touching digits
-        rows, cols = np.nonzero(labels == label)
-        if not len(cols):
-            continue
-        top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-        tall = bottom - top
-        if right - left <= CUT_ASPECT * tall:
-            continue
-        own = np.convolve(
-            (labels[top:bottom, left:right] == label).sum(axis=0).astype(np.float64), np.ones(3) / 3, "same"
-        )
-        margin = CUT_MARGIN * tall
-        lows = [
-            x
-            for x in range(1, right - left - 1)
-            if own[x] <= own[x - 1] and own[x] < own[x + 1] and margin <= x <= right - left - margin
-        ]
-        columns += [left + x for x in sorted(lows, key=lambda x: own[x])]
-        # Thick strokes that touch can be thicker than a digit's own: cuts are tried at even steps too.
-        columns += [left + round(x) for x in np.arange(margin, right - left - margin, CUT_STEP * tall)]
-    chosen: list[int] = []
-    spacing = CUT_SPACING * height
-    for x in columns:  # gaps first, then the thinnest columns, each far enough from those already chosen
-        if len(chosen) < MAX_CUTS and all(abs(x - c) >= spacing for c in chosen):
-            chosen.append(x)
-    bend = max(1, round(CUT_BEND * height))
-    return [_least_ink_path(ink, x, bend) for x in sorted(chosen)]
-
-
-def _between_pieces(labels: np.ndarray, ink: np.ndarray) -> list[int]:
-    """Columns just beside each big piece and between neighbouring ones (left to right by their centres):
-    slanted digits whose columns overlap, and a 1 under a 7's bar, are cut there."""
-    count = int(labels.max()) + 1
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
-    big = [label for label in range(1, count) if mass[label] >= SIGNIFICANT * mass.max()]
-    if len(big) < 2:
+def _cut_paths(ink: np.ndarray, inked: np.ndarray, height: int) -> list[np.ndarray]:
+    """Cut paths top to bottom (a column per row), left to right: from every CUT_STEP of the height across
+    the cluster, the path of least ink within CUT_BEND of its column. Paths that end up alike (several
+    starts draining into one gap) are kept once."""
+    width = ink.shape[1]
+    margin = max(1, round(CUT_MARGIN * height))
+    if width <= CUT_ASPECT * height and _pieces(inked) < 2:
         return []
-    spans = []
-    for label in big:
-        cols = np.flatnonzero((labels == label).any(axis=0))
-        spans.append((float(cols.mean()), int(cols.min()), int(cols.max())))
-    spans.sort()
-    between = [round((spans[i][2] + spans[i + 1][1]) / 2) for i in range(len(spans) - 1)]
-    return between + [x for _, first, last in spans for x in (first - 2, last + 3)]
-
-
-def _least_ink_path(ink: np.ndarray, column: int, bend: int) -> np.ndarray:
-    """The path from top to bottom that crosses the least ink, a column either way per row, within
-    `bend` columns of `column` (straying costs a little, so a path through paper stays straight)."""
-    height, width = ink.shape
-    x0, x1 = max(0, column - bend), min(width, column + bend + 1)
-    cost = ink[:, x0:x1] + 0.01 * np.abs(np.arange(x0, x1) - column)[None, :] / bend
-    total = cost[0].copy()
-    moves = np.zeros(cost.shape, np.int64)
-    for row in range(1, height):
-        options = np.stack([np.r_[np.inf, total[:-1]], total, np.r_[total[1:], np.inf]])
-        step = options.argmin(axis=0)
-        moves[row] = step - 1
-        total = options[step, np.arange(len(total))] + cost[row]
-    path = np.zeros(height, np.int64)
-    path[-1] = int(total.argmin())
-    for row in range(height - 1, 0, -1):
-        path[row - 1] = path[row] + moves[row, path[row]]
-    return path + x0
-
-
-def _assign(labels: np.ndarray, ink: np.ndarray, region: np.ndarray, wide: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The cluster's ink in `region`, and the share of each piece's ink that is there. A piece across the
-    region's border goes wholly to the side with most of its ink, unless it is `wide` (touching digits):
-    then it is cut along the border, except that a flat tip reaching over goes with the rest of its piece
-    (a 7's bar over its neighbour)."""
-    count = int(labels.max()) + 1
-    total = np.bincount(labels.ravel(), weights=ink.ravel() + 1e-3, minlength=count)
-    inside = np.bincount(labels[region], weights=ink[region] + 1e-3, minlength=count)
-    share = inside / np.maximum(total, 1e-9)
-    tip = TIP * labels.shape[0]
-    keep = np.zeros(count, bool)
-    keep[1:] = share[1:] >= 1 - 1e-9
-    part = keep[labels]
-    for label in np.flatnonzero((share > 0) & ~keep):
-        if label == 0:
+    step = max(1.0, CUT_STEP * height)
+    starts = np.unique(np.round(np.arange(margin, width - margin, step)).astype(np.int64))
+    if not len(starts):
+        return []
+    bend = max(1, round(CUT_BEND * height))
+    paths = _least_ink_paths(ink, starts, bend)
+    kept: list[np.ndarray] = []
+    for path in paths[np.argsort(np.median(paths, axis=1), kind="stable")]:
+        if kept and np.abs(path - kept[-1]).mean() < SAME_PATH:
             continue
-        piece = labels == label
-        if not wide[label]:
-            if share[label] >= 0.5:
-                part |= piece
-        elif share[label] >= WHOLE_PIECE and _rows_spanned(piece & ~region) < tip:
-            part |= piece
-        elif share[label] > 1 - WHOLE_PIECE or _rows_spanned(piece & region) >= tip:
-            part |= piece & region
-    return part, share
+        kept.append(path)
+    return kept[:MAX_CUTS]
 
 
-def _rows_spanned(mask: np.ndarray) -> int:
-    rows = np.flatnonzero(mask.any(axis=1))
-    return int(rows[-1] - rows[0] + 1) if len(rows) else 0
+def _pieces(inked: np.ndarray) -> int:
+    return int(cv2.connectedComponents(inked.astype(np.uint8), connectivity=8)[0]) - 1
+
+
+def _least_ink_paths(ink: np.ndarray, starts: np.ndarray, bend: int) -> np.ndarray:
+    """For each start column, the path from top to bottom that crosses the least ink, a column either way
+    per row, within `bend` columns of the start (straying costs a little, so a path through paper stays
+    straight). All starts at once: (len(starts), height) columns."""
+    height, width = ink.shape
+    offsets = np.arange(-bend, bend + 1)
+    cols = starts[:, None] + offsets[None, :]  # (n, k) the columns each path may use
+    valid = (cols >= 0) & (cols < width)
+    cost = np.where(valid[:, None, :], ink[:, np.clip(cols, 0, width - 1)].transpose(1, 0, 2), np.inf)
+    cost = cost + STRAY * np.abs(offsets)[None, None, :] / bend
+    total = cost[:, 0].copy()
+    moves = np.zeros(cost.shape, np.int8)
+    inf = np.full((len(starts), 1), np.inf)
+    for row in range(1, height):
+        options = np.stack([np.hstack([inf, total[:, :-1]]), total, np.hstack([total[:, 1:], inf])])
+        step = options.argmin(axis=0)
+        moves[:, row] = step - 1
+        total = np.take_along_axis(options, step[None], axis=0)[0] + cost[:, row]
+    index = np.zeros((len(starts), height), np.int64)
+    index[:, -1] = total.argmin(axis=1)
+    lines = np.arange(len(starts))
+    for row in range(height - 1, 0, -1):
+        index[:, row - 1] = index[:, row] + moves[lines, row, index[:, row]]
+    return np.take_along_axis(cols, index, axis=1)
 
 
 def _candidate(
@@ -422,9 +344,8 @@ def _candidate(
         gap = max(3, round(DIGIT_GAP * (np.ptp(part_rows) + 1)) | 1)
         closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
         strokes = mnist_strokes(closed, ink)
-    else:
-        strokes = np.where(cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0, ink, 0).astype(np.float32)
-        strokes /= max(float(strokes.max()), 1e-6)  # a faint digit among strong ones is stretched as if alone
+    else:  # a pen's thin strokes are brought to MNIST's width too: the model doubts thin ones
+        strokes = mnist_strokes(mask, ink)
     top, bottom = int(part_rows.min()), int(part_rows.max()) + 1
     left, right = int(part_cols.min()), int(part_cols.max()) + 1
     sx, sy = found.scale

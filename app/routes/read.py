@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ServiceError, TooManyDigits
-from app.imaging.segment import Reading, Segmented, read_number, segment_number
+from app.imaging.reading import Reading, read_number
+from app.imaging.segment import Segmented, segment_number
 from app.payloads import Limits, image_files_from_request
 from app.routes.predict import REQUEST_BODY
 from app.schemas import ERROR_RESPONSES, ReadResponse

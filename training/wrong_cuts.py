@@ -1,0 +1,116 @@
+"""Training images for reading numbers: numbers written with MNIST training digits (touching or a little
+apart, pen strokes as thick as MNIST's or thinner, a canvas drawing or a scan) and cut by `POST /read`'s own
+segmentation (`app.imaging.segment`). A candidate that holds one whole digit (perhaps with a sliver of its
+neighbour) keeps that digit's label; one that holds part of a digit, or much of two, is labelled
+NOT_A_DIGIT, which the loss trains toward every class equally likely (outlier exposure, Hendrycks et al.
+2019). A model trained so is unsure of what is not one digit, and the reader can trust its probabilities to
+choose among cuts. The candidates are exactly what the reader would send the model."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from app.imaging.segment import segment_number
+
+NOT_A_DIGIT = -1  # the label of a wrong cut
+WHOLE = 0.9  # a right cut holds at least this share of its digit's ink,
+SLIVER = 0.15  # and of other digits' ink at most this share of its digit's
+PART = 0.7  # a wrong cut holds less than this share of every digit's ink,
+SECOND = 0.35  # or this share of a second digit's
+KEEP_WRONG = 0.3  # most candidates are wrong: a share of them is kept, about as many as right ones
+MAX_WIDTH = 1000  # pixels: numbers stay inside the reader's work frame (its pixels are the image's)
+
+
+def wrong_cuts(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`count` candidates cut from numbers written with `images` (uint8 MNIST), as uint8 (n, 28, 28) with
+    their labels: a digit, or NOT_A_DIGIT. Candidates neither clearly right nor clearly wrong are left out."""
+    rng = np.random.default_rng(seed)
+    out_images: list[np.ndarray] = []
+    out_labels: list[int] = []
+    while len(out_labels) < count:
+        picked = rng.choice(len(labels), size=int(rng.integers(2, 6)), replace=False)
+        layers = _written(images[picked], rng, touching=rng.uniform() < 0.7)
+        segmented = segment_number(_rendered(layers.max(axis=0), rng), masks=True)
+        mass = layers.sum(axis=(1, 2))
+        for candidate in segmented.candidates:
+            assert candidate.mask is not None
+            top, left, mask = candidate.mask
+            held = layers[:, top : top + mask.shape[0], left : left + mask.shape[1]][:, mask].sum(axis=1)
+            inside = held / mass
+            order = np.argsort(inside)[::-1]
+            best, second = int(order[0]), int(order[1])
+            if inside[best] >= WHOLE and held.sum() - held[best] <= SLIVER * mass[best]:
+                label = int(labels[picked][best])
+            elif inside[best] < PART or inside[second] >= SECOND:
+                if rng.uniform() > KEEP_WRONG:
+                    continue
+                label = NOT_A_DIGIT
+            else:
+                continue
+            out_images.append(np.round(candidate.pixels * 255).astype(np.uint8))
+            out_labels.append(label)
+    return np.stack(out_images[:count]), np.array(out_labels[:count], np.int64)
+
+
+def _written(digits: np.ndarray, rng: np.random.Generator, touching: bool) -> np.ndarray:
+    """The digits' ink (0..1) side by side on one line, each in its own layer: 40-90 pixels tall, each
+    scaled 0.8-1.2x and moved up or down a little, half the time drawn with a thinner pen; each neighbour's
+    ink 1-3 pixels into the one before it (touching) or 3-25% of the height apart."""
+    height = float(rng.uniform(40, 90))
+    thin = rng.uniform() < 0.5
+    pieces = []
+    for digit in digits:
+        rows, cols = np.nonzero(digit)
+        ink = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32) / 255
+        scale = rng.uniform(0.8, 1.2) * height / ink.shape[0]
+        size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+        ink = np.clip(cv2.resize(np.pad(ink, 2), (size[0] + 4, size[1] + 4), interpolation=cv2.INTER_LINEAR), 0, 1)
+        if thin:  # a pen thinner than MNIST's brush: the strokes eroded, their edges kept soft
+            solid = (ink > 0.5).astype(np.uint8)
+            steps = int(rng.integers(1, max(2, round(height / 14))))
+            thinner = cv2.erode(solid, np.ones((3, 3), np.uint8), iterations=steps)
+            if thinner.sum() > 0.2 * solid.sum():
+                ink = cv2.GaussianBlur(thinner.astype(np.float32), (0, 0), 0.8)
+        pieces.append(ink)
+    canvas_height = int(height * 2)
+    width = min(sum(p.shape[1] for p in pieces) + int(height) * (len(pieces) + 1), MAX_WIDTH)
+    layers = np.zeros((len(pieces), canvas_height, width), np.float32)
+    right = np.full(canvas_height, -1, np.int64)  # the ink's rightmost column in each row, so far
+    x = int(height * 0.3)
+    for index, piece in enumerate(pieces):
+        bottom = int(height * 1.6 + rng.normal(0, 0.06) * height)
+        top = min(max(bottom - piece.shape[0], 0), canvas_height - piece.shape[0])
+        rows = np.arange(top, top + piece.shape[0])
+        solid = piece > 0.3
+        has = solid.any(axis=1)
+        first = np.where(has, solid.argmax(axis=1), 0)
+        if index and (right[rows[has]] >= 0).any():
+            reach = right[rows[has]] - first[has]
+            gap = -int(rng.integers(1, 4)) if touching else int(height * rng.uniform(0.03, 0.25))
+            x = max(int(reach[right[rows[has]] >= 0].max()) + 1 + gap, 0)
+        if x + piece.shape[1] > width:
+            return layers[:index] if index >= 2 else _written(digits[:2], rng, touching)
+        layers[index, rows, x : x + piece.shape[1]] = piece
+        last = piece.shape[1] - 1 - np.argmax(solid[:, ::-1], axis=1)
+        right[rows[has]] = np.maximum(right[rows[has]], x + last[has])
+        x += piece.shape[1]
+    return layers
+
+
+def _rendered(ink: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A canvas export (black strokes on transparent, PNG) or a scan (grey paper, a dark pen, sensor noise)."""
+    if rng.uniform() < 0.5:
+        rgba = np.zeros((*ink.shape, 4), np.uint8)
+        rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
+        image = Image.fromarray(rgba)
+    else:
+        paper = rng.uniform(200, 245)
+        gray = paper * (1 - ink * rng.uniform(0.75, 0.95)) + rng.normal(0, 2, ink.shape)
+        image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
