@@ -51,12 +51,13 @@ class PhotoDigit:
 class PaperInk:
     """Ink separated from paper in a work frame: the stroke mask (printed lines removed), the smoothed ink
     share (0 on paper), and that ink against the local noise threshold (1 at the threshold); or why
-    nothing stands out (`reason`, with an empty mask)."""
+    nothing stands out (`reason`, with an empty mask). `lines`: the mask's pixels dropped as printed lines."""
 
     mask: np.ndarray
     ink: np.ndarray
     strength: np.ndarray
     reason: str | None = None
+    lines: np.ndarray | None = None
 
 
 def photo_digit(gray: np.ndarray) -> PhotoDigit:
@@ -95,8 +96,8 @@ def paper_ink(gray: np.ndarray, extent: int | None = None) -> PaperInk:
     mask = (smooth > low).astype(np.uint8)
     band = max(1, round(EDGE_BAND * min(mask.shape)))
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
-    mask = remove_lines(mask)
-    return PaperInk(mask, smooth, smooth / low, None if mask.any() else "no_ink")
+    unlined = remove_lines(mask)
+    return PaperInk(unlined, smooth, smooth / low, None if unlined.any() else "no_ink", mask & ~unlined)
 
 
 def work_frame(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
@@ -171,6 +172,17 @@ def _horizontal_lines(mask: np.ndarray, thin: int) -> tuple[np.ndarray, int]:
     if not accept.any():
         return drawn, 0
     rows, inside = rows[accept], inside[accept]
+    # Hough answers a printed line again at slightly other angles (fewer votes; candidates come by votes):
+    # a copy within `thin` of a line already kept, on average, would only cut strokes where it strays.
+    kept: list[int] = []
+    for index in range(len(rows)):
+        both = inside[index] & inside[kept] if kept else None
+        if both is not None and (
+            (np.abs(rows[index] - rows[kept]) * both).sum(axis=1) < thin * np.maximum(both.sum(axis=1), 1)
+        ).any():
+            continue
+        kept.append(index)
+    rows, inside = rows[kept], inside[kept]
     # Thickness: the median run of mask pixels across the line, where the line is in the mask.
     reach = np.arange(1, LINE_REACH + 1)
     up = mask[np.clip(rows[..., None] - reach, 0, height - 1), xs[:, None]] > 0

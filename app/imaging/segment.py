@@ -21,6 +21,7 @@ from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
 from app.imaging.photo import mnist_strokes, paper_ink, work_frame
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
+BRIDGE = 0.01  # of the frame's longer side: a stroke crossing a printed line has ink this near either side
 CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces
 SIGNIFICANT = 0.15  # pieces with this share of the biggest piece's ink set the writing's height
 DIRT = 0.15  # pieces smaller than this share of the writing's height are dots of dirt
@@ -130,7 +131,25 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
     paper = paper_ink(frame, min(frame.shape))
     if paper.reason is not None:
         return paper.reason
-    return _Ink(paper.mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
+    mask = paper.mask
+    if paper.lines is not None and paper.lines.any():
+        mask = _bridged(mask, paper.lines, max(2, round(BRIDGE * max(frame.shape))))
+    return _Ink(mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
+
+
+def _bridged(mask: np.ndarray, lines: np.ndarray, reach: int) -> np.ndarray:
+    """The mask with the printed lines' pixels given back where a stroke crosses them: ink within `reach`
+    above and below (or left and right). Otherwise every ruled line cuts each digit into bands."""
+    ink = mask > 0
+    sides = []
+    for axis in (0, 1):
+        before, after = np.zeros_like(ink), np.zeros_like(ink)
+        for step in range(1, reach + 1):
+            before |= np.roll(ink, step, axis=axis)
+            after |= np.roll(ink, -step, axis=axis)
+        sides.append(before & after)
+    crossed = (lines > 0) & (sides[0] | sides[1])
+    return (ink | crossed).astype(np.uint8)
 
 
 def _clusters(mask: np.ndarray, ink: np.ndarray) -> tuple[list[tuple[slice, slice, np.ndarray]], float]:
