@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -144,7 +145,9 @@ def train(
         mnist, config.validation_split, config.seed, config.train_limit
     )
     if config.wrong_cuts:  # cuts of numbers written with the training digits only, never the validation's
-        x_cuts, y_cuts = wrong_cuts(x_train, y_train, config.wrong_cuts, config.seed)
+        x_cuts, y_cuts = wrong_cuts(
+            x_train, y_train, config.wrong_cuts, config.seed, config.threads or os.cpu_count() or 1
+        )
         x_train, y_train = np.concatenate([x_train, x_cuts]), np.concatenate([y_train, y_cuts])
     train_ds = make_dataset(
         x_train,

@@ -9,6 +9,7 @@ choose among cuts. The candidates are exactly what the reader would send the mod
 from __future__ import annotations
 
 import io
+import multiprocessing
 
 import cv2
 import numpy as np
@@ -21,13 +22,23 @@ WHOLE = 0.9  # a right cut holds at least this share of its digit's ink,
 SLIVER = 0.15  # and of other digits' ink at most this share of its digit's
 PART = 0.7  # a wrong cut holds less than this share of every digit's ink,
 SECOND = 0.35  # or this share of a second digit's
-KEEP_WRONG = 0.3  # most candidates are wrong: a share of them is kept, about as many as right ones
+KEEP_WRONG = 0.06  # most candidates are wrong: a share of them is kept, about as many as right ones
 MAX_WIDTH = 1000  # pixels: numbers stay inside the reader's work frame (its pixels are the image's)
 
 
-def wrong_cuts(images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def wrong_cuts(
+    images: np.ndarray, labels: np.ndarray, count: int, seed: int, processes: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """`count` candidates cut from numbers written with `images` (uint8 MNIST), as uint8 (n, 28, 28) with
-    their labels: a digit, or NOT_A_DIGIT. Candidates neither clearly right nor clearly wrong are left out."""
+    their labels: a digit, or NOT_A_DIGIT. Candidates neither clearly right nor clearly wrong are left out.
+    With several `processes`, each writes its share with its own seed (the result depends on both)."""
+    if processes > 1:
+        shares = [count // processes + (i < count % processes) for i in range(processes)]
+        jobs = [(images, labels, share, seed * 1000 + i) for i, share in enumerate(shares)]
+        # spawn: a fresh interpreter per worker (forking a process that runs TensorFlow can hang).
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            parts = pool.starmap(wrong_cuts, jobs)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     rng = np.random.default_rng(seed)
     out_images: list[np.ndarray] = []
     out_labels: list[int] = []

@@ -75,3 +75,17 @@ def server(tmp_path_factory) -> Iterator[Server]:
     server = start_server(models, root / "server.log")
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def bundled_server(tmp_path_factory):
+    """A server on every bundled version of lenet5, as `make serve` runs it (the README's answers)."""
+    root = tmp_path_factory.mktemp("bundled")
+    shutil.copytree(BUNDLED_MODELS / "lenet5", root / "models" / "lenet5")
+    server = start_server(root / "models", root / "server.log")
+    yield server
+    stop_server(server)
+
+
+def newest_bundled_version() -> int:
+    return max(int(p.name) for p in (BUNDLED_MODELS / "lenet5").iterdir() if p.name.isdigit())

@@ -1,4 +1,5 @@
-"""POST /read against the real server and the real model: the README's example, touching digits, an empty image."""
+"""POST /read against the real server and the bundled models (as `make serve` runs them): the README's example,
+touching digits, an empty image."""
 from __future__ import annotations
 
 import json
@@ -11,14 +12,15 @@ import pytest
 
 from tests.app.test_segment import LABELS, png, touching
 from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import newest_bundled_version
 
 
-def test_readme_read_example(server):
+def test_readme_read_example(bundled_server):
     # The README's example, verbatim but for the port.
-    done = subprocess.run(["curl", "-s", "-F", "image=@examples/number.png", f"{server.url}/read"],
+    done = subprocess.run(["curl", "-s", "-F", "image=@examples/number.png", f"{bundled_server.url}/read"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     body = json.loads(done.stdout)
-    assert body["model"] == {"name": "lenet5", "version": 1}
+    assert body["model"] == {"name": "lenet5", "version": newest_bundled_version()}
     (reading,) = body["readings"]
     assert reading["text"] == "4021" and reading["confidence"] > 0.9
     xs = [d["box"][0] for d in reading["digits"]]
@@ -26,11 +28,11 @@ def test_readme_read_example(server):
 
 
 @pytest.mark.parametrize(("first", "second"), [pytest.param(0, 1, id="7-2"), pytest.param(0, 3, id="7-0")])
-def test_touching_digits_are_split(server, first, second):
+def test_touching_digits_are_split(bundled_server, first, second):
     gray, _ = touching(first, second)
     count, _ = cv2.connectedComponents((gray < 128).astype(np.uint8))
     assert count == 2  # one piece of ink: the digits touch
-    response = httpx.post(f"{server.url}/read", files={"image": ("pair.png", png(gray), "image/png")}, timeout=30)
+    response = httpx.post(f"{bundled_server.url}/read", files={"image": ("pair.png", png(gray), "image/png")}, timeout=30)
     assert response.status_code == 200, response.text
     (reading,) = response.json()["readings"]
     assert reading["text"] == f"{LABELS[first]}{LABELS[second]}", reading
@@ -38,11 +40,11 @@ def test_touching_digits_are_split(server, first, second):
     assert left[0] < right[0] and left[0] + left[2] < right[0] + right[2]
 
 
-def test_empty_image_and_a_number_in_one_request(server):
+def test_empty_image_and_a_number_in_one_request(bundled_server):
     blank = png(np.full((150, 400), 255, np.uint8))
     files = [("image", ("blank.png", blank, "image/png")),
              ("image", ("number.png", (REPO_ROOT / "examples" / "number.png").read_bytes(), "image/png"))]
-    response = httpx.post(f"{server.url}/read", files=files, timeout=30)
+    response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=30)
     assert response.status_code == 200, response.text
     empty, number = response.json()["readings"]
     assert empty == {"text": "", "confidence": None, "digits": [], "reason": "no_ink"}

@@ -18,27 +18,13 @@ from PIL import Image
 
 from app.imaging import NO_DIGIT_REASONS
 from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT, wait_until
-from tests.e2e.conftest import start_server, stop_server
+from tests.e2e.conftest import newest_bundled_version, start_server, stop_server
 
 
 def png(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def bundled_server(tmp_path_factory):
-    """A server on every bundled version of lenet5, as `make serve` runs it (the README's answers)."""
-    root = tmp_path_factory.mktemp("bundled")
-    shutil.copytree(BUNDLED_MODELS / "lenet5", root / "models" / "lenet5")
-    server = start_server(root / "models", root / "server.log")
-    yield server
-    stop_server(server)
-
-
-def newest_bundled_version() -> int:
-    return max(int(p.name) for p in (BUNDLED_MODELS / "lenet5").iterdir() if p.name.isdigit())
 
 
 def test_readme_curl_example(bundled_server):
