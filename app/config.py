@@ -19,6 +19,10 @@ class Settings(BaseSettings):
 
     models_dir: Path = Field(Path("models"), description="model repository: <name>/<integer version>/")
     default_model: str = Field("lenet5", description="model served when a request names none")
+    read_model: str = Field(
+        "lenet5-read",
+        description="model POST /read uses when a request names none, while the repository serves it (else the default model)",
+    )
     mnist_path: Path | None = Field(None, description="MNIST .npz or IDX folder, for /train")
     admin_token: SecretStr | None = Field(None, description="bearer token for the admin endpoints; unset disables them")
 

@@ -132,6 +132,10 @@ class ModelRepository:
     def serving(self, name: str) -> ServedVersion | None:
         return self._latest.get(name)
 
+    def reading_model(self) -> str:
+        """The model POST /read uses when a request names none: the reading model while it is served."""
+        return self.settings.read_model if self.settings.read_model in self._latest else self.settings.default_model
+
     @property
     def ready(self) -> bool:
         return self.settings.default_model in self._latest

@@ -110,7 +110,8 @@ class DigitAccuracy(keras.metrics.Metric):  # type: ignore[misc]  # keras has no
         self.seen.assign_add(keras.ops.sum(digit))
 
     def result(self) -> tf.Tensor:
-        return self.right / keras.ops.maximum(self.seen, 1.0)
+        share: tf.Tensor = self.right / keras.ops.maximum(self.seen, 1.0)
+        return share
 
     def reset_state(self) -> None:
         self.right.assign(0.0)

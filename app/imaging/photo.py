@@ -74,11 +74,14 @@ def photo_digit(gray: np.ndarray) -> PhotoDigit:
     return PhotoDigit(mnist_strokes(chosen, found.ink))
 
 
-def paper_ink(gray: np.ndarray, extent: int | None = None) -> PaperInk:
+def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     """The ink in a work frame (`work_frame`) of a photo or scan of paper: lighting flattened, the ink's
     polarity chosen, camera noise thresholded by the local paper level, the frame's edge and printed
-    lines dropped. `extent`: the pixels the paper's closing is a share of (default: the frame's longer
-    side; a strip of writing passes its height, or the closing spans whole digits and their loops)."""
+    lines dropped. `number`: a number written across the frame (POST /read): the paper's closing is a share
+    of the frame's shorter side (of the longer one, it would span whole digits and their loops), and each
+    printed line is removed once (Hough's copies of it at slightly other angles erase long strokes).
+    /predict keeps the single-digit behaviour, whose accuracy tables were measured with it."""
+    extent = min(gray.shape) if number else None
     # Dark ink on paper, or chalk on a board: whichever way has the stronger thin strokes once the
     # lighting is flattened (before, a shadow can hold more of the frame's darkest pixels than ink).
     # Compared in absolute terms: on dark paper, a share of its little light is mostly noise.
@@ -96,7 +99,7 @@ def paper_ink(gray: np.ndarray, extent: int | None = None) -> PaperInk:
     mask = (smooth > low).astype(np.uint8)
     band = max(1, round(EDGE_BAND * min(mask.shape)))
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
-    unlined = remove_lines(mask)
+    unlined = remove_lines(mask, once=number)
     return PaperInk(unlined, smooth, smooth / low, None if unlined.any() else "no_ink", mask & ~unlined)
 
 
@@ -126,12 +129,14 @@ def flatten(gray: np.ndarray, extent: int | None = None) -> tuple[np.ndarray, np
     return ink, paper
 
 
-def remove_lines(mask: np.ndarray) -> np.ndarray:
+def remove_lines(mask: np.ndarray, once: bool = False) -> np.ndarray:
     """Drop printed lines: thin and straight, and present along most of the frame (a written 1 is not).
-    Its pixels are erased except where a stroke thicker than a printed line crosses it."""
+    Its pixels are erased except where a stroke thicker than a printed line crosses it. `once`: each line
+    once, without Hough's copies of it at slightly other angles (they also erase strokes along it, and
+    remnants of a line that is not quite straight)."""
     thin = max(1, round(LINE_MAX_WIDTH * min(mask.shape)))
-    across, widest = _horizontal_lines(mask, thin)
-    down, widest_down = _horizontal_lines(np.ascontiguousarray(mask.T), thin)  # vertical lines, transposed
+    across, widest = _horizontal_lines(mask, thin, once)
+    down, widest_down = _horizontal_lines(np.ascontiguousarray(mask.T), thin, once)  # vertical ones, transposed
     lines = across | down.T
     if not lines.any():
         return mask
@@ -142,7 +147,7 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
     return kept
 
 
-def _horizontal_lines(mask: np.ndarray, thin: int) -> tuple[np.ndarray, int]:
+def _horizontal_lines(mask: np.ndarray, thin: int, once: bool) -> tuple[np.ndarray, int]:
     """Printed lines within LINE_TILT of horizontal, drawn as a mask, and the widest one's width.
 
     Candidates are Hough lines with enough votes, checked all at once: one is a printed line when
@@ -173,14 +178,14 @@ def _horizontal_lines(mask: np.ndarray, thin: int) -> tuple[np.ndarray, int]:
         return drawn, 0
     rows, inside = rows[accept], inside[accept]
     # Hough answers a printed line again at slightly other angles (fewer votes; candidates come by votes):
-    # a copy within `thin` of a line already kept, on average, would only cut strokes where it strays.
+    # with `once`, a copy within `thin` of a line already kept, on average, is dropped.
     kept: list[int] = []
     for index in range(len(rows)):
-        both = inside[index] & inside[kept] if kept else None
-        if both is not None and (
-            (np.abs(rows[index] - rows[kept]) * both).sum(axis=1) < thin * np.maximum(both.sum(axis=1), 1)
-        ).any():
-            continue
+        if kept and once:
+            both = inside[index] & inside[kept]
+            apart = (np.abs(rows[index] - rows[kept]) * both).sum(axis=1)
+            if (apart < thin * np.maximum(both.sum(axis=1), 1)).any():
+                continue
         kept.append(index)
     rows, inside = rows[kept], inside[kept]
     # Thickness: the median run of mask pixels across the line, where the line is in the mask.

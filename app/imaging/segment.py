@@ -50,7 +50,6 @@ class Candidate:
 
     pixels: np.ndarray
     box: tuple[int, int, int, int]
-    aspect: float  # width against height of its ink
     # With segment_number(..., masks=True): (top, left, mask) of its ink in work-frame pixels (training
     # labels each candidate by the digits' ink it holds: training.wrong_cuts).
     mask: tuple[int, int, np.ndarray] | None = None
@@ -66,7 +65,6 @@ class Cluster:
     points: int
     parts: dict[tuple[int, int], list[int]]
     skips: dict[tuple[int, int], float]
-    strokes_cut: list[int]  # by each cut point: the strokes its path crosses (0 through a gap)
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
         mask = (strokes >= CLEAN_MASK).astype(np.uint8)
         return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
     frame = work_frame(gray, NUMBER_SIDE)
-    paper = paper_ink(frame, min(frame.shape))
+    paper = paper_ink(frame, number=True)
     if paper.reason is not None:
         return paper.reason
     mask = paper.mask
@@ -225,13 +223,15 @@ def _cut_cluster(
     paths = [np.zeros(height, np.int64)] + _cut_paths(ink, inked, height) + [np.full(height, width, np.int64)]
     centres = [float(np.median(path)) for path in paths]
     count = int(labels.max()) + 1
-    wide, centre_rows, centre_cols = _pieces_shape(labels, count)
+    wide, centre_rows, centre_cols, first_col, last_col = _pieces_shape(labels, count)
     parts: dict[tuple[int, int], list[int]] = {}
     skips: dict[tuple[int, int], float] = {}
-    seen: dict[bytes, int] = {}
+    seen: dict[tuple[int, bytes], int] = {}  # a part's ink: its candidate
+    same: dict[bytes, int] = {}  # a candidate's image: its candidate
     per_height = float(ink.sum()) * line_height / max(width, 1)  # ink of a stretch one writing's height wide
     shortest = MIN_DIGIT_HEIGHT * min(line_height, height)
     last = len(paths) - 1
+    room = round(DIGIT_GAP * height) + 2
     for start in range(last):
         for end in range(start + 1, last + 1):
             whole = start == 0 and end == last
@@ -241,58 +241,59 @@ def _cut_cluster(
             x = np.arange(lo, hi)[None, :]
             region = (x >= paths[start][:, None]) & (x < paths[end][:, None])
             inside = (paths[start][centre_rows] <= centre_cols) & (centre_cols < paths[end][centre_rows])
-            cut = (~wide & inside)[labels]
+            # Work on the columns the stretch and the whole pieces it takes span: far fewer than the cluster's.
+            # (with room around it, so that closing a photo's gaps sees no edge: the part must not touch one)
+            c0 = max(0, min(lo, int(first_col[inside].min(initial=lo))) - room)
+            c1 = min(width, max(hi, int(last_col[inside].max(initial=hi - 1)) + 1) + room)
+            local = labels[:, c0:c1]
+            cut = (~wide & inside)[local]
             tips = region & wide[labels[:, lo:hi]]
-            cut[:, lo:hi] |= tips
+            cut[:, lo - c0 : hi - c0] |= tips
             options = [cut]
             if (wide & inside).any():  # or those wide pieces whole: a 7 whose bar reaches over its neighbour
-                options.append(inside[labels])
+                options.append(inside[local])
             if tips.any() and np.ptp(np.flatnonzero(tips.any(axis=1))) + 1 < TIP * height:
-                options.append((~wide & inside)[labels])  # or without that bar, a flat tip of the neighbour
+                options.append((~wide & inside)[local])  # or without that bar, a flat tip of the neighbour
             indices = []
             for option, part in enumerate(options):
                 part_rows, part_cols = np.nonzero(part)
                 if not len(part_rows) or np.ptp(part_rows) + 1 < shortest:
                     if option == 0:
-                        skips[(start, end)] = float(ink[part].sum()) / max(per_height, 1e-6)
+                        skips[(start, end)] = float(ink[:, c0:c1][part].sum()) / max(per_height, 1e-6)
                     if not whole:
                         continue
                 if not whole and np.ptp(part_cols) + 1 > MAX_PART_WIDTH * height:
                     continue
-                key = np.packbits(part).tobytes()
+                key = (c0, np.packbits(part).tobytes())
                 if key not in seen:  # paths through one gap hold the same ink: one candidate
-                    candidate = _candidate(found, part, window, columns.start, rows.start, part_rows, part_cols)
+                    x0 = columns.start + c0
+                    candidate = _candidate(found, part, window[:, c0:c1], x0, rows.start, part_rows, part_cols)
                     if masks:
                         top, left = int(part_rows.min()), int(part_cols.min())
                         crop = part[top : part_rows.max() + 1, left : part_cols.max() + 1]
-                        candidate = replace(candidate, mask=(rows.start + top, columns.start + left, crop))
-                    seen[key] = seen.setdefault(candidate.pixels.tobytes(), len(candidates))
+                        candidate = replace(candidate, mask=(rows.start + top, x0 + left, crop))
+                    seen[key] = same.setdefault(candidate.pixels.tobytes(), len(candidates))
                     if seen[key] == len(candidates):  # not the same image as another's
                         candidates.append(candidate)
                 indices.append(seen[key])
             if indices:
                 parts[(start, end)] = sorted(set(indices))
-    crossed = [_strokes_crossed(inked & wide[labels], path) for path in paths]
-    return Cluster(len(paths), parts, skips, crossed)
+    return Cluster(len(paths), parts, skips)
 
 
-def _pieces_shape(labels: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pieces_shape(labels: np.ndarray, count: int) -> tuple[np.ndarray, ...]:
     """By label: whether the piece is wider than WIDE_PIECE of its height (touching digits, which cuts
-    divide), and the row and column of its centre (the side of a cut it goes to when it is not)."""
+    divide); the row and column of its centre (the side of a cut it goes to when it is not); its first and
+    last column."""
     wide = np.zeros(count, bool)
     centre_rows, centre_cols = np.zeros(count, np.int64), np.full(count, -1, np.int64)
+    first_col, last_col = np.zeros(count, np.int64), np.zeros(count, np.int64)
     for label in np.unique(labels[labels > 0]):
         rows, cols = np.nonzero(labels == label)
         wide[label] = np.ptp(cols) + 1 > WIDE_PIECE * (np.ptp(rows) + 1)
         centre_rows[label], centre_cols[label] = round(rows.mean()), round(cols.mean())
-    return wide, centre_rows, centre_cols
-
-
-def _strokes_crossed(inked: np.ndarray, path: np.ndarray) -> int:
-    """How many runs of ink a cut path crosses, top to bottom (0 through a gap)."""
-    height, width = inked.shape
-    on = inked[np.arange(height), np.clip(path, 0, width - 1)] & (path < width) & (path > 0)
-    return int(on[0]) + int((on[1:] & ~on[:-1]).sum())
+        first_col[label], last_col[label] = cols.min(), cols.max()
+    return wide, centre_rows, centre_cols, first_col, last_col
 
 
 def _cut_paths(ink: np.ndarray, inked: np.ndarray, height: int) -> list[np.ndarray]:
@@ -304,14 +305,14 @@ def _cut_paths(ink: np.ndarray, inked: np.ndarray, height: int) -> list[np.ndarr
     margin = max(1, round(CUT_MARGIN * height))
     if width <= CUT_ASPECT * height and _pieces(inked) < 2:
         return []
-    paths = []
+    found: list[np.ndarray] = []
     for step, bend in ((CUT_STEP, CUT_BEND), (2 * CUT_STEP, 2 * CUT_BEND)):  # near their column, and freer
         starts = np.unique(np.round(np.arange(margin, width - margin, max(1.0, step * height))).astype(np.int64))
         if len(starts):
-            paths.append(_least_ink_paths(ink, starts, max(1, round(bend * height))))
-    if not paths:
+            found.append(_least_ink_paths(ink, starts, max(1, round(bend * height))))
+    if not found:
         return []
-    paths = np.concatenate(paths)
+    paths = np.concatenate(found)
     kept: list[np.ndarray] = []
     for path in paths[np.argsort(np.median(paths, axis=1), kind="stable")]:
         if kept and np.abs(path - kept[-1]).mean() < SAME_PATH:
@@ -377,4 +378,4 @@ def _candidate(
         max(1, round((right - left) * sx)),
         max(1, round((bottom - top) * sy)),
     )
-    return Candidate(mnist.fit_and_centre(strokes), box, (right - left) / (bottom - top))
+    return Candidate(mnist.fit_and_centre(strokes), box)

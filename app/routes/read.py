@@ -60,10 +60,14 @@ async def read_numbers(
     request: Request,
     repository: RepositoryDep,
     limits: LimitsDep,
-    model: str | None = Query(None, description="model name (default: the configured default model)"),
+    model: str | None = Query(
+        None,
+        description="model name (default: the reading model, LENET_READ_MODEL, while it is served; else the default model)",
+    ),
     version: int | None = Query(None, ge=1, description="pin a version (default: the highest)"),
 ) -> Response:
     """Read the handwritten number (digits on one line) in each uploaded image or JSON instance, in order."""
+    model = model or repository.reading_model()
     repository.admit(model)  # shed load before reading the body when the queue is full
     files = await image_files_from_request(request, limits)
     segmented = [await _segment(where, data, limits) for where, data in files]

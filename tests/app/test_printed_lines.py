@@ -23,9 +23,10 @@ def ruled_page_with_strokes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_printed_lines_go_and_pen_strokes_stay():
     mask, lines, strokes = ruled_page_with_strokes()
-    kept = remove_lines(mask)
+    kept = remove_lines(mask, once=True)
     off_lines = (strokes > 0) & (cv2.dilate(lines, np.ones((5, 5), np.uint8)) == 0)
-    # Hough also answers each printed line at slightly other angles: those copies must not erase strokes.
+    # Hough also answers each printed line at slightly other angles: those copies must not erase strokes
+    # (POST /read removes each line once; /predict keeps its measured single-digit behaviour).
     assert kept[off_lines].mean() > 0.97, kept[off_lines].mean()
     only_lines = (lines > 0) & (cv2.dilate(strokes, np.ones((9, 9), np.uint8)) == 0)
     assert kept[only_lines].mean() < 0.05

@@ -11,6 +11,7 @@ from app.imaging.segment import segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings
 from tests.app.test_segment import ink_of, page, png
+from tests.conftest import async_wait_until
 
 NUMBER = png(page([(ink_of(i, 80), 30 + 110 * n, 40) for n, i in enumerate([0, 1, 2])], (160, 380)))
 BLANK = png(np.full((120, 300), 250, np.uint8))
@@ -106,3 +107,25 @@ async def test_openapi_documents_read(client):
     example = operation["requestBody"]["content"]["application/json"]["example"]
     response = await client.post("/read", json=example)
     assert response.json()["readings"][0]["text"] == "7777"  # the documented example holds four digits
+
+
+async def test_the_reading_model_reads_by_default_while_it_is_served(tmp_path, loader):
+    settings = fake_settings(tmp_path)
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    app = create_app(settings, loader)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            upload = {"image": ("number.png", NUMBER, "image/png")}
+            # No reading model in the repository: the default model reads.
+            body = (await http.post("/read", files=upload)).json()
+            assert body["model"] == {"name": "lenet5", "version": 1} and body["readings"][0]["text"] == "777"
+            add_version(settings.models_dir, settings.read_model, 1, digit=4)
+            repository = app.state.repository
+            await async_wait_until(lambda: repository.serving(settings.read_model), 10, "the reading model was not loaded")
+            body = (await http.post("/read", files=upload)).json()
+            assert body["model"] == {"name": "lenet5-read", "version": 1} and body["readings"][0]["text"] == "444"
+            # A request that names a model gets it; /predict keeps the default model.
+            body = (await http.post("/read?model=lenet5", files=upload)).json()
+            assert body["model"]["name"] == "lenet5" and body["readings"][0]["text"] == "777"
+            body = (await http.post("/predict", files=upload)).json()
+            assert body["model"]["name"] == "lenet5"

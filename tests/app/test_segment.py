@@ -206,3 +206,18 @@ def test_any_image_is_read_or_refused_as_documented(pixels):
     for digit in reading.digits:
         x, y, w, h = digit.box
         assert 0 <= x and 0 <= y and w >= 1 and h >= 1 and x + w <= pixels.shape[1] + 1 and y + h <= pixels.shape[0] + 1
+
+
+def test_marks_the_model_doubts_are_left_out_and_doubt_everywhere_is_no_digit():
+    placed = [(ink_of(i, 90), 40 + 130 * n, 50) for n, i in enumerate([0, 1, 2])]  # 7 2 1
+    gray = page(placed)
+    cv2.circle(gray, (480, 95), 30, 0, 6)  # a ring beside the number
+    segmented = segment_number(png(gray))
+    assert len(segmented.clusters) == 4
+    probabilities = sure_of(segmented, boxes_of(placed), "721")
+    ring = [i for i, c in enumerate(segmented.candidates) if c.box[0] > 440]
+    probabilities[ring] = 0.1  # the model's answer to what is no digit: every class alike
+    reading = read_number(segmented, probabilities)
+    assert reading.text == "721" and reading.reason is None
+    doubtful = read_number(segmented, np.full((len(segmented.candidates), 10), 0.1, np.float32))
+    assert doubtful.text == "" and doubtful.reason == "no_digit" and doubtful.confidence is None

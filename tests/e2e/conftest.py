@@ -79,9 +79,10 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def bundled_server(tmp_path_factory):
-    """A server on every bundled version of lenet5, as `make serve` runs it (the README's answers)."""
+    """A server on every bundled version of lenet5 and lenet5-read, as `make serve` runs it (the README's answers)."""
     root = tmp_path_factory.mktemp("bundled")
-    shutil.copytree(BUNDLED_MODELS / "lenet5", root / "models" / "lenet5")
+    for name in ("lenet5", "lenet5-read"):
+        shutil.copytree(BUNDLED_MODELS / name, root / "models" / name)
     server = start_server(root / "models", root / "server.log")
     yield server
     stop_server(server)

@@ -169,3 +169,40 @@ def test_bad_v2_input(server, name, kwargs, status, says):
     assert set(response.json()) == {"error"} and says in response.json()["error"], response.text[:300]
     assert_no_server_path(response, server)
     assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def many_marks(count: int) -> bytes:
+    """A strip of paper with `count` separate strokes on one line: more digits than /read reads."""
+    gray = np.full((120, 40 * count + 40), 255, np.uint8)
+    for n in range(count):
+        gray[30:90, 40 + 40 * n : 48 + 40 * n] = 0
+    return encoded(Image.fromarray(gray), "PNG")
+
+
+NUMBER = (REPO_ROOT / "examples" / "number.png").read_bytes()
+READ_CASES = [
+    ("not an image", {"files": {"image": ("x.png", b"GIF89a not really", "image/png")}}, 400, "bad_image"),
+    ("decompression bomb", {"files": {"image": ("bomb.png", bomb(), "image/png")}}, 400, "image_too_large"),
+    ("more digits than LENET_MAX_READ_DIGITS", {"files": {"image": ("many.png", many_marks(40), "image/png")}},
+     400, "too_many_digits"),
+    ("array instance", {"json": {"instances": [[0] * 784]}}, 400, "bad_request"),
+    ("b64 that is not base64", {"json": {"instances": [{"b64": "%%%"}]}}, 400, "bad_image"),
+    ("unknown model", {"params": {"model": "resnet"}, "files": {"image": ("n.png", NUMBER, "image/png")}},
+     404, "model_not_found"),
+    ("model name outside the repository", {"params": {"model": "../jobs/x/candidate", "version": "1"},
+                                           "files": {"image": ("n.png", NUMBER, "image/png")}}, 404, "model_not_found"),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,status,code", [pytest.param(*case, id=case[0]) for case in READ_CASES])
+def test_bad_read_input(server, name, kwargs, status, code):
+    response = httpx.post(f"{server.url}/read", timeout=30, **kwargs)
+    RESULTS.append((f"/read: {name}", response.status_code, response.json().get("error", {}).get("code", "-")))
+    assert response.status_code == status, response.text[:300]
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"]
+    assert_no_server_path(response, server)
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    # and the next number is read as ever
+    good = httpx.post(f"{server.url}/read", files={"image": ("n.png", NUMBER, "image/png")}, timeout=30)
+    assert good.status_code == 200 and good.json()["readings"][0]["text"] == "4021"
