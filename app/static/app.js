@@ -393,14 +393,13 @@
     reading.controller = controller;
     const form = new FormData();
     form.append("image", blob, filename);
-    const query = new URLSearchParams();
-    if (page.model) query.set("model", page.model);
     $("number-panel").setAttribute("aria-busy", "true");
     try {
-      const body = await requestJson(`/read?${query}`, { method: "POST", body: form, signal: controller.signal });
+      // No model named: the server's reading model reads (LENET_READ_MODEL), trained to doubt wrong cuts.
+      const body = await requestJson("/read", { method: "POST", body: form, signal: controller.signal });
       if (sequence !== reading.sequence) return;
       showAlert($("read-error"), "");
-      showReading(body.readings[0]);
+      showReading(body.readings[0], body.model);
     } catch (error) {
       if (error.name === "AbortError" || sequence !== reading.sequence) return;
       showAlert($("read-error"), `Could not read the image: ${describe(error)}`);
@@ -412,8 +411,9 @@
     }
   }
 
-  function showReading(result) {
+  function showReading(result, model) {
     const found = result.text !== "";
+    $("read-by").textContent = `${model.name} v${model.version}`;
     $("number-empty").hidden = true;
     $("number-found").hidden = !found;
     $("number-none").hidden = found;

@@ -235,6 +235,18 @@ def test_the_readme_curl_example_answers(installed: Installed) -> None:
     assert answer["predictions"][0]["digit"] in range(10)
 
 
+def test_the_readme_read_example_answers(installed: Installed) -> None:
+    """POST /read from the wheel: app.imaging's segmentation and the bundled reading model."""
+    wait_healthy(installed)
+    example = re.search(r"^curl -F image=@\S+ http://127\.0\.0\.1:8000/read$", (REPO_ROOT / "README.md").read_text(), re.M)
+    assert example, "the README's /read curl example is gone"
+    command = shlex.split(example.group(0).replace("127.0.0.1:8000", installed.url.removeprefix("http://")))
+    answer = json.loads(subprocess.run(command + ["--silent", "--show-error", "--fail-with-body"], cwd=REPO_ROOT,
+                                       capture_output=True, text=True, check=True).stdout)
+    assert answer["model"] == {"name": "lenet5-read", "version": 1}
+    assert answer["readings"][0]["text"] == "4021"
+
+
 def test_a_training_job_runs_the_installed_training_package(installed: Installed) -> None:
     wait_healthy(installed)
     headers = {"Authorization": f"Bearer {TOKEN}"}

@@ -185,10 +185,13 @@ def test_a_written_number_is_read_digit_by_digit_with_its_boxes(visit):
     seen = visit()
     page = seen.page
     page.locator("#number-panel").scroll_into_view_if_needed()
-    with page.expect_response("**/read?*") as answer:
+    with page.expect_response("**/read") as answer:
         draw(page, NUMBER_171, pad="#number-pad")
     expect(page.locator("#number-text")).to_have_text("171")
     body = answer.value.json()
+    # The page names no model: the server's reading model reads, and the page says which one it was.
+    assert "?" not in answer.value.url
+    expect(page.locator("#read-by")).to_have_text(f"{body['model']['name']} v{body['model']['version']}")
     boxes = [d["box"] for d in body["readings"][0]["digits"]]
     assert [x for x, *_ in boxes] == sorted(x for x, *_ in boxes) and len(boxes) == 3
     assert all(0 <= x < 840 and 0 <= y < 240 for x, y, *_ in boxes)  # in the pad's pixels
