@@ -39,6 +39,7 @@ STRAY = 0.02  # the cost of wandering that far, against a pixel of full ink
 SAME_PATH = 1.0  # paths this close (mean columns apart) are one
 MIN_DIGIT_HEIGHT = 0.5  # a digit is at least this share of the writing's (and its cluster's) height
 MAX_PART_WIDTH = 1.5  # ... and at most this many heights wide
+CANDIDATES_PER_DIGIT = 80  # an image may offer at most this many candidates per digit it may hold
 MAX_CUTS = 200  # cut paths per cluster, at most (twelve touching digits need about 170)
 # The photo path closes gaps of 2.5% of its frame, where a digit is 25-60% of the frame tall.
 DIGIT_GAP = 0.06  # so a digit's own gaps are closed up to this share of its height
@@ -106,7 +107,7 @@ def segment_number(
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
     out = Segmented()
     for columns, rows, labels in clusters:
-        out.clusters.append(_cut_cluster(found, columns, rows, labels, line_height, out.candidates, masks))
+        out.clusters.append(_cut_cluster(found, columns, rows, labels, line_height, out.candidates, masks, max_digits))
     return out
 
 
@@ -210,6 +211,7 @@ def _cut_cluster(
     line_height: float,
     candidates: list[Candidate],
     masks: bool = False,
+    max_digits: int = 32,
 ) -> Cluster:
     """The cluster's candidates: whole, and every stretch between two cut paths that could be one digit (at
     most a digit and a half wide, as tall as writing). A piece no wider than a digit goes wholly to the side
@@ -275,6 +277,10 @@ def _cut_cluster(
                     seen[key] = same.setdefault(candidate.pixels.tobytes(), len(candidates))
                     if seen[key] == len(candidates):  # not the same image as another's
                         candidates.append(candidate)
+                        if len(candidates) > CANDIDATES_PER_DIGIT * max_digits:  # a bound on an image's work
+                            raise TooManyDigits(
+                                f"more ink than {max_digits} digits' worth; a reading may have at most {max_digits}"
+                            )
                 indices.append(seen[key])
             if indices:
                 parts[(start, end)] = sorted(set(indices))

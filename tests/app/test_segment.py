@@ -221,3 +221,14 @@ def test_marks_the_model_doubts_are_left_out_and_doubt_everywhere_is_no_digit():
     assert reading.text == "721" and reading.reason is None
     doubtful = read_number(segmented, np.full((len(segmented.candidates), 10), 0.1, np.float32))
     assert doubtful.text == "" and doubtful.reason == "no_digit" and doubtful.confidence is None
+
+
+def test_an_image_that_would_cost_too_much_work_is_refused():
+    # One wide smear of ink as tall as the image: each of its many cuts leads to many candidates.
+    gray = np.full((200, 500), 255, np.uint8)
+    cv2.rectangle(gray, (20, 20), (480, 180), 0, 8)
+    for x in range(40, 480, 31):
+        cv2.line(gray, (x, 20), (x + 25, 180), 0, 4)
+    with pytest.raises(TooManyDigits, match="digits' worth"):
+        segment_number(png(gray), max_digits=2)
+    assert len(segment_number(png(gray), max_digits=50).candidates) > 2 * 80
