@@ -129,3 +129,17 @@ async def test_the_reading_model_reads_by_default_while_it_is_served(tmp_path, l
             assert body["model"]["name"] == "lenet5" and body["readings"][0]["text"] == "777"
             body = (await http.post("/predict", files=upload)).json()
             assert body["model"]["name"] == "lenet5"
+
+
+async def test_a_twelve_digit_number_is_read_whole(tmp_path, loader):
+    settings = fake_settings(tmp_path)
+    add_version(settings.models_dir, "lenet5", 1, digit=3)
+    twelve = png(page([(ink_of(i, 60), 20 + 75 * n, 40) for n, i in enumerate(range(12))], (140, 940)))
+    app = create_app(settings, loader)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            response = await http.post("/read", files={"image": ("twelve.png", twelve, "image/png")})
+    (reading,) = response.json()["readings"]
+    assert reading["text"] == "3" * 12
+    xs = [d["box"][0] for d in reading["digits"]]
+    assert xs == sorted(xs) and all(abs(x - (20 + 75 * n)) <= 12 for n, x in enumerate(xs)), xs
