@@ -32,6 +32,9 @@ def wrong_cuts(
     """`count` candidates cut from numbers written with `images` (uint8 MNIST), as uint8 (n, 28, 28) with
     their labels: a digit, or NOT_A_DIGIT. Candidates neither clearly right nor clearly wrong are left out.
     With several `processes`, each writes its share with its own seed (the result depends on both)."""
+    processes = min(processes, count)
+    if count <= 0:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
     if processes > 1:
         shares = [count // processes + (i < count % processes) for i in range(processes)]
         jobs = [(images, labels, share, seed * 1000 + i) for i, share in enumerate(shares)]

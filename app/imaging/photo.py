@@ -184,7 +184,7 @@ def _horizontal_lines(mask: np.ndarray, thin: int, once: bool) -> tuple[np.ndarr
         if kept and once:
             both = inside[index] & inside[kept]
             apart = (np.abs(rows[index] - rows[kept]) * both).sum(axis=1)
-            if (apart < thin * np.maximum(both.sum(axis=1), 1)).any():
+            if ((apart < thin * both.sum(axis=1)) & (both.sum(axis=1) > 0)).any():
                 continue
         kept.append(index)
     rows, inside = rows[kept], inside[kept]

@@ -39,6 +39,7 @@ STRAY = 0.02  # the cost of wandering that far, against a pixel of full ink
 SAME_PATH = 1.0  # paths this close (mean columns apart) are one
 MIN_DIGIT_HEIGHT = 0.5  # a digit is at least this share of the writing's (and its cluster's) height
 MAX_PART_WIDTH = 1.5  # ... and at most this many heights wide
+PIECES_PER_DIGIT = 8  # an image may hold at most this many pieces of ink (past dirt) per digit it may hold
 CANDIDATES_PER_DIGIT = 80  # an image may offer at most this many candidates per digit it may hold
 MAX_CUTS = 200  # cut paths per cluster, at most (twelve touching digits need about 170)
 # The photo path closes gaps of 2.5% of its frame, where a digit is 25-60% of the frame tall.
@@ -93,21 +94,30 @@ class _Ink:
 
 
 def segment_number(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_digits: int = 32, masks: bool = False
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_digits: int = 32,
+    max_candidates: int | None = None,
+    masks: bool = False,
 ) -> Segmented:
     """Candidate digits of a number written on one line. Raises BadImage, ImageTooLarge, and
-    TooManyDigits when the image holds more than `max_digits` separate clusters of ink."""
+    TooManyDigits when the image holds more than `max_digits` separate clusters of ink, or would offer more
+    candidates than CANDIDATES_PER_DIGIT per digit (or `max_candidates`): a bound on the work it may cost."""
     found = _find_ink(data, max_pixels)
     if isinstance(found, str):
         return Segmented(reason=found)
-    clusters, line_height = _clusters(found.mask, found.ink)
+    clusters, line_height = _clusters(found.mask, found.ink, max_digits)
     if not clusters:
         return Segmented(reason="no_digit")
     if len(clusters) > max_digits:
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
     out = Segmented()
+    limit = CANDIDATES_PER_DIGIT * max_digits
+    limit = limit if max_candidates is None else min(limit, max_candidates)
     for columns, rows, labels in clusters:
-        out.clusters.append(_cut_cluster(found, columns, rows, labels, line_height, out.candidates, masks, max_digits))
+        cluster = _cut_cluster(found, columns, rows, labels, line_height, out.candidates, masks, limit, max_digits)
+        out.clusters.append(cluster)
     return out
 
 
@@ -140,18 +150,24 @@ def _bridged(mask: np.ndarray, lines: np.ndarray, reach: int) -> np.ndarray:
     """The mask with the printed lines' pixels given back where a stroke crosses them: ink within `reach`
     above and below (or left and right). Otherwise every ruled line cuts each digit into bands."""
     ink = mask > 0
+    padded = np.pad(ink, reach)  # shifted copies must not wrap around the frame's edges
+    height, width = ink.shape
     sides = []
-    for axis in (0, 1):
+    for dy, dx in ((1, 0), (0, 1)):
         before, after = np.zeros_like(ink), np.zeros_like(ink)
         for step in range(1, reach + 1):
-            before |= np.roll(ink, step, axis=axis)
-            after |= np.roll(ink, -step, axis=axis)
+            y, x = reach - step * dy, reach - step * dx
+            before |= padded[y : y + height, x : x + width]
+            y, x = reach + step * dy, reach + step * dx
+            after |= padded[y : y + height, x : x + width]
         sides.append(before & after)
     crossed = (lines > 0) & (sides[0] | sides[1])
     return (ink | crossed).astype(np.uint8)
 
 
-def _clusters(mask: np.ndarray, ink: np.ndarray) -> tuple[list[tuple[slice, slice, np.ndarray]], float]:
+def _clusters(
+    mask: np.ndarray, ink: np.ndarray, max_digits: int
+) -> tuple[list[tuple[slice, slice, np.ndarray]], float]:
     """Clusters of pieces whose columns overlap, left to right, as (columns, rows, piece labels in that
     window; 0 for background and for pieces of other clusters), and the writing's height. Dots of dirt,
     bars and marks off the line are left out."""
@@ -173,13 +189,22 @@ def _clusters(mask: np.ndarray, ink: np.ndarray) -> tuple[list[tuple[slice, slic
     keep = (np.maximum(width, height) >= DIRT * line_height) & ~bar
     keep &= np.abs(middle - line_middle) < OFF_LINE * line_height  # marks above or below the line
     right = left + width
-    overlaps = (left[:, None] < right[None, :]) & (left[None, :] < right[:, None])
-    np.fill_diagonal(overlaps, False)
-    # A small piece on its own (a hyphen, a dot, what is left of a printed line) is not a digit.
-    keep &= (height >= LONE_PIECE * line_height) | (overlaps & keep[None, :]).any(axis=1)
+    # A small piece on its own (a hyphen, a dot, what is left of a printed line) is not a digit. Whether a
+    # kept piece's columns overlap another's, by a sweep left to right (a matrix of all pairs would cost
+    # gigabytes for an image of ten thousand dots).
+    kept = np.flatnonzero(keep)
+    kept = kept[np.argsort(left[kept], kind="stable")]
+    overlapping = np.zeros(len(keep), bool)
+    if len(kept) > 1:
+        starts, ends = left[kept], right[kept]
+        overlapping[kept[1:]] = starts[1:] < np.maximum.accumulate(ends)[:-1]  # with one before it
+        overlapping[kept[:-1]] |= starts[1:] < ends[:-1]  # with the next one (sorted: the nearest)
+    keep &= (height >= LONE_PIECE * line_height) | overlapping
     pieces = np.flatnonzero(keep)
     if not len(pieces):
         return [], 0.0
+    if len(pieces) > PIECES_PER_DIGIT * max_digits:
+        raise TooManyDigits(f"{len(pieces)} marks; a reading may have at most {max_digits} digits")
     order = pieces[np.argsort(left[pieces])]
     groups: list[list[int]] = []
     reach = -1
@@ -211,6 +236,7 @@ def _cut_cluster(
     line_height: float,
     candidates: list[Candidate],
     masks: bool = False,
+    limit: int = CANDIDATES_PER_DIGIT * 32,
     max_digits: int = 32,
 ) -> Cluster:
     """The cluster's candidates: whole, and every stretch between two cut paths that could be one digit (at
@@ -229,16 +255,18 @@ def _cut_cluster(
     parts: dict[tuple[int, int], list[int]] = {}
     skips: dict[tuple[int, int], float] = {}
     seen: dict[tuple[int, bytes], int] = {}  # a part's ink: its candidate
-    same: dict[bytes, int] = {}  # a candidate's image: its candidate
+    same: dict[tuple[tuple[int, ...], bytes], int] = {}  # a candidate's box and image: its candidate
     per_height = float(ink.sum()) * line_height / max(width, 1)  # ink of a stretch one writing's height wide
     shortest = MIN_DIGIT_HEIGHT * min(line_height, height)
     last = len(paths) - 1
     room = round(DIGIT_GAP * height) + 2
     for start in range(last):
-        for end in range(start + 1, last + 1):
+        reach = centres[start] + MAX_PART_WIDTH * height
+        ends = [end for end in range(start + 1, last) if centres[end] <= reach]  # centres ascend
+        for end in [*ends, last]:  # the cluster whole is always offered: a reading needs a path to its end
             whole = start == 0 and end == last
             if not whole and centres[end] - centres[start] > MAX_PART_WIDTH * height:
-                break
+                continue
             lo, hi = int(paths[start].min()), int(paths[end].max())
             x = np.arange(lo, hi)[None, :]
             region = (x >= paths[start][:, None]) & (x < paths[end][:, None])
@@ -274,12 +302,13 @@ def _cut_cluster(
                         top, left = int(part_rows.min()), int(part_cols.min())
                         crop = part[top : part_rows.max() + 1, left : part_cols.max() + 1]
                         candidate = replace(candidate, mask=(rows.start + top, x0 + left, crop))
-                    seen[key] = same.setdefault(candidate.pixels.tobytes(), len(candidates))
+                    seen[key] = same.setdefault((candidate.box, candidate.pixels.tobytes()), len(candidates))
                     if seen[key] == len(candidates):  # not the same image as another's
                         candidates.append(candidate)
-                        if len(candidates) > CANDIDATES_PER_DIGIT * max_digits:  # a bound on an image's work
+                        if len(candidates) > limit:  # a bound on the work an image may cost
                             raise TooManyDigits(
-                                f"more ink than {max_digits} digits' worth; a reading may have at most {max_digits}"
+                                f"more ink than {max_digits} digits' worth (over {limit} candidate digits); "
+                                f"a reading may have at most {max_digits} digits"
                             )
                 indices.append(seen[key])
             if indices:
@@ -290,15 +319,23 @@ def _cut_cluster(
 def _pieces_shape(labels: np.ndarray, count: int) -> tuple[np.ndarray, ...]:
     """By label: whether the piece is wider than WIDE_PIECE of its height (touching digits, which cuts
     divide); the row and column of its centre (the side of a cut it goes to when it is not); its first and
-    last column."""
-    wide = np.zeros(count, bool)
-    centre_rows, centre_cols = np.zeros(count, np.int64), np.full(count, -1, np.int64)
-    first_col, last_col = np.zeros(count, np.int64), np.zeros(count, np.int64)
-    for label in np.unique(labels[labels > 0]):
-        rows, cols = np.nonzero(labels == label)
-        wide[label] = np.ptp(cols) + 1 > WIDE_PIECE * (np.ptp(rows) + 1)
-        centre_rows[label], centre_cols[label] = round(rows.mean()), round(cols.mean())
-        first_col[label], last_col[label] = cols.min(), cols.max()
+    last column. One pass over the pixels, however many pieces."""
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols]
+    big = np.iinfo(np.int64).max
+    first_row, first_col = np.full(count, big), np.full(count, big)
+    last_row, last_col = np.full(count, -1), np.full(count, -1)
+    np.minimum.at(first_row, which, rows)
+    np.minimum.at(first_col, which, cols)
+    np.maximum.at(last_row, which, rows)
+    np.maximum.at(last_col, which, cols)
+    pixels = np.maximum(np.bincount(which, minlength=count), 1)
+    centre_rows = np.round(np.bincount(which, weights=rows, minlength=count) / pixels).astype(np.int64)
+    centre_cols = np.round(np.bincount(which, weights=cols, minlength=count) / pixels).astype(np.int64)
+    present = last_col >= 0
+    centre_cols[~present] = -1  # no piece: never inside a stretch
+    wide = present & (last_col - first_col + 1 > WIDE_PIECE * (last_row - first_row + 1))
+    first_col[~present], last_col[~present] = 0, 0
     return wide, centre_rows, centre_cols, first_col, last_col
 
 

@@ -4,6 +4,8 @@ model as one batch, and lets the probabilities pick each reading."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -12,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ServiceError, TooManyDigits
 from app.imaging.reading import Reading, read_number
-from app.imaging.segment import Segmented, segment_number
+from app.imaging.segment import CANDIDATES_PER_DIGIT, Segmented, segment_number
 from app.payloads import Limits, image_files_from_request
 from app.routes.predict import REQUEST_BODY
 from app.schemas import ERROR_RESPONSES, ReadResponse
@@ -70,7 +72,13 @@ async def read_numbers(
     model = model or repository.reading_model()
     repository.admit(model)  # shed load before reading the body when the queue is full
     files = await image_files_from_request(request, limits)
-    segmented = [await _segment(where, data, limits) for where, data in files]
+    # The request's candidates go to the model at once: at most half the batching queue, and at most what four
+    # images of the most digits may offer (a bound on the work a request of many images may cost).
+    budget = min(repository.settings.max_queue_images // 2, 4 * CANDIDATES_PER_DIGIT * limits.max_read_digits)
+    segmented = []
+    for where, data in files:
+        segmented.append(await _segment(where, data, limits, budget))
+        budget -= len(segmented[-1].candidates)
     pixels = np.concatenate([s.pixels for s in segmented])
     if len(pixels):
         served, probabilities = await repository.predict(model, version, pixels[..., None])
@@ -87,10 +95,14 @@ async def read_numbers(
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-async def _segment(where: str, data: bytes, limits: Limits) -> Segmented:
-    try:  # tens of milliseconds of OpenCV per image: off the event loop
+async def _segment(where: str, data: bytes, limits: Limits, budget: int) -> Segmented:
+    if budget <= 0:
+        raise TooManyDigits(f"{where}: the request's images hold too many candidate digits; send fewer per request")
+    try:  # tens to hundreds of milliseconds of OpenCV per image: off the event loop
         return await run_in_threadpool(
-            segment_number, data, max_pixels=limits.max_image_pixels, max_digits=limits.max_read_digits
+            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget),
+            data,
+            max_pixels=limits.max_image_pixels,
         )
     except ServiceError as exc:
         exc.message = f"{where}: {exc.message}"

@@ -143,3 +143,17 @@ async def test_a_twelve_digit_number_is_read_whole(tmp_path, loader):
     assert reading["text"] == "3" * 12
     xs = [d["box"][0] for d in reading["digits"]]
     assert xs == sorted(xs) and all(abs(x - (20 + 75 * n)) <= 12 for n, x in enumerate(xs)), xs
+
+
+async def test_a_request_may_offer_the_model_only_so_many_candidates(tmp_path, loader):
+    settings = fake_settings(tmp_path, max_queue_images=2 * len(segment_number(NUMBER).candidates) + 2)
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    app = create_app(settings, loader)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            one = [("image", ("n.png", NUMBER, "image/png"))]
+            assert (await http.post("/read", files=one)).status_code == 200
+            response = await http.post("/read", files=one * 3)  # more than half the queue
+            assert_error(response, 400, "too_many_digits")
+            assert "image[" in response.json()["error"]["message"]
+            assert (await http.post("/read", files=one)).status_code == 200  # and the next request is read

@@ -232,3 +232,24 @@ def test_an_image_that_would_cost_too_much_work_is_refused():
     with pytest.raises(TooManyDigits, match="digits' worth"):
         segment_number(png(gray), max_digits=2)
     assert len(segment_number(png(gray), max_digits=50).candidates) > 2 * 80
+
+
+def test_ten_thousand_dots_are_refused_quickly_and_cheaply():
+    # A small PNG of 2x2 dots a pixel apart: ten thousand pieces of ink (all pairs of them would be 100M).
+    rgba = np.zeros((300, 300, 4), np.uint8)  # a canvas export: black dots on transparent
+    rgba[::3, ::3, 3] = rgba[1::3, ::3, 3] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG")
+    with pytest.raises(TooManyDigits):  # counted by a sweep, not by comparing all pairs (that took gigabytes)
+        segment_number(buffer.getvalue())
+
+
+def test_two_strokes_alike_keep_their_own_boxes():
+    gray = np.full((200, 400), 255, np.uint8)
+    for x in (150, 230):  # "11": the same stroke twice, in one cluster's columns or not
+        cv2.line(gray, (x + 30, 40), (x - 30, 160), 0, 8)
+    segmented = segment_number(png(gray))
+    reading = read_number(segmented, np.tile(np.eye(10, dtype=np.float32)[1], (len(segmented.candidates), 1)))
+    assert reading.text == "11"
+    (first, _, width, _), (second, *_) = (d.box for d in reading.digits)
+    assert second > first + width - 10, [d.box for d in reading.digits]

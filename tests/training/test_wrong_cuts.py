@@ -71,3 +71,10 @@ def test_training_with_wrong_cuts(tmp_path, small_mnist):
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert result.history["accuracy"][-1] > 0.3
     keras.backend.clear_session()
+
+
+def test_fewer_cuts_than_processes(small_mnist):
+    images, labels = wrong_cuts(small_mnist.x_train, small_mnist.y_train, 1, seed=0, processes=2)
+    assert images.shape == (1, 28, 28) and labels.shape == (1,)
+    empty, none = wrong_cuts(small_mnist.x_train, small_mnist.y_train, 0, seed=0)
+    assert empty.shape == (0, 28, 28) and none.shape == (0,)
