@@ -51,11 +51,11 @@ train-lenet5: $(RUNTIME)
 		--lr-schedule cosine --weight-decay 5e-4 --augment --augment-rotation 8 --augment-shift 0.08 --augment-zoom 0.08 \
 		--label-smoothing 0.1 --keep last --validation-split 0.02 --seed 0
 
-# LeNet-5 for POST /read: as train-lenet5, plus 100,000 of the reader's own cuts (training/wrong_cuts.py).
+# LeNet-5 for POST /read: as train-lenet5, plus 60,000 of the reader's own cuts (training/wrong_cuts.py).
 train-lenet5-read: $(RUNTIME)
 	$(BIN)/python -m training train --arch lenet5 --name lenet5-read --epochs 40 --batch-size 128 --optimizer sgd \
 		--learning-rate 0.05 --lr-schedule cosine --weight-decay 5e-4 --augment --augment-rotation 8 --augment-shift 0.08 \
-		--augment-zoom 0.08 --label-smoothing 0.1 --keep last --validation-split 0.02 --seed 0 --wrong-cuts 100000
+		--augment-zoom 0.08 --label-smoothing 0.1 --keep last --validation-split 0.02 --seed 0 --wrong-cuts 60000
 
 train-lenet5-plus: $(RUNTIME)
 	$(BIN)/python -m training train --arch lenet5-plus --epochs 30 --augment --lr-schedule cosine --keep last
