@@ -26,7 +26,14 @@ def test_readme_read_example(bundled_server):
     assert xs == sorted(xs) and all(0 <= x < 285 for x in xs)  # left to right, inside the 285-pixel image
 
 
-@pytest.mark.parametrize(("first", "second"), [pytest.param(0, 1, id="7-2"), pytest.param(0, 3, id="7-0")])
+@pytest.mark.parametrize(("first", "second"), [
+    pytest.param(0, 1, id="7-2"),
+    # The 0 reaches left under the 7's bar, past where its stem starts: no cut path from top to bottom keeps
+    # the 7 whole, and the model doubts every 7 without its stem's top (README: touching canvas numbers are
+    # read 76% of the time). Strict: when the reader learns this case, the test says so.
+    pytest.param(0, 3, id="7-0", marks=pytest.mark.xfail(strict=True, reason="the 0 overlaps the 7's corner")),
+    pytest.param(4, 5, id="4-1"),
+])
 def test_touching_digits_are_split(bundled_server, first, second):
     gray, _ = touching(first, second)
     count, _ = cv2.connectedComponents((gray < 128).astype(np.uint8))
