@@ -33,6 +33,7 @@ from preprocess_accuracy import load_model  # noqa: E402
 from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
 
 from app.imaging.reading import read_number  # noqa: E402
+from training.wrong_cuts import InkLine  # noqa: E402
 from app.imaging.segment import segment_number  # noqa: E402
 
 Number = tuple[np.ndarray, float]  # ink 0..1 of the whole number, the digits' mean height in pixels
@@ -52,22 +53,17 @@ def compose(digits: np.ndarray, rng: np.random.Generator, touching: bool, pen: f
             ink = _thinned(ink, pen)
         pieces.append(_tilt(ink, rng, 8))
     canvas = np.zeros((int(height * 3), int(sum(p.shape[1] for p in pieces) + height * (len(pieces) + 2))), np.float32)
-    right = np.full(canvas.shape[0], -1, np.int64)  # the ink's rightmost column in each row, so far
+    line = InkLine(canvas.shape[0])
     x = int(height * 0.5)
     for index, piece in enumerate(pieces):
         bottom = height * 2.2 + wave * np.sin(wave_phase + index * 1.1) + rng.normal(0, 0.04) * height
         top = int(bottom - piece.shape[0])
-        rows = np.arange(top, top + piece.shape[0])
-        solid = piece > 0.3
-        has = solid.any(axis=1)
-        first = np.where(has, solid.argmax(axis=1), 0)
-        if index and (right[rows[has]] >= 0).any():
-            reach = right[rows[has]] - first[has]
+        if (meets := line.meets(piece, top)) is not None:
             gap = -int(rng.integers(1, 4)) if touching else int(height * rng.uniform(0.08, 0.5))
-            x = int(reach[right[rows[has]] >= 0].max()) + 1 + gap
-        canvas[rows, x : x + piece.shape[1]] = np.maximum(canvas[rows, x : x + piece.shape[1]], piece)
-        last = piece.shape[1] - 1 - np.argmax(solid[:, ::-1], axis=1)
-        right[rows[has]] = np.maximum(right[rows[has]], x + last[has])
+            x = meets + gap
+        window = canvas[top : top + piece.shape[0], x : x + piece.shape[1]]
+        np.maximum(window, piece, out=window)
+        line.add(piece, top, x)
         x += piece.shape[1]
     rows, cols = np.nonzero(canvas > 0.02)
     margin = int(height * 0.4)

@@ -93,26 +93,47 @@ def _written(digits: np.ndarray, rng: np.random.Generator, touching: bool) -> np
     canvas_height = int(height * 2)
     width = min(sum(p.shape[1] for p in pieces) + int(height) * (len(pieces) + 1), MAX_WIDTH)
     layers = np.zeros((len(pieces), canvas_height, width), np.float32)
-    right = np.full(canvas_height, -1, np.int64)  # the ink's rightmost column in each row, so far
+    line = InkLine(canvas_height)
     x = int(height * 0.3)
     for index, piece in enumerate(pieces):
         bottom = int(height * 1.6 + rng.normal(0, 0.06) * height)
         top = min(max(bottom - piece.shape[0], 0), canvas_height - piece.shape[0])
+        if (meets := line.meets(piece, top)) is not None:
+            gap = -int(rng.integers(1, 4)) if touching else int(height * rng.uniform(0.03, 0.25))
+            x = max(meets + gap, 0)
+        if x + piece.shape[1] > width:
+            return layers[:index] if index >= 2 else _written(digits[:2], rng, touching)
+        layers[index, top : top + piece.shape[0], x : x + piece.shape[1]] = piece
+        line.add(piece, top, x)
+        x += piece.shape[1]
+    return layers
+
+
+class InkLine:
+    """A line of writing, row by row: where each row's ink ends so far. Places the next digit by its ink, not
+    its box (slanted digits' boxes overlap when their ink does not). bench/read_accuracy.py writes with it too."""
+
+    def __init__(self, height: int) -> None:
+        self.right = np.full(height, -1, np.int64)  # the ink's rightmost column in each row (-1: none yet)
+
+    def meets(self, piece: np.ndarray, top: int) -> int | None:
+        """The column at which `piece` (ink above 0.3), its top row at `top`, starts so that its ink just
+        meets the ink so far in some shared row; None when no row with ink is shared."""
         rows = np.arange(top, top + piece.shape[0])
         solid = piece > 0.3
         has = solid.any(axis=1)
-        first = np.where(has, solid.argmax(axis=1), 0)
-        if index and (right[rows[has]] >= 0).any():
-            reach = right[rows[has]] - first[has]
-            gap = -int(rng.integers(1, 4)) if touching else int(height * rng.uniform(0.03, 0.25))
-            x = max(int(reach[right[rows[has]] >= 0].max()) + 1 + gap, 0)
-        if x + piece.shape[1] > width:
-            return layers[:index] if index >= 2 else _written(digits[:2], rng, touching)
-        layers[index, rows, x : x + piece.shape[1]] = piece
+        ended = self.right[rows[has]]
+        if not (ended >= 0).any():
+            return None
+        first = solid.argmax(axis=1)[has]
+        return int((ended - first)[ended >= 0].max()) + 1
+
+    def add(self, piece: np.ndarray, top: int, x: int) -> None:
+        rows = np.arange(top, top + piece.shape[0])
+        solid = piece > 0.3
+        has = solid.any(axis=1)
         last = piece.shape[1] - 1 - np.argmax(solid[:, ::-1], axis=1)
-        right[rows[has]] = np.maximum(right[rows[has]], x + last[has])
-        x += piece.shape[1]
-    return layers
+        self.right[rows[has]] = np.maximum(self.right[rows[has]], x + last[has])
 
 
 def _rendered(ink: np.ndarray, rng: np.random.Generator) -> bytes:

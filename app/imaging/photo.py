@@ -100,7 +100,8 @@ def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     band = max(1, round(EDGE_BAND * min(mask.shape)))
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
     unlined = remove_lines(mask, once=number)
-    return PaperInk(unlined, smooth, smooth / low, None if unlined.any() else "no_ink", mask & ~unlined)
+    lines = mask & ~unlined if number else None  # only reading a number gives crossed lines back
+    return PaperInk(unlined, smooth, smooth / low, None if unlined.any() else "no_ink", lines)
 
 
 def work_frame(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:

@@ -248,10 +248,12 @@ def _cut_cluster(
     inked = labels > 0
     ink = window * inked
     height, width = labels.shape
-    paths = [np.zeros(height, np.int64)] + _cut_paths(ink, inked, height) + [np.full(height, width, np.int64)]
-    centres = [float(np.median(path)) for path in paths]
     count = int(labels.max()) + 1
     wide, centre_rows, centre_cols, first_col, last_col = _pieces_shape(labels, count)
+    pieces = int((centre_cols >= 0).sum())
+    cuts = _cut_paths(ink, pieces, height)
+    paths = [np.zeros(height, np.int64), *cuts, np.full(height, width, np.int64)]
+    centres = [float(np.median(path)) for path in paths]
     parts: dict[tuple[int, int], list[int]] = {}
     skips: dict[tuple[int, int], float] = {}
     seen: dict[tuple[int, bytes], int] = {}  # a part's ink: its candidate
@@ -339,14 +341,14 @@ def _pieces_shape(labels: np.ndarray, count: int) -> tuple[np.ndarray, ...]:
     return wide, centre_rows, centre_cols, first_col, last_col
 
 
-def _cut_paths(ink: np.ndarray, inked: np.ndarray, height: int) -> list[np.ndarray]:
+def _cut_paths(ink: np.ndarray, pieces: int, height: int) -> list[np.ndarray]:
     """Cut paths top to bottom (a column per row), left to right: from every CUT_STEP of the height across
     the cluster, the path of least ink within CUT_BEND of its column, and from every other such step, within
     twice that (around a neighbour's loop or slant). Paths that end up alike (several
     starts draining into one gap) are kept once."""
     width = ink.shape[1]
     margin = max(1, round(CUT_MARGIN * height))
-    if width <= CUT_ASPECT * height and _pieces(inked) < 2:
+    if width <= CUT_ASPECT * height and pieces < 2:
         return []
     found: list[np.ndarray] = []
     for step, bend in ((CUT_STEP, CUT_BEND), (2 * CUT_STEP, 2 * CUT_BEND)):  # near their column, and freer
@@ -362,10 +364,6 @@ def _cut_paths(ink: np.ndarray, inked: np.ndarray, height: int) -> list[np.ndarr
             continue
         kept.append(path)
     return kept[:: -(-len(kept) // MAX_CUTS)]  # at most MAX_CUTS, spread over the whole cluster
-
-
-def _pieces(inked: np.ndarray) -> int:
-    return int(cv2.connectedComponents(inked.astype(np.uint8), connectivity=8)[0]) - 1
 
 
 def _least_ink_paths(ink: np.ndarray, starts: np.ndarray, bend: int) -> np.ndarray:
