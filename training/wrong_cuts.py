@@ -1,10 +1,13 @@
 """Training images for reading numbers: numbers written with MNIST training digits (touching or a little
-apart, pen strokes as thick as MNIST's or thinner, a canvas drawing or a scan) and cut by `POST /read`'s own
-segmentation (`app.imaging.segment`). A candidate that holds one whole digit (perhaps with a sliver of its
-neighbour) keeps that digit's label; one that holds part of a digit, or much of two, is labelled
-NOT_A_DIGIT, which the loss trains toward every class equally likely (outlier exposure, Hendrycks et al.
-2019). A model trained so is unsure of what is not one digit, and the reader can trust its probabilities to
-choose among cuts. The candidates are exactly what the reader would send the model."""
+apart, slanted, with MNIST's brush or re-drawn by a pen of another width; a canvas drawing, a scan or a photo
+of paper) and cut by `POST /read`'s own segmentation (`app.imaging.segment`). A candidate that holds one
+whole digit (perhaps with a sliver of its neighbour) keeps that digit's label; one that holds part of a digit,
+or much of two, is labelled NOT_A_DIGIT, which the loss trains toward every class equally likely (outlier
+exposure, Hendrycks et al. 2019). A model trained so is unsure of what is not one digit, and the reader can
+trust its probabilities to choose among cuts. The candidates are exactly what the reader would send the model.
+
+bench/read_accuracy.py writes its numbers another way on purpose (its own sizes, pens, tilt, wave and photo
+effects, and MNIST's test digits): what it measures is not what the model was trained on."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from app.imaging.segment import segment_number
+from training.pens import redrawn
 
 NOT_A_DIGIT = -1  # the label of a wrong cut
 WHOLE = 0.9  # a right cut holds at least this share of its digit's ink,
@@ -71,11 +75,13 @@ def wrong_cuts(
 
 
 def _written(digits: np.ndarray, rng: np.random.Generator, touching: bool) -> np.ndarray:
-    """The digits' ink (0..1) side by side on one line, each in its own layer: 40-90 pixels tall, each
-    scaled 0.8-1.2x and moved up or down a little, half the time drawn with a thinner pen; each neighbour's
-    ink 1-3 pixels into the one before it (touching) or 3-25% of the height apart."""
-    height = float(rng.uniform(40, 90))
-    thin = rng.uniform() < 0.5
+    """The digits' ink (0..1) side by side on one line, each in its own layer: 36-110 pixels tall, each
+    scaled 0.8-1.2x, slanted and turned up to 10 degrees and moved up or down a little; drawn with MNIST's
+    brush or, more often, re-drawn by a pen 4-14% of the height wide (training.pens); each neighbour's ink
+    1-3 pixels into the one before it (touching) or 3-25% of the height apart."""
+    height = float(rng.uniform(36, 110))
+    pen = rng.uniform(0.04, 0.14) * height if rng.uniform() < 0.6 else None
+    softness = rng.uniform(0.5, 1.0)
     pieces = []
     for digit in digits:
         rows, cols = np.nonzero(digit)
@@ -83,12 +89,12 @@ def _written(digits: np.ndarray, rng: np.random.Generator, touching: bool) -> np
         scale = rng.uniform(0.8, 1.2) * height / ink.shape[0]
         size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
         ink = np.clip(cv2.resize(np.pad(ink, 2), (size[0] + 4, size[1] + 4), interpolation=cv2.INTER_LINEAR), 0, 1)
-        if thin:  # a pen thinner than MNIST's brush: the strokes eroded, their edges kept soft
-            solid = (ink > 0.5).astype(np.uint8)
-            steps = int(rng.integers(1, max(2, round(height / 14))))
-            thinner = cv2.erode(solid, np.ones((3, 3), np.uint8), iterations=steps)
-            if thinner.sum() > 0.2 * solid.sum():
-                ink = cv2.GaussianBlur(thinner.astype(np.float32), (0, 0), 0.8)
+        ink = _slanted(ink, rng, 10)
+        if pen is not None:
+            ink = redrawn(ink, pen, softness)
+        rows, cols = np.nonzero(ink > 0.02)
+        if len(rows):
+            ink = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
         pieces.append(ink)
     canvas_height = int(height * 2)
     width = min(sum(p.shape[1] for p in pieces) + int(height) * (len(pieces) + 1), MAX_WIDTH)
@@ -96,17 +102,29 @@ def _written(digits: np.ndarray, rng: np.random.Generator, touching: bool) -> np
     line = InkLine(canvas_height)
     x = int(height * 0.3)
     for index, piece in enumerate(pieces):
-        bottom = int(height * 1.6 + rng.normal(0, 0.06) * height)
+        bottom = int(height * 1.6 + rng.normal(0, 0.08) * height)
         top = min(max(bottom - piece.shape[0], 0), canvas_height - piece.shape[0])
         if (meets := line.meets(piece, top)) is not None:
             gap = -int(rng.integers(1, 4)) if touching else int(height * rng.uniform(0.03, 0.25))
             x = max(meets + gap, 0)
-        if x + piece.shape[1] > width:
+        if x + piece.shape[1] > width or piece.shape[0] > canvas_height:
             return layers[:index] if index >= 2 else _written(digits[:2], rng, touching)
         layers[index, top : top + piece.shape[0], x : x + piece.shape[1]] = piece
         line.add(piece, top, x)
         x += piece.shape[1]
     return layers
+
+
+def _slanted(ink: np.ndarray, rng: np.random.Generator, degrees: float) -> np.ndarray:
+    """`ink` turned and sheared by up to `degrees` each way, on a canvas big enough to hold it."""
+    angle, shear = rng.uniform(-degrees, degrees), np.tan(np.radians(rng.uniform(-degrees, degrees)))
+    pad = int(0.3 * max(ink.shape))
+    ink = cv2.copyMakeBorder(ink, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    centre = (ink.shape[1] / 2, ink.shape[0] / 2)
+    matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
+    matrix[0, 1] += shear
+    matrix[0, 2] -= shear * centre[1]
+    return np.asarray(cv2.warpAffine(ink, matrix, (ink.shape[1], ink.shape[0]), flags=cv2.INTER_LINEAR), np.float32)
 
 
 class InkLine:
@@ -137,15 +155,34 @@ class InkLine:
 
 
 def _rendered(ink: np.ndarray, rng: np.random.Generator) -> bytes:
-    """A canvas export (black strokes on transparent, PNG) or a scan (grey paper, a dark pen, sensor noise)."""
-    if rng.uniform() < 0.5:
+    """A canvas export (black strokes on transparent, PNG), a scan (grey paper, a dark pen, sensor noise,
+    PNG) or a photo of paper (uneven light, sometimes ruled lines, a coloured pen, blur, noise, JPEG)."""
+    kind = rng.uniform()
+    buffer = io.BytesIO()
+    if kind < 0.35:
         rgba = np.zeros((*ink.shape, 4), np.uint8)
         rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
-        image = Image.fromarray(rgba)
-    else:
+        Image.fromarray(rgba).save(buffer, format="PNG")
+    elif kind < 0.65:
         paper = rng.uniform(200, 245)
         gray = paper * (1 - ink * rng.uniform(0.75, 0.95)) + rng.normal(0, 2, ink.shape)
-        image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+        Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    else:
+        height, width = ink.shape
+        rgb = np.ones((height, width, 3), np.float32)
+        if rng.uniform() < 0.5:  # ruled paper: pale blue lines about a writing's height apart
+            spacing = rng.uniform(0.3, 0.6) * height
+            rows = np.arange(rng.uniform(0, spacing), height, spacing).astype(np.int64)
+            rgb[rows] *= np.array([0.75, 0.8, 0.95], np.float32)
+        pen = np.array([0.25, 0.25, 0.25] if rng.uniform() < 0.5 else [0.2, 0.25, 0.55], np.float32)
+        strength = ink * rng.uniform(0.6, 1.0)
+        rgb *= 1 - strength[..., None] * (1 - pen)
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        angle = rng.uniform(0, 2 * np.pi)
+        ramp = (np.cos(angle) * x / width + np.sin(angle) * y / height) * rng.uniform(0, 0.35)
+        rgb *= (1 - ramp + ramp.max() / 2)[..., None] * rng.uniform(150, 240)
+        blurred = cv2.GaussianBlur(rgb, (0, 0), rng.uniform(0.4, 1.3))
+        noisy = blurred + rng.normal(0, rng.uniform(1, 5), rgb.shape)
+        image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+        image.save(buffer, format="JPEG", quality=int(rng.integers(55, 92)))
     return buffer.getvalue()

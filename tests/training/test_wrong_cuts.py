@@ -42,9 +42,10 @@ def held_by_candidates(images: np.ndarray, touching: bool) -> np.ndarray:
 def test_each_digit_is_offered_alone_and_touching_ones_together(small_mnist):
     pair = small_mnist.x_train[[int(np.flatnonzero(small_mnist.y_train == d)[0]) for d in (3, 8)]]
     apart = held_by_candidates(pair, touching=False)
-    assert any(h[0] > 0.95 and h[1] < 0.01 for h in apart) and any(h[1] > 0.95 and h[0] < 0.01 for h in apart)
+    whole = module.WHOLE  # a pen's soft edges are partly left out of every candidate's mask
+    assert any(h[0] > whole and h[1] < 0.01 for h in apart) and any(h[1] > whole and h[0] < 0.01 for h in apart)
     together = held_by_candidates(pair, touching=True)
-    assert any(min(h) > 0.95 for h in together)  # the pair whole: a wrong cut
+    assert any(min(h) > whole for h in together)  # the pair whole: a wrong cut
     assert any(0.2 < h[0] < 0.8 for h in together)  # a cut through the 3: a wrong cut too
 
 
