@@ -9,7 +9,7 @@ perspective, blur, noise, JPEG; bench/renderings.py's effects). It runs in-proce
 app.imaging.segment's candidates, one model call per image, the reading chosen from the probabilities.
 Prints whole-number and per-digit accuracy per condition and the time per request.
 
-    .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/1
+    .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/2
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="numbers per condition")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
-    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "1")
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "2")
     parser.add_argument("--only", default="", help="only conditions whose title contains this text")
     parser.add_argument("--show", type=int, default=0, help="print this many misread numbers per condition")
     args = parser.parse_args(argv)

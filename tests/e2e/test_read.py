@@ -19,7 +19,7 @@ def test_readme_read_example(bundled_server):
     done = subprocess.run(["curl", "-s", "-F", "image=@examples/number.png", f"{bundled_server.url}/read"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     body = json.loads(done.stdout)
-    assert body["model"] == {"name": "lenet5-read", "version": 1}  # the reading model, as LENET_READ_MODEL says
+    assert body["model"] == {"name": "lenet5-read", "version": 2}  # the reading model, as LENET_READ_MODEL says
     (reading,) = body["readings"]
     assert reading["text"] == "4021" and reading["confidence"] > 0.9
     xs = [d["box"][0] for d in reading["digits"]]
