@@ -14,6 +14,8 @@ import numpy as np
 from PIL import Image
 from skimage.morphology import skeletonize
 
+from training.wrong_cuts import slanted as _tilt  # the one rule that tilts a written digit
+
 Render = Callable[[np.ndarray, np.random.Generator], bytes]
 
 
@@ -189,20 +191,6 @@ def _thinned(ink: np.ndarray, width_share: float) -> np.ndarray:
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     redrawn = cv2.dilate(ridge.astype(np.uint8), disc).astype(np.float32)
     return cv2.GaussianBlur(redrawn, (0, 0), 0.7)
-
-
-def _tilt(ink: np.ndarray, rng: np.random.Generator, degrees: float) -> np.ndarray:
-    angle, shear = rng.uniform(-degrees, degrees), np.tan(np.radians(rng.uniform(-degrees, degrees)))
-    height, width = ink.shape
-    pad = int(0.4 * max(height, width))
-    canvas = cv2.copyMakeBorder(ink, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
-    matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
-    matrix[0, 1] += shear
-    matrix[0, 2] -= shear * centre[1]
-    out = cv2.warpAffine(canvas, matrix, (canvas.shape[1], canvas.shape[0]), flags=cv2.INTER_LINEAR)
-    rows, cols = np.nonzero(out > 0.02)
-    return out[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
 
 def _place(ink: np.ndarray, shape: tuple[int, int], rng: np.random.Generator, margin: float = 0.0) -> np.ndarray:

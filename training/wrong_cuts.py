@@ -89,7 +89,7 @@ def _written(digits: np.ndarray, rng: np.random.Generator, touching: bool) -> np
         scale = rng.uniform(0.8, 1.2) * height / ink.shape[0]
         size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
         ink = np.clip(cv2.resize(np.pad(ink, 2), (size[0] + 4, size[1] + 4), interpolation=cv2.INTER_LINEAR), 0, 1)
-        ink = _slanted(ink, rng, 10)
+        ink = slanted(ink, rng, 10)
         if pen is not None:
             ink = redrawn(ink, pen, softness)
         rows, cols = np.nonzero(ink > 0.02)
@@ -115,16 +115,20 @@ def _written(digits: np.ndarray, rng: np.random.Generator, touching: bool) -> np
     return layers
 
 
-def _slanted(ink: np.ndarray, rng: np.random.Generator, degrees: float) -> np.ndarray:
-    """`ink` turned and sheared by up to `degrees` each way, on a canvas big enough to hold it."""
+def slanted(ink: np.ndarray, rng: np.random.Generator, degrees: float) -> np.ndarray:
+    """`ink` turned and sheared by up to `degrees` each way, cropped to its ink. bench/renderings.py tilts
+    its digits with it too."""
     angle, shear = rng.uniform(-degrees, degrees), np.tan(np.radians(rng.uniform(-degrees, degrees)))
-    pad = int(0.3 * max(ink.shape))
-    ink = cv2.copyMakeBorder(ink, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    centre = (ink.shape[1] / 2, ink.shape[0] / 2)
+    height, width = ink.shape
+    pad = int(0.4 * max(height, width))
+    canvas = cv2.copyMakeBorder(ink, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
     matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
     matrix[0, 1] += shear
     matrix[0, 2] -= shear * centre[1]
-    return np.asarray(cv2.warpAffine(ink, matrix, (ink.shape[1], ink.shape[0]), flags=cv2.INTER_LINEAR), np.float32)
+    out = cv2.warpAffine(canvas, matrix, (canvas.shape[1], canvas.shape[0]), flags=cv2.INTER_LINEAR)
+    rows, cols = np.nonzero(out > 0.02)
+    return np.asarray(out[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], np.float32)
 
 
 class InkLine:
