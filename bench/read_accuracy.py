@@ -7,7 +7,10 @@ ink meets the next one's). Each number is rendered as a browser canvas export (t
 a flatbed scan (grey paper, pen strokes, PNG) and a phone photo of paper (plain or ruled, lighting,
 perspective, blur, noise, JPEG; bench/renderings.py's effects). It runs in-process, as the route does:
 app.imaging.segment's candidates, one model call per image, the reading chosen from the probabilities.
-Prints whole-number and per-digit accuracy per condition and the time per request.
+Prints whole-number and per-digit accuracy per condition and the time per request, and where the
+rendering keeps the number in place (canvas, scan) how many numbers the reader would read with a
+perfect model: "right cuts offered" (each candidate judged by the digits' ink it holds, as the reading
+model's training judges it). What the model reads beyond it, it reads from imperfect cuts.
 
     .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/2
 """
@@ -32,18 +35,20 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from preprocess_accuracy import load_model  # noqa: E402
 from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
 
+from app.imaging.decode import shrink  # noqa: E402
 from app.imaging.reading import read_number  # noqa: E402
-from training.wrong_cuts import InkLine  # noqa: E402
-from app.imaging.segment import segment_number  # noqa: E402
+from app.imaging.segment import NUMBER_SIDE, Segmented, segment_number  # noqa: E402
+from training.wrong_cuts import InkLine, cut_kind  # noqa: E402
 
-Number = tuple[np.ndarray, float]  # ink 0..1 of the whole number, the digits' mean height in pixels
+# ink 0..1 of the whole number, the digits' mean height in pixels, and each digit's ink in its own layer
+Number = tuple[np.ndarray, float, np.ndarray]
 Medium = Callable[[Number, np.random.Generator], bytes]
 
 
 def compose(digits: np.ndarray, rng: np.random.Generator, touching: bool, pen: float | None = None) -> Number:
     """The digits' strokes side by side on one wavy line: each scaled, tilted and placed by its ink, either
     8% to half a height from its left neighbour's ink or touching it. `pen`: stroke width as a share
-    of the height (None keeps MNIST's brush)."""
+    of the height (None keeps MNIST's brush). Each digit's ink is kept in its own layer as well."""
     height = float(rng.uniform(50, 110))
     wave_phase, wave = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.12) * height
     pieces = []
@@ -53,6 +58,7 @@ def compose(digits: np.ndarray, rng: np.random.Generator, touching: bool, pen: f
             ink = _thinned(ink, pen)
         pieces.append(_tilt(ink, rng, 8))
     canvas = np.zeros((int(height * 3), int(sum(p.shape[1] for p in pieces) + height * (len(pieces) + 2))), np.float32)
+    layers = np.zeros((len(pieces), *canvas.shape), np.float32)
     line = InkLine(canvas.shape[0])
     x = int(height * 0.5)
     for index, piece in enumerate(pieces):
@@ -63,12 +69,14 @@ def compose(digits: np.ndarray, rng: np.random.Generator, touching: bool, pen: f
             x = meets + gap
         window = canvas[top : top + piece.shape[0], x : x + piece.shape[1]]
         np.maximum(window, piece, out=window)
+        layers[index, top : top + piece.shape[0], x : x + piece.shape[1]] = piece
         line.add(piece, top, x)
         x += piece.shape[1]
     rows, cols = np.nonzero(canvas > 0.02)
     margin = int(height * 0.4)
     top, left = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
-    return canvas[top : rows.max() + margin, left : cols.max() + margin], height
+    crop = (slice(top, rows.max() + margin), slice(left, cols.max() + margin))
+    return canvas[crop], height, layers[(slice(None), *crop)]
 
 
 def canvas_png(number: Number, rng: np.random.Generator) -> bytes:
@@ -91,7 +99,7 @@ def photo_jpeg(number: Number, rng: np.random.Generator) -> bytes:
     """A phone photo of the number on paper (plain or ruled), at the 'easy' to 'medium' level of
     bench/renderings.py: ballpoint or pencil, lighting gradient and vignetting, sometimes a shadow,
     perspective, blur, noise, JPEG."""
-    ink, height = number
+    ink, height, _ = number
     spec = LEVELS["easy" if rng.uniform() < 0.5 else "medium"]
     pad = int(height * 0.6)
     share = np.pad(ink, pad) * rng.uniform(*spec.contrast)
@@ -112,11 +120,29 @@ def photo_jpeg(number: Number, rng: np.random.Generator) -> bytes:
     return encode(image, "JPEG", quality=int(rng.integers(spec.quality[0], spec.quality[1] + 1)))
 
 
-MEDIA: dict[str, tuple[Medium, tuple[float, float] | None]] = {
-    "canvas RGBA PNG": (canvas_png, None),
-    "scan PNG": (scan_png, (0.07, 0.12)),  # pen strokes of 7-12% of the height
-    "phone photo JPEG": (photo_jpeg, (0.05, 0.1)),
+# medium: its renderer, its pen's width as a share of the height (None: MNIST's brush), and whether the
+# rendering keeps the number's pixels where they were (so each candidate can be judged by the digits' ink)
+MEDIA: dict[str, tuple[Medium, tuple[float, float] | None, bool]] = {
+    "canvas RGBA PNG": (canvas_png, None, True),
+    "scan PNG": (scan_png, (0.07, 0.12), True),  # pen strokes of 7-12% of the height
+    "phone photo JPEG": (photo_jpeg, (0.05, 0.1), False),  # padded, turned in perspective
 }
+
+
+def right_cuts_offered(number: Number, segmented: Segmented, truth: str) -> bool:
+    """Whether the reading would be right if the model were: the reading chosen as the reader chooses it
+    (app.imaging.reading) from probabilities that are sure of each candidate holding one whole digit (as
+    training.wrong_cuts judges it: at least 90% of its ink, at most 15% of another's) and doubt every
+    other one. False means no path through the cuts holds every digit whole: the number is lost to the
+    cuts, unless the model still reads a digit that misses some of its ink or holds some of another's."""
+    layers = np.stack([shrink(layer, NUMBER_SIDE) for layer in number[2]])  # in the reader's work frame
+    mass = layers.sum(axis=(1, 2))
+    probabilities = np.full((len(segmented.candidates), 10), 0.1, np.float32)
+    for index, candidate in enumerate(segmented.candidates):
+        if (digit := cut_kind(layers, mass, candidate)) >= 0:
+            probabilities[index] = 0.001
+            probabilities[index, int(truth[digit])] = 0.991
+    return read_number(segmented, probabilities).text == truth
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -145,14 +171,17 @@ def main(argv: list[str] | None = None) -> None:
     predict(np.zeros((1, 28, 28), np.float32))  # the first call traces the graph
     rng = np.random.default_rng(args.seed)
     print(f"model {args.model}, {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n")
-    print("| medium | spacing | whole numbers right | digits right | candidates per number | ms per number |")
-    print("|---|---|---:|---:|---:|---:|")
+    print(
+        "| medium | spacing | whole numbers right | digits right | right cuts offered | candidates per number "
+        "| ms per number |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|")
     for spacing in ("separated", "touching"):
-        for medium, (render, pen) in MEDIA.items():
+        for medium, (render, pen, in_place) in MEDIA.items():
             title = f"{medium}, {spacing}"
             if args.only not in title:
                 continue
-            right = digits_right = digits_total = candidates = 0
+            right = digits_right = digits_total = candidates = offered = 0
             elapsed = 0.0
             shown = 0
             for _ in range(args.n):
@@ -161,13 +190,14 @@ def main(argv: list[str] | None = None) -> None:
                 number = compose(images[picked], rng, spacing == "touching", None if pen is None else rng.uniform(*pen))
                 data_bytes = render(number, rng)
                 started = time.perf_counter()
-                segmented = segment_number(data_bytes)
+                segmented = segment_number(data_bytes, masks=in_place)  # masks: a crop of each candidate's
                 pixels = segmented.pixels
                 probabilities = predict(pixels) if len(pixels) else np.zeros((0, 10), np.float32)
                 text = read_number(segmented, probabilities).text
                 elapsed += time.perf_counter() - started
                 candidates += len(pixels)
                 right += text == truth
+                offered += in_place and right_cuts_offered(number, segmented, truth)
                 digits_right += max(0, len(truth) - edit_distance(text, truth))
                 digits_total += len(truth)
                 if text != truth and shown < args.show:
@@ -175,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"    {title}: read {text!r} for {truth!r}", file=sys.stderr)
             print(
                 f"| {medium} | {spacing} | {100 * right / args.n:.1f}% | {100 * digits_right / digits_total:.1f}% "
+                f"| {f'{100 * offered / args.n:.1f}%' if in_place else 'n/a'} "
                 f"| {candidates / args.n:.1f} | {1000 * elapsed / args.n:.0f} |",
                 flush=True,
             )

@@ -18,10 +18,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from app.imaging.segment import segment_number
+from app.imaging.segment import Candidate, segment_number
 from training.pens import redrawn
 
 NOT_A_DIGIT = -1  # the label of a wrong cut
+AMBIGUOUS = -2  # a candidate neither clearly right nor clearly wrong: left out of training
 WHOLE = 0.9  # a right cut holds at least this share of its digit's ink,
 SLIVER = 0.15  # and of other digits' ink at most this share of its digit's
 PART = 0.7  # a wrong cut holds less than this share of every digit's ink,
@@ -55,15 +56,10 @@ def wrong_cuts(
         segmented = segment_number(_rendered(layers.max(axis=0), rng), masks=True)
         mass = layers.sum(axis=(1, 2))
         for candidate in segmented.candidates:
-            assert candidate.mask is not None
-            top, left, mask = candidate.mask
-            held = layers[:, top : top + mask.shape[0], left : left + mask.shape[1]][:, mask].sum(axis=1)
-            inside = held / mass
-            order = np.argsort(inside)[::-1]
-            best, second = int(order[0]), int(order[1])
-            if inside[best] >= WHOLE and held.sum() - held[best] <= SLIVER * mass[best]:
-                label = int(labels[picked][best])
-            elif inside[best] < PART or inside[second] >= SECOND:
+            held = cut_kind(layers, mass, candidate)
+            if held >= 0:
+                label = int(labels[picked][held])
+            elif held == NOT_A_DIGIT:
                 if rng.uniform() > KEEP_WRONG:
                     continue
                 label = NOT_A_DIGIT
@@ -72,6 +68,25 @@ def wrong_cuts(
             out_images.append(np.round(candidate.pixels * 255).astype(np.uint8))
             out_labels.append(label)
     return np.stack(out_images[:count]), np.array(out_labels[:count], np.int64)
+
+
+def cut_kind(layers: np.ndarray, mass: np.ndarray, candidate: Candidate) -> int:
+    """What a candidate (from segment_number(..., masks=True)) holds of the digits written in `layers` (each
+    digit's ink in its own layer, in the reader's work-frame pixels; `mass` their sums): the index of the
+    digit it holds whole (a right cut), NOT_A_DIGIT (a wrong cut), or AMBIGUOUS (neither clearly).
+    bench/read_accuracy.py judges its candidates by it too."""
+    assert candidate.mask is not None
+    top, left, mask = candidate.mask
+    held = layers[:, top : top + mask.shape[0], left : left + mask.shape[1]][:, mask].sum(axis=1)
+    inside = held / mass
+    order = np.argsort(inside)[::-1]
+    best = int(order[0])
+    second = inside[order[1]] if len(order) > 1 else 0.0
+    if inside[best] >= WHOLE and held.sum() - held[best] <= SLIVER * mass[best]:
+        return best
+    if inside[best] < PART or second >= SECOND:
+        return NOT_A_DIGIT
+    return AMBIGUOUS
 
 
 def _written(digits: np.ndarray, rng: np.random.Generator, touching: bool) -> np.ndarray:

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from app.imaging.segment import segment_number
+from app.imaging.segment import Candidate, segment_number
 from training import wrong_cuts as module
 from training.config import TrainConfig
 from training.train import DigitAccuracy, SmoothedSparseCrossentropy, make_loss, train
@@ -79,3 +79,21 @@ def test_fewer_cuts_than_processes(small_mnist):
     assert images.shape == (1, 28, 28) and labels.shape == (1,)
     empty, none = wrong_cuts(small_mnist.x_train, small_mnist.y_train, 0, seed=0)
     assert empty.shape == (0, 28, 28) and none.shape == (0,)
+
+
+def test_a_cut_is_judged_by_the_share_of_each_digits_ink_it_holds():
+    layers = np.zeros((2, 10, 20), np.float32)
+    layers[0, :, 0:10] = 1.0  # a digit's ink in columns 0-9, another's in 10-19
+    layers[1, :, 10:20] = 1.0
+    mass = layers.sum(axis=(1, 2))
+
+    def holding(first: int, last: int) -> int:
+        mask = np.zeros((10, 20), bool)
+        mask[:, first:last] = True
+        return module.cut_kind(layers, mass, Candidate(np.zeros((28, 28), np.float32), (0, 0, 1, 1), (0, 0, mask)))
+
+    assert holding(0, 10) == 0 and holding(10, 20) == 1  # each digit whole
+    assert holding(0, 11) == 0  # with a sliver of its neighbour (10% of its ink)
+    assert holding(0, 5) == NOT_A_DIGIT  # half a digit
+    assert holding(0, 20) == NOT_A_DIGIT  # both
+    assert holding(0, 8) == module.AMBIGUOUS  # 80%: neither clearly right nor clearly wrong
