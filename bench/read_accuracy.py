@@ -9,8 +9,8 @@ perspective, blur, noise, JPEG; bench/renderings.py's effects). It runs in-proce
 app.imaging.segment's candidates, one model call per image, the reading chosen from the probabilities.
 Prints whole-number and per-digit accuracy per condition and the time per request, and where the
 rendering keeps the number in place (canvas, scan) how many numbers the reader would read with a
-perfect model: "right cuts offered" (each candidate judged by the digits' ink it holds, as the reading
-model's training judges it). What the model reads beyond it, it reads from imperfect cuts.
+model that is sure of every right cut and doubts every other: "right cuts offered", each candidate
+judged by the digits' ink it holds, by the standard the reading model's training labels its cuts with.
 
     .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/2
 """
@@ -133,8 +133,9 @@ def right_cuts_offered(number: Number, segmented: Segmented, truth: str) -> bool
     """Whether the reading would be right if the model were: the reading chosen as the reader chooses it
     (app.imaging.reading) from probabilities that are sure of each candidate holding one whole digit (as
     training.wrong_cuts judges it: at least 90% of its ink, at most 15% of another's) and doubt every
-    other one. False means no path through the cuts holds every digit whole: the number is lost to the
-    cuts, unless the model still reads a digit that misses some of its ink or holds some of another's."""
+    other one. False means no path through the cuts holds every digit whole by that standard. Not a
+    ceiling: the model also reads digits from cuts that miss a little of their ink or hold more of a
+    neighbour's (on touching numbers it reads more numbers right than this)."""
     layers = np.stack([shrink(layer, NUMBER_SIDE) for layer in number[2]])  # in the reader's work frame
     mass = layers.sum(axis=(1, 2))
     probabilities = np.full((len(segmented.candidates), 10), 0.1, np.float32)
