@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
                 number = compose(images[picked], rng, spacing == "touching", None if pen is None else rng.uniform(*pen))
                 data_bytes = render(number, rng)
                 started = time.perf_counter()
-                segmented = segment_number(data_bytes, masks=in_place)  # masks: a crop of each candidate's
+                segmented = segment_number(data_bytes, masks=in_place)  # each candidate's ink crop (microseconds)
                 pixels = segmented.pixels
                 probabilities = predict(pixels) if len(pixels) else np.zeros((0, 10), np.float32)
                 text = read_number(segmented, probabilities).text
