@@ -56,10 +56,10 @@ def wrong_cuts(
         segmented = segment_number(_rendered(layers.max(axis=0), rng), masks=True)
         mass = layers.sum(axis=(1, 2))
         for candidate in segmented.candidates:
-            held = cut_kind(layers, mass, candidate)
-            if held >= 0:
-                label = int(labels[picked][held])
-            elif held == NOT_A_DIGIT:
+            kind = cut_kind(layers, mass, candidate)
+            if kind >= 0:
+                label = int(labels[picked][kind])
+            elif kind == NOT_A_DIGIT:
                 if rng.uniform() > KEEP_WRONG:
                     continue
                 label = NOT_A_DIGIT
