@@ -148,6 +148,27 @@ def test_touching_pair_is_offered_cut_in_two():
     assert len(reading.digits) in (1, 2)  # the made-up probabilities need not match the cut exactly
 
 
+def test_slanted_touching_digits_that_overlap_in_columns_are_cut_apart():
+    # Two strokes leaning right that touch near the top: the gap between them runs from column ~85 at the
+    # bottom to ~155 at the top, more than half the height sideways, under the right one's top.
+    left, right = np.zeros((240, 320), np.uint8), np.zeros((240, 320), np.uint8)
+    cv2.line(left, (30, 180), (150, 60), 255, 9)
+    cv2.line(right, (140, 180), (158, 60), 255, 9)
+    left, right = left > 0, right > 0
+    gray = np.where(left | right, 0, 255).astype(np.uint8)
+    assert cv2.connectedComponents((gray < 128).astype(np.uint8))[0] == 2, "the strokes should touch"
+    segmented = segment_number(png(gray), masks=True)
+    shares = []
+    for candidate in segmented.candidates:
+        assert candidate.mask is not None
+        top, x, mask = candidate.mask
+        window = (slice(top, top + mask.shape[0]), slice(x, x + mask.shape[1]))
+        shares.append([(stroke[window] & (mask > 0)).sum() / stroke.sum() for stroke in (left, right)])
+    # each stroke is offered alone: nearly all of its ink, next to none of the other's
+    assert any(a >= 0.95 and b <= 0.05 for a, b in shares), shares
+    assert any(b >= 0.95 and a <= 0.05 for a, b in shares), shares
+
+
 @pytest.mark.parametrize(
     ("gray", "reason"),
     [
