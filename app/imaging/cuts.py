@@ -56,15 +56,17 @@ def _least_ink_paths(ink: np.ndarray, starts: np.ndarray, reach: int) -> np.ndar
     links = np.minimum(ink[1:], ink[:-1]).astype(np.float64)
     links = np.concatenate([np.zeros((height - 1, 1)), np.cumsum(links, axis=1)], axis=1)
     total = np.where(offsets[None, :] == 0, ink[0][cols_in], np.inf)
-    came = np.zeros((height, *cols.shape), np.int32)  # for each row and column: the column of the row above
-    positions = np.arange(cols.shape[1])[None, :]
+    # for each row and column: the column of the row above (indices into offsets: int16 halves the memory of
+    # a tall cluster's search, up to height x starts x (2 x reach + 1) entries)
+    came = np.zeros((height, *cols.shape), np.int16)
+    last = cols.shape[1] - 1
     for row in range(1, height):
         # from column j' above to column j here costs |sever[j] - sever[j']|: the best j' on each side by
         # running minima, left to right (j' <= j) and right to left (j' >= j)
         sever = links[row - 1][cols_in] + SIDESTEP * cols
         from_left, left_at = _running_min(total - sever)
         from_right, right_at = _running_min((total + sever)[:, ::-1])
-        from_right, right_at = from_right[:, ::-1], (positions.shape[1] - 1 - right_at)[:, ::-1]
+        from_right, right_at = from_right[:, ::-1], (last - right_at)[:, ::-1]
         left, right = sever + from_left, from_right - sever
         came[row] = np.where(left <= right, left_at, right_at)
         total = np.minimum(left, right) + np.where(inside, ink[row][cols_in], np.inf) + away

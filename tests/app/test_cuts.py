@@ -9,17 +9,20 @@ import pytest
 from app.imaging import cuts
 
 
+def step_cost(ink: np.ndarray, row: int, before: int, column: int, start: int) -> float:
+    """What moving from `before` in the row above to `column` in `row` costs, as documented: the pixel's ink,
+    the vertical links severed on the way sideways (the lesser ink of the two pixels each), SIDESTEP per
+    column moved, and STRAY for the distance from the start (in heights)."""
+    a, b = sorted((before, column))
+    links = float(np.minimum(ink[row - 1, a:b], ink[row, a:b]).sum())
+    distance = abs(column - start) / ink.shape[0]
+    return float(ink[row, column]) + links + cuts.SIDESTEP * (b - a) + cuts.STRAY * distance
+
+
 def cost_of(ink: np.ndarray, path: np.ndarray, start: int) -> float:
-    """A path's cost as documented: the ink of the pixel it passes in each row, the vertical links it
-    severs moving sideways between rows (the lesser ink of the two pixels each), SIDESTEP per column
-    moved, and STRAY per row for its distance from the start (in heights)."""
-    height = ink.shape[0]
-    total = float(ink[0, path[0]])
-    for row in range(1, height):
-        a, b = sorted((int(path[row - 1]), int(path[row])))
-        links = np.minimum(ink[row - 1, a:b], ink[row, a:b]).sum()
-        total += ink[row, path[row]] + links + cuts.SIDESTEP * (b - a) + cuts.STRAY * abs(path[row] - start) / height
-    return total
+    """A path's cost: the ink of its first pixel, then each row's step."""
+    steps = (step_cost(ink, row, int(path[row - 1]), int(path[row]), start) for row in range(1, ink.shape[0]))
+    return float(ink[0, path[0]]) + sum(steps)
 
 
 def cheapest(ink: np.ndarray, start: int, reach: int) -> float:
@@ -28,16 +31,7 @@ def cheapest(ink: np.ndarray, start: int, reach: int) -> float:
     columns = [c for c in range(start - reach, start + reach + 1) if 0 <= c < width]
     best = {c: (float(ink[0, c]) if c == start else np.inf) for c in columns}
     for row in range(1, height):
-        step = {}
-        for c in columns:
-            options = []
-            for before in columns:
-                # the cost of this one move, from the written-out cost of a two-row path
-                move = cost_of(ink[row - 1 : row + 1], np.array([before, c]), start) - ink[row - 1, before]
-                move += cuts.STRAY * abs(c - start) * (1 / height - 1 / 2)  # cost_of used a height of 2
-                options.append(best[before] + move)
-            step[c] = min(options)
-        best = step
+        best = {c: min(best[b] + step_cost(ink, row, b, c, start) for b in columns) for c in columns}
     return min(best.values())
 
 
