@@ -66,7 +66,7 @@ def compose(digits: np.ndarray, rng: np.random.Generator, touching: bool, pen: f
         top = int(bottom - piece.shape[0])
         if (meets := line.meets(piece, top)) is not None:
             gap = -int(rng.integers(1, 4)) if touching else int(height * rng.uniform(0.08, 0.5))
-            x = meets + gap
+            x = max(meets + gap, 0)  # a digit whose only shared rows are at its far right
         window = canvas[top : top + piece.shape[0], x : x + piece.shape[1]]
         np.maximum(window, piece, out=window)
         layers[index, top : top + piece.shape[0], x : x + piece.shape[1]] = piece

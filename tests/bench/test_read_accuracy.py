@@ -1,0 +1,32 @@
+"""bench/read_accuracy.py's renderer: the numbers it composes hold every digit it was given."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from tests.conftest import REPO_ROOT
+
+
+def _read_accuracy():
+    spec = importlib.util.spec_from_file_location("read_accuracy", REPO_ROOT / "bench" / "read_accuracy.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the script puts bench/ on sys.path itself
+    return module
+
+
+def test_a_digit_whose_only_rows_shared_with_its_neighbour_are_at_its_far_right_is_still_written(full_mnist):
+    """MNIST test digits 74, 6164 and 7542 (7, 2, 8) with a pen of 8.6%, touching, as a development run drew
+    them: the third digit's rows that meet the second's ink hold ink only far right in its box, so the column
+    where it meets lay left of the canvas and composing failed ("could not be broadcast")."""
+    bench = _read_accuracy()
+    rng = np.random.default_rng([11, 12, 11])
+    picked = rng.choice(len(full_mnist.y_test), size=int(rng.integers(2, 9)), replace=False)
+    assert picked.tolist() == [74, 6164, 7542]  # the same draw as the run that failed
+    ink, _, layers = bench.compose(full_mnist.x_test[picked], rng, True, rng.uniform(0.05, 0.12))
+    assert len(layers) == 3
+    for layer in layers:  # each digit drawn, with ink of its own
+        assert (layer > 0.3).sum() > 20
+    assert np.allclose(ink, layers.max(axis=0))
