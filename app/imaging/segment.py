@@ -33,7 +33,7 @@ OFF_LINE = 0.9  # pieces whose middle is this many heights off the line's are no
 LONE_PIECE = 0.35  # a piece overlapping no other is a digit only when at least this share of the height
 WIDE_PIECE = 0.9  # pieces wider than this share of their height are touching digits, which cuts divide
 TIP = 0.3  # of the height: a wide piece's part flatter than this may be a neighbour's tip (a 7's bar)
-MIN_DIGIT_HEIGHT = 0.5  # a digit is at least this share of the writing's (and its cluster's) height
+MIN_DIGIT_HEIGHT = 0.5  # a digit is at least this share of the writing's height (a short cluster is offered whole)
 MAX_PART_WIDTH = 1.5  # ... and at most this many heights wide
 PIECES_PER_DIGIT = 8  # an image may hold at most this many pieces of ink (past dirt) per digit it may hold
 CANDIDATES_PER_DIGIT = 80  # an image may offer at most this many candidates per digit it may hold
@@ -254,7 +254,7 @@ def _cut_cluster(
     seen: dict[tuple[int, bytes], int] = {}  # a part's ink: its candidate
     same: dict[tuple[tuple[int, ...], bytes], int] = {}  # a candidate's box and image: its candidate
     per_height = float(ink.sum()) * line_height / max(width, 1)  # ink of a stretch one writing's height wide
-    shortest = MIN_DIGIT_HEIGHT * min(line_height, height)
+    shortest = MIN_DIGIT_HEIGHT * line_height
     last = len(paths) - 1
     room = round(DIGIT_GAP * height) + 2
     for start in range(last):

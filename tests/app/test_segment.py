@@ -278,3 +278,21 @@ def test_two_strokes_alike_keep_their_own_boxes():
     assert reading.text == "11"
     (first, *_), (second, *_) = (d.box for d in reading.digits)
     assert second >= first + 30, [d.box for d in reading.digits]  # each stroke its own box, 40 px apart
+
+
+def test_a_short_mark_beside_the_number_is_not_cut_into_slivers():
+    # A 1 and a 5 whose flat top stroke was lifted off and drawn apart to its right: that stroke is a
+    # cluster of its own, a third as tall as the writing. Cut into thin slices it offered "digits" a few
+    # pixels wide and a third of the line tall, each a perfect 1 once fitted to 28x28 (a phone photo read
+    # "15" as a 1, a 5 and nineteen 1s). No candidate but a cluster taken whole is under half the line high.
+    gray = np.full((200, 420), 255, np.uint8)
+    cv2.line(gray, (90, 50), (70, 150), 0, 7)  # the 1
+    cv2.ellipse(gray, (185, 118), (34, 30), 0, -140, 150, 0, 7)  # the 5's belly
+    cv2.line(gray, (158, 60), (158, 95), 0, 7)  # and its stem
+    cv2.line(gray, (255, 66), (330, 58), 0, 30)  # its top stroke, apart: 75 wide, about 36 tall
+    segmented = segment_number(png(gray))
+    assert len(segmented.clusters) == 3
+    line_height = max(c.box[3] for c in segmented.candidates)
+    wholes = {segmented.candidates[i].box for c in segmented.clusters for i in c.parts[(0, c.points - 1)]}
+    short = [c.box for c in segmented.candidates if c.box[3] < 0.5 * line_height and c.box not in wholes]
+    assert not short, short
