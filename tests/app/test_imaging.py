@@ -1,70 +1,27 @@
-from __future__ import annotations
+"""One digit prepared as MNIST's (app/imaging): ink from paper, canvases and phone photos, fitted into
+20x20 and centred by its mass."""
 
-import io
-import struct
-import zlib
+from __future__ import annotations
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from app.errors import BadImage, ImageTooLarge
-from app.imaging import NoDigit, preprocess_image, to_png
-from tests.conftest import FIXTURE_MNIST
-
-with np.load(FIXTURE_MNIST) as _data:
-    DIGITS = _data["x_test"][:10]  # white on black uint8; labels 7 2 1 0 4 1 4 9 5 9
-SEVEN, TWO, ONE = DIGITS[0], DIGITS[1], DIGITS[2]
-
-
-def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def png(pixels: np.ndarray) -> bytes:
-    return encode(Image.fromarray(pixels))
-
-
-def correlation(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
-
-
-def shifted_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Best correlation over shifts of up to one pixel: centring rounds to whole pixels, so a
-    re-encoded digit may land one pixel over, as MNIST digits themselves do."""
-    return max(correlation(np.roll(a, (dr, dc), axis=(0, 1)), b) for dr in (-1, 0, 1) for dc in (-1, 0, 1))
-
-
-def centre_of_mass(a: np.ndarray) -> tuple[float, float]:
-    rows, cols = np.mgrid[0:a.shape[0], 0:a.shape[1]]
-    return float((rows * a).sum() / a.sum()), float((cols * a).sum() / a.sum())
-
-
-def box_size(a: np.ndarray) -> tuple[int, int]:
-    rows, cols = np.nonzero(a > 0.05)
-    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
-
-
-def assert_mnist_like(a: np.ndarray) -> None:
-    assert a.shape == (28, 28) and a.dtype == np.float32
-    assert a.min() >= 0 and a.max() <= 1
-
-
-def upscaled(digit: np.ndarray, side: int) -> np.ndarray:
-    """The digit's 28x28 field enlarged with smoothing, as 0..1 ink."""
-    image = Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)
-    return np.asarray(image, np.float32) / 255
-
-
-def on_paper(digit: np.ndarray, *, size: tuple[int, int] = (280, 280), at: tuple[int, int] = (0, 0),
-             side: int = 280, paper: float = 255, ink: float = 0) -> np.ndarray:
-    """Dark ink on paper: an L image of `size` (width, height) with the digit at `at` (left, top)."""
-    share = np.zeros((size[1], size[0]), np.float32)
-    share[at[1]:at[1] + side, at[0]:at[0] + side] = upscaled(digit, side)
-    return np.clip(paper * (1 - share) + ink * share, 0, 255).astype(np.uint8)
-
+from app.imaging import NoDigit, preprocess_image
+from tests.app.imaging_helpers import (
+    DIGITS,
+    SEVEN,
+    TWO,
+    assert_mnist_like,
+    box_size,
+    centre_of_mass,
+    correlation,
+    encode,
+    on_paper,
+    png,
+    shifted_correlation,
+    upscaled,
+)
 
 # ---- images that already look like MNIST -------------------------------------------------------
 
@@ -190,134 +147,6 @@ def test_aspect_ratio_is_kept(bar: tuple[slice, slice], expected: str) -> None:
     assert 1 <= short_side <= 3  # 12:200 of 20 px is ~1 px, not stretched into a square
 
 
-# ---- formats and pixel modes ---------------------------------------------------------------------
-
-def _mode(digit: np.ndarray, mode: str) -> Image.Image:
-    return Image.fromarray(digit).convert(mode)
-
-
-def _sixteen_bit(digit: np.ndarray) -> Image.Image:
-    image = Image.fromarray(digit.astype(np.uint16) * 257)  # full 16-bit range: L-conversion would clip it
-    assert image.mode == "I;16"
-    return image
-
-
-def _cmyk(digit: np.ndarray) -> Image.Image:
-    return Image.fromarray(255 - digit).convert("RGB").convert("CMYK")
-
-
-@pytest.mark.parametrize(
-    ("build", "fmt", "options", "opened_mode"),
-    [
-        pytest.param(lambda d: _mode(d, "L"), "JPEG", {"quality": 90}, "L", id="jpeg-gray"),
-        pytest.param(lambda d: _mode(255 - d, "RGB"), "JPEG", {"quality": 90}, "RGB", id="jpeg-rgb-dark-ink"),
-        pytest.param(_cmyk, "JPEG", {"quality": 95}, "CMYK", id="jpeg-cmyk"),
-        pytest.param(lambda d: _mode(d, "RGB"), "BMP", {}, "RGB", id="bmp"),
-        pytest.param(lambda d: _mode(d, "L"), "WEBP", {"lossless": True}, "RGB", id="webp-lossless"),
-        pytest.param(lambda d: _mode(d, "RGB"), "WEBP", {"quality": 90}, "RGB", id="webp-lossy"),
-        pytest.param(_sixteen_bit, "PNG", {}, "I;16", id="png-16-bit"),
-        pytest.param(lambda d: _mode(d, "P"), "PNG", {}, "P", id="png-palette"),
-        pytest.param(lambda d: _mode(d, "LA"), "PNG", {}, "LA", id="png-gray-alpha-opaque"),
-        pytest.param(lambda d: _mode(d, "RGBA"), "PNG", {}, "RGBA", id="png-rgba-opaque"),
-        pytest.param(lambda d: Image.fromarray(d > 127), "PNG", {}, "1", id="png-1-bit"),
-        pytest.param(lambda d: Image.fromarray(d).convert("P"), "GIF", {}, "P", id="gif"),
-    ],
-)
-def test_formats_and_modes_decode_to_the_same_digit(build, fmt: str, options: dict, opened_mode: str) -> None:
-    data = encode(build(SEVEN), fmt, **options)
-    assert Image.open(io.BytesIO(data)).mode == opened_mode  # the test exercises the mode it names
-    out = preprocess_image(data)
-    assert_mnist_like(out)
-    assert shifted_correlation(out, preprocess_image(png(SEVEN))) > 0.95
-
-
-def test_exif_orientation_is_applied() -> None:
-    upright = Image.fromarray(on_paper(SEVEN, size=(240, 320), at=(20, 60), side=200))
-    stored = upright.rotate(90, expand=True)  # the camera's sensor orientation
-    exif = Image.Exif()
-    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
-    out = preprocess_image(encode(stored, "JPEG", quality=90, exif=exif))
-    reference = preprocess_image(encode(upright, "JPEG", quality=90))
-    assert shifted_correlation(out, reference) > 0.95
-    assert shifted_correlation(preprocess_image(encode(stored, "JPEG", quality=90)), reference) < 0.7
-
-
-def test_animated_gif_uses_the_first_frame() -> None:
-    frames = [Image.fromarray(SEVEN).convert("P"), Image.fromarray(ONE).convert("P")]
-    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    assert Image.open(io.BytesIO(data)).n_frames == 2
-    out = preprocess_image(data)
-    assert correlation(out, preprocess_image(png(SEVEN))) > 0.95
-    assert correlation(out, preprocess_image(png(ONE))) < 0.5
-
-
-# ---- hostile and broken uploads ------------------------------------------------------------------
-
-def _chunk(tag: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG header for a 1-bit image of any size with a few bytes of data: tiny file, huge claim.
-
-    Decoding it would fail as truncated, so ImageTooLarge proves the size is checked first."""
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _chunk(b"IEND", b""))
-
-
-@pytest.mark.parametrize(
-    ("data", "max_pixels"),
-    [
-        pytest.param(png_claiming(5_000, 5_000), 16_000_000, id="over-our-limit"),
-        pytest.param(png_claiming(10_000, 10_000), 10**12, id="pillow-bomb-warning"),
-        pytest.param(png_claiming(30_000, 30_000), 10**12, id="pillow-bomb-error"),
-        pytest.param(png_claiming(30_000, 30_000), 16_000_000, id="30000x30000-default"),
-        pytest.param(encode(Image.new("1", (4_100, 4_100))), 16_000_000, id="real-all-black-bomb"),
-        pytest.param(png(SEVEN), 28 * 28 - 1, id="max-pixels-parameter"),
-    ],
-)
-def test_too_many_pixels_is_refused_before_decoding(data: bytes, max_pixels: int) -> None:
-    assert len(data) < 200_000  # each is a small upload
-    with pytest.raises(ImageTooLarge):
-        preprocess_image(data, max_pixels=max_pixels)
-
-
-def test_max_pixels_allows_an_image_at_the_limit() -> None:
-    assert_mnist_like(preprocess_image(png(SEVEN), max_pixels=28 * 28))
-
-
-def _tiff() -> bytes:
-    return encode(Image.fromarray(SEVEN), "TIFF")
-
-
-def _broken_crc() -> bytes:
-    data = bytearray(png(SEVEN))
-    data[-20] ^= 0xFF  # inside the IDAT chunk
-    return bytes(data)
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        pytest.param(b"", id="zero-bytes"),
-        pytest.param(png(SEVEN)[:60], id="truncated-png"),
-        pytest.param(png(SEVEN)[:-30], id="png-missing-its-end"),
-        pytest.param(_broken_crc(), id="corrupt-idat"),
-        pytest.param(b"hello, this is a text file named digit.png\n", id="text"),
-        pytest.param(np.random.default_rng(3).bytes(4096), id="random-bytes"),
-        pytest.param(b"\x89PNG\r\n\x1a\n" + np.random.default_rng(4).bytes(512), id="png-signature-then-noise"),
-        pytest.param(_tiff(), id="tiff-not-accepted"),
-        pytest.param(b"<svg xmlns='http://www.w3.org/2000/svg'/>", id="svg"),
-    ],
-)
-def test_unreadable_uploads_are_bad_images(data: bytes) -> None:
-    with pytest.raises(BadImage) as caught:
-        preprocess_image(data)
-    assert type(caught.value) is BadImage
-    assert "image" in caught.value.message
-
-
 # ---- nothing to see -------------------------------------------------------------------------------
 
 def _noisy_blank_paper() -> bytes:
@@ -340,16 +169,6 @@ def test_a_blank_image_holds_no_digit(data: bytes) -> None:
         preprocess_image(data)
     assert caught.value.reason == "no_ink"
 
-
-
-# ---- the picture shown back to users --------------------------------------------------------------
-
-def test_to_png_round_trips() -> None:
-    array = preprocess_image(png(TWO))
-    image = Image.open(io.BytesIO(to_png(array)))
-    assert (image.format, image.mode, image.size) == ("PNG", "L", (28, 28))
-    np.testing.assert_allclose(np.asarray(image) / 255, array, atol=0.5 / 255 + 1e-6)
-    np.testing.assert_allclose(preprocess_image(to_png(array)), array, atol=0.01)
 
 
 # ---- phone photos of paper (app/imaging/photo.py) ---------------------------------------------------
