@@ -1,4 +1,4 @@
-"""Command line: python -m training {train,evaluate,summary,export,fetch-mnist} ..."""
+"""Command line: python -m training {train,evaluate,summary,export,combine,fetch-mnist} ..."""
 
 from __future__ import annotations
 
@@ -44,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--data", default=None, help="test data for the metadata's accuracy")
     export.add_argument("--repository", default=defaults.repository)
     export.add_argument("--name", default=None)
+
+    combine = sub.add_parser(
+        "combine",
+        help="exported versions answering as one (the geometric mean of their probabilities), as a new version",
+    )
+    combine.add_argument("members", nargs="+", type=Path, help="version folders, e.g. models/lenet5-read/2")
+    combine.add_argument("--name", required=True, help="the model the ensemble is a new version of")
+    combine.add_argument("--data", default=None, help="test data for the metadata's accuracy")
+    combine.add_argument("--repository", default=defaults.repository)
     fetch = sub.add_parser(
         "fetch-mnist",
         help="write mnist.npz where the containers read it (data/, mounted by "
@@ -166,6 +175,56 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_combine(args: argparse.Namespace) -> int:
+    from training.data import load_mnist
+    from training.evaluate import evaluate
+    from training.export import Ensemble, export_version
+    from training.layout import REPORT_DIR, read_metadata
+    from training.reports import write_reports
+
+    if len(args.members) < 2:
+        raise ValueError("an ensemble needs at least two versions")
+    for folder in args.members:
+        if not (folder / "saved_model.pb").exists():
+            raise FileNotFoundError(f"{folder}: no saved_model.pb (expected models/NAME/VERSION)")
+    members = [read_metadata(folder) for folder in args.members]
+    ensemble = Ensemble(args.members)
+    mnist = load_mnist(args.data)
+    result = evaluate(ensemble.predict, mnist.x_test, mnist.y_test)
+    metadata = {
+        "architecture": "ensemble",
+        "parameters": sum(int(str(member.get("parameters", 0))) for member in members),
+        "layers": [  # each member's, named by its version: what the page shows learners
+            {**layer, "name": f"{member.get('name')}/{member.get('version')} {layer.get('name')}"}
+            for member in members
+            for layer in _listed(member.get("layers"))
+        ],
+        "members": [
+            {key: member.get(key) for key in ("name", "version", "architecture", "parameters", "test_accuracy")}
+            | {"training_config": member.get("training_config")}
+            for member in members
+        ],
+        **result.to_dict(),
+        "test_size": len(mnist.y_test),
+        "data_source": mnist.source,
+        "training_data_sha256": mnist.sha256(),
+    }
+    target = export_version(
+        ensemble,
+        args.repository,
+        args.name,
+        metadata,
+        lambda folder: write_reports(folder / REPORT_DIR, result, mnist.x_test, mnist.y_test, None),
+    )
+    print(f"test accuracy {result.accuracy:.4f}  exported {target}")
+    return 0
+
+
+def _listed(value: object) -> list[dict[str, object]]:
+    """The dicts of a metadata list (JSON: anything else is passed over)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def cmd_fetch_mnist(args: argparse.Namespace) -> int:
     from training.data import download_mnist, load_mnist, save_mnist
 
@@ -180,6 +239,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "summary": cmd_summary,
     "export": cmd_export,
+    "combine": cmd_combine,
     "fetch-mnist": cmd_fetch_mnist,
 }
 

@@ -1,5 +1,5 @@
-"""Export a Keras model as a new SavedModel version of the repository (the layout and the atomic write are
-training.layout's)."""
+"""Export a Keras model, or an ensemble of exported versions, as a new SavedModel version of the repository
+(the layout and the atomic write are training.layout's)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from training.calibration import FLOOR
 from training.layout import write_version
+
+SERVING = "serving_default"
 
 INPUT_NAME = "image"  # float32 [N, 28, 28, 1] in 0..1
 OUTPUT_NAME = "probabilities"  # float32 [N, 10]
@@ -36,18 +39,54 @@ def write_saved_model(model: keras.Model, folder: Path, temperature: float = 1.0
     archive.write_out(str(folder), verbose=False)
 
 
+class Ensemble(tf.Module):
+    """Exported versions answering as one: the normalised geometric mean of their probabilities (the mean of
+    their log probabilities, through a softmax). Models of different architectures err on different digits
+    and different wrong cuts; where one is sure and the other is not, the mean is less sure."""
+
+    def __init__(self, members: list[Path]) -> None:
+        super().__init__()
+        self.members = [tf.saved_model.load(str(path)) for path in members]
+        spec = tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)
+        self.serve = tf.function(self._serve, input_signature=[spec])
+
+    def _serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+        logs = [
+            tf.math.log(tf.maximum(member.signatures[SERVING](**{INPUT_NAME: image})[OUTPUT_NAME], FLOOR))
+            for member in self.members
+        ]
+        return {OUTPUT_NAME: tf.nn.softmax(tf.add_n(logs) / len(logs))}
+
+    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """float32 (N, 28, 28, 1) -> (N, 10) probabilities, in batches."""
+        parts = [
+            np.asarray(self.serve(tf.constant(x[i : i + batch_size], tf.float32))[OUTPUT_NAME])
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
+
+
+def write_ensemble(ensemble: Ensemble, folder: Path) -> None:
+    """SavedModel of the ensemble with the same serving signature as one model's (`image` -> `probabilities`)."""
+    tf.saved_model.save(ensemble, str(folder), signatures={SERVING: ensemble.serve})
+
+
 def export_version(
-    model: keras.Model,
+    model: keras.Model | Ensemble,
     repository: str | Path,
     name: str,
     metadata: dict[str, object],
     write_extras: Callable[[Path], object] | None = None,  # what it returns is not used
     temperature: float = 1.0,
 ) -> Path:
-    """The model as the next version of `name`, with its metadata (and `write_extras` such as the report)."""
+    """The model (or ensemble) as the next version of `name`, with its metadata (and `write_extras` such as the
+    report)."""
 
     def write(folder: Path) -> None:
-        write_saved_model(model, folder, temperature)
+        if isinstance(model, Ensemble):
+            write_ensemble(model, folder)
+        else:
+            write_saved_model(model, folder, temperature)
         if write_extras is not None:
             write_extras(folder)
 

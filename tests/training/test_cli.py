@@ -128,3 +128,35 @@ def test_out_of_range_options_are_refused_before_training(tmp_path, args, messag
     done = run_cli("train", *args, "--data", str(FIXTURE_MNIST), "--repository", str(tmp_path / "models"), timeout=60)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert not (tmp_path / "models").exists()
+
+
+def test_combine_exports_an_ensemble_answering_the_geometric_mean_of_its_members(tmp_path):
+    members = [BUNDLED_MODELS / "lenet5" / "1", BUNDLED_MODELS / "lenet5-plus" / "1"]
+    done = run_cli("combine", *map(str, members), "--name", "pair", "--data", str(FIXTURE_MNIST),
+                   "--repository", str(tmp_path / "models"))
+    assert done.returncode == 0, done.stderr
+    version = tmp_path / "models" / "pair" / "1"
+    meta = json.loads((version / "metadata.json").read_text())
+    assert meta["architecture"] == "ensemble" and meta["parameters"] == 61_706 + 468_778
+    assert [(m["name"], m["version"]) for m in meta["members"]] == [("lenet5", 1), ("lenet5-plus", 1)]
+    assert meta["layers"][0]["name"] == "lenet5/1 c1" and meta["test_size"] == 500
+    assert (version / "report" / "confusion_matrix.png").exists()
+
+    import numpy as np
+
+    from training.data import load_mnist, to_model_input
+    from training.evaluate import saved_model_predictor
+
+    x = to_model_input(load_mnist(FIXTURE_MNIST).x_test[:64])
+    first, second = (saved_model_predictor(m)(x) for m in members)
+    expected = np.sqrt(first * second)
+    expected /= expected.sum(axis=1, keepdims=True)
+    answered = saved_model_predictor(version)(x)
+    np.testing.assert_allclose(answered, expected, atol=1e-5)
+    assert meta["test_accuracy"] >= 0.98
+
+
+def test_combine_refuses_a_folder_that_is_not_a_version(tmp_path):
+    done = run_cli("combine", str(BUNDLED_MODELS / "lenet5" / "1"), str(tmp_path), "--name", "pair",
+                   "--repository", str(tmp_path / "models"))
+    assert done.returncode == 2 and "no saved_model.pb" in done.stderr
