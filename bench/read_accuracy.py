@@ -12,7 +12,8 @@ rendering keeps the number in place (canvas, scan) how many numbers the reader w
 model that is sure of every right cut and doubts every other: "right cuts offered", each candidate
 judged by the digits' ink it holds, by the standard the reading model's training labels its cuts with.
 
-    .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/2
+    .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/3
+    .venv/bin/python bench/read_accuracy.py --n 200 --model models/lenet5-read/2   # LeNet-5 alone
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="numbers per condition")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
-    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "2")
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "3")
     parser.add_argument("--only", default="", help="only conditions whose title contains this text")
     parser.add_argument("--show", type=int, default=0, help="print this many misread numbers per condition")
     args = parser.parse_args(argv)

@@ -11,16 +11,20 @@ from training.layout import read_metadata
 # committed only when it reaches its target, so its absence is a skip, not a failure.
 # lenet5/2 is the classic LeNet-5 retrained to beat the 1998 paper's 0.95% error (issue 14); lenet5-read/1 the
 # same LeNet-5 also trained on the reader's wrong cuts, for POST /read (issue 15),
-# and lenet5-read/2 on cuts of numbers written with slanted digits, re-drawn pens and photos of paper.
+# and lenet5-read/2 on cuts of numbers written with slanted digits, re-drawn pens and photos of paper;
+# lenet5-plus-read/1 our CNN trained as lenet5-read/2 (12 epochs), and lenet5-read/3 the two answering as one
+# (`python -m training combine`), the reading model /read uses.
 BUNDLED = [
     pytest.param("lenet5/1", 0.990, id="lenet5-v1"),
     pytest.param("lenet5/2", 0.993, id="lenet5-v2"),
     pytest.param("lenet5-read/1", 0.992, id="lenet5-read-v1"),
     pytest.param("lenet5-read/2", 0.992, id="lenet5-read-v2"),
+    pytest.param("lenet5-read/3", 0.995, id="lenet5-read-v3-ensemble"),
+    pytest.param("lenet5-plus-read/1", 0.993, id="lenet5-plus-read-v1"),
     pytest.param("lenet5-plus/1", 0.996, id="lenet5-plus-v1"),
     pytest.param("lenet5-plus/2", 0.996, id="lenet5-plus-v2"),
 ]
-REQUIRED = {"lenet5/1", "lenet5/2", "lenet5-read/1", "lenet5-read/2"}
+REQUIRED = {"lenet5/1", "lenet5/2", "lenet5-read/1", "lenet5-read/2", "lenet5-read/3", "lenet5-plus-read/1"}
 CLASSIC_PARAMETERS = 61_706
 
 
@@ -52,12 +56,20 @@ def test_bundled_model_on_committed_fixture(path, floor, small_mnist):
 def test_bundled_metadata_is_complete(path, floor):
     folder = bundled(path)
     meta = read_metadata(folder)
-    for key in ("architecture", "parameters", "training_config", "epochs_run", "test_accuracy",
-                "per_class_accuracy", "training_data_sha256", "training_seconds", "tensorflow_version", "created"):
+    ensemble = meta["architecture"] == "ensemble"  # trained as its members were: no run of its own
+    run = ("members",) if ensemble else ("training_config", "epochs_run", "training_seconds")
+    for key in ("architecture", "parameters", *run, "test_accuracy", "per_class_accuracy", "training_data_sha256",
+                "tensorflow_version", "created"):
         assert key in meta, key
     assert meta["test_accuracy"] >= floor
     assert len(meta["per_class_accuracy"]) == 10
     if meta["architecture"] == "lenet5":
         assert meta["parameters"] == CLASSIC_PARAMETERS
-    for figure in ("learning_curves.png", "confusion_matrix.png", "samples.png", "misclassified.png"):
+    if ensemble:  # each member is bundled too, and the ensemble scores better than each
+        for member in meta["members"]:
+            member_meta = read_metadata(bundled(f"{member['name']}/{member['version']}"))
+            assert member_meta["test_accuracy"] == member["test_accuracy"] < meta["test_accuracy"]
+        assert meta["parameters"] == sum(member["parameters"] for member in meta["members"])
+    figures = ("confusion_matrix.png", "samples.png", "misclassified.png")
+    for figure in figures if ensemble else ("learning_curves.png", *figures):
         assert (folder / "report" / figure).stat().st_size > 1000
