@@ -6,9 +6,12 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT
+from training.data import load_mnist, to_model_input
+from training.evaluate import saved_model_predictor
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
@@ -141,11 +144,6 @@ def test_combine_exports_an_ensemble_answering_the_geometric_mean_of_its_members
     assert [(m["name"], m["version"]) for m in meta["members"]] == [("lenet5", 1), ("lenet5-plus", 1)]
     assert meta["layers"][0]["name"] == "lenet5/1 c1" and meta["test_size"] == 500
     assert (version / "report" / "confusion_matrix.png").exists()
-
-    import numpy as np
-
-    from training.data import load_mnist, to_model_input
-    from training.evaluate import saved_model_predictor
 
     x = to_model_input(load_mnist(FIXTURE_MNIST).x_test[:64])
     first, second = (saved_model_predictor(m)(x) for m in members)
