@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.imaging.segment import Segmented
+from app.imaging.segment import MAX_PART_WIDTH, Segmented
 
 EMPTY = -1  # a stretch of a reading's path that is left out (too short to be a digit)
 # A cluster none of whose digits the model gives this probability is not part of the number (a wrong cut
@@ -50,6 +50,12 @@ def read_number(segmented: Segmented, probabilities: np.ndarray) -> Reading:
         return Reading([], segmented.reason)
     best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, np.int64)
     log_p = np.log(np.maximum(probabilities.max(axis=1, initial=0.0), 1e-9))
+    # A candidate wider than a digit can be (a cluster taken whole, offered so that a reading always has a
+    # path to the cluster's end) hides several digits: its doubt counts once per digit's width it spans.
+    # Else a wide cluster the model doubts whole (0.1) outweighs a path of sure digits with one doubtful
+    # stretch (a printed line's remnant joining a number), and the reading is empty.
+    widths = np.array([c.box[2] / (MAX_PART_WIDTH * c.box[3]) for c in segmented.candidates], np.float64)
+    log_p = log_p * np.maximum(widths, 1.0)
     digits: list[ReadDigit] = []
     for cluster in segmented.clusters:
         # Best path through the cut points (a longest-path DP over a DAG ordered left to right).

@@ -14,7 +14,7 @@ from PIL import Image
 
 from app.errors import TooManyDigits
 from app.imaging.reading import read_number
-from app.imaging.segment import Segmented, segment_number
+from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
 from tests.conftest import FIXTURE_MNIST
 
 with np.load(FIXTURE_MNIST) as _data:
@@ -296,3 +296,23 @@ def test_a_short_mark_beside_the_number_is_not_cut_into_slivers():
     wholes = {segmented.candidates[i].box for c in segmented.clusters for i in c.parts[(0, c.points - 1)]}
     short = [c.box for c in segmented.candidates if c.box[3] < 0.5 * line_height and c.box not in wholes]
     assert not short, short
+
+
+def test_a_wide_cluster_doubted_whole_does_not_hide_the_sure_digits_in_it():
+    # One cluster three digits wide (a number joined by what is left of a printed line): its two digits are
+    # sure, the line's stretch and the cluster taken whole are doubted alike. The whole hides three digits'
+    # worth of doubt, not one's: the reading keeps the sure digits rather than answering no digit at all.
+    blank = np.zeros((28, 28), np.float32)
+    boxes = [(0, 0, 450, 100), (0, 0, 150, 100), (150, 0, 150, 100), (300, 0, 150, 100)]  # whole, then three
+    segmented = Segmented(
+        candidates=[Candidate(blank, box) for box in boxes],
+        clusters=[Cluster(4, {(0, 3): [0], (0, 1): [1], (1, 2): [2], (2, 3): [3]}, {})],
+    )
+    probabilities = np.full((4, 10), 0.1, np.float32)
+    probabilities[3] = (1 - 0.09) / 9
+    probabilities[3, 0] = 0.09  # the line's stretch: a little more doubted than the whole
+    for index, digit in ((1, 7), (2, 2)):
+        probabilities[index] = 0.01 / 9
+        probabilities[index, digit] = 0.99
+    reading = read_number(segmented, probabilities)
+    assert reading.text.startswith("72"), reading
