@@ -177,7 +177,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_combine(args: argparse.Namespace) -> int:
     from training.data import load_mnist
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate, serving_predictor
     from training.export import Ensemble, export_version
     from training.layout import REPORT_DIR, read_metadata
     from training.reports import write_reports
@@ -190,7 +190,7 @@ def cmd_combine(args: argparse.Namespace) -> int:
     members = [read_metadata(folder) for folder in args.members]
     ensemble = Ensemble(args.members)
     mnist = load_mnist(args.data)
-    result = evaluate(ensemble.predict, mnist.x_test, mnist.y_test)
+    result = evaluate(serving_predictor(ensemble.serve), mnist.x_test, mnist.y_test)
     metadata = {
         "architecture": "ensemble",
         "parameters": sum(int(str(member.get("parameters", 0))) for member in members),

@@ -43,11 +43,17 @@ def saved_model_predictor(path: str | Path, batch_size: int = 1024) -> PredictFn
     """Load an exported version and return its serving function, batched."""
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    return serving_predictor(tf.saved_model.load(str(path)).signatures["serving_default"], batch_size)
+
+
+def serving_predictor(serve: Callable[..., dict[str, object]], batch_size: int = 1024) -> PredictFn:
+    """A serving function (`image` in, `probabilities` out: an exported version's signature, or an unsaved
+    training.export.Ensemble's) called in batches."""
+    import tensorflow as tf
 
     def predict(x: np.ndarray) -> np.ndarray:
         outputs = [
-            serve(image=tf.constant(x[i : i + batch_size]))["probabilities"].numpy()
+            np.asarray(serve(image=tf.constant(x[i : i + batch_size]))["probabilities"])
             for i in range(0, len(x), batch_size)
         ]
         return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)

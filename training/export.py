@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from training.calibration import FLOOR
@@ -56,14 +55,6 @@ class Ensemble(tf.Module):
             for member in self.members
         ]
         return {OUTPUT_NAME: tf.nn.softmax(tf.add_n(logs) / len(logs))}
-
-    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """float32 (N, 28, 28, 1) -> (N, 10) probabilities, in batches."""
-        parts = [
-            np.asarray(self.serve(tf.constant(x[i : i + batch_size], tf.float32))[OUTPUT_NAME])
-            for i in range(0, len(x), batch_size)
-        ]
-        return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
 
 
 def write_ensemble(ensemble: Ensemble, folder: Path) -> None:

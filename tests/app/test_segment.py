@@ -15,16 +15,11 @@ from PIL import Image
 from app.errors import TooManyDigits
 from app.imaging.reading import read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
+from tests.app.imaging_helpers import png
 from tests.conftest import FIXTURE_MNIST
 
 with np.load(FIXTURE_MNIST) as _data:
     DIGITS, LABELS = _data["x_test"], _data["y_test"]
-
-
-def png(gray: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(gray).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def ink_of(index: int, height: int) -> np.ndarray:
