@@ -278,7 +278,11 @@ def _cut_cluster(
             cut[:, lo - c0 : hi - c0] |= tips
             options = [cut]
             if (wide & inside).any():  # or those wide pieces whole: a 7 whose bar reaches over its neighbour
-                options.append(inside[local])
+                # ... when what that leaves out of the stretch is at most a flat tip of its neighbour: not a
+                # whole digit of a wide piece whose centre lies beyond the cut (lost from every reading).
+                left_out = region & wide[labels[:, lo:hi]] & ~inside[labels[:, lo:hi]]
+                if not left_out.any() or np.ptp(np.flatnonzero(left_out.any(axis=1))) + 1 < TIP * height:
+                    options.append(inside[local])
             if tips.any() and np.ptp(np.flatnonzero(tips.any(axis=1))) + 1 < TIP * height:
                 options.append((~wide & inside)[local])  # or without that bar, a flat tip of the neighbour
             indices = []

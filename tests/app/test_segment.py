@@ -311,3 +311,31 @@ def test_a_wide_cluster_doubted_whole_does_not_hide_the_sure_digits_in_it():
         probabilities[index, digit] = 0.99
     reading = read_number(segmented, probabilities)
     assert reading.text.startswith("72"), reading
+
+
+def test_a_wide_piece_taken_whole_does_not_lose_the_digit_beside_it():
+    # A 7 whose bar reaches over a 1 that touches a 0: the 7 is one wide piece, the 1 and the 0 another.
+    # A stretch that takes the 7 whole (so that its bar is not cut off) must not leave out the 1 that lies
+    # in that stretch: that 1 would be in no candidate of the reading, and the number read "70".
+    layers = [np.zeros((240, 400), np.uint8) for _ in range(3)]
+    cv2.line(layers[0], (30, 60), (140, 60), 255, 9)
+    cv2.line(layers[0], (140, 60), (60, 170), 255, 9)
+    cv2.line(layers[1], (128, 170), (150, 95), 255, 9)
+    cv2.ellipse(layers[2], (194, 125), (38, 48), 0, 0, 360, 255, 9)
+    strokes = [layer > 0 for layer in layers]
+    gray = np.where(np.any(strokes, axis=0), 0, 255).astype(np.uint8)
+    assert cv2.connectedComponents((gray < 128).astype(np.uint8))[0] == 3, "two pieces: the 7, the 1 with the 0"
+    segmented = segment_number(png(gray), masks=True)
+    # The model is sure of a candidate holding one stroke's digit (90% of its ink, 10% of another's at most).
+    probabilities = np.full((len(segmented.candidates), 10), 0.1, np.float32)
+    for index, candidate in enumerate(segmented.candidates):
+        assert candidate.mask is not None
+        top, x, mask = candidate.mask
+        window = (slice(top, top + mask.shape[0]), slice(x, x + mask.shape[1]))
+        shares = [(stroke[window] & (mask > 0)).sum() / stroke.sum() for stroke in strokes]
+        for which, digit in enumerate((7, 1, 0)):
+            others = [share for other, share in enumerate(shares) if other != which]
+            if shares[which] >= 0.9 and max(others) <= 0.1:
+                probabilities[index] = 0.01 / 9
+                probabilities[index, digit] = 0.99
+    assert read_number(segmented, probabilities).text == "710"
