@@ -33,11 +33,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from preprocess_accuracy import load_model  # noqa: E402
+from preprocess_accuracy import Predict, load_model  # noqa: E402
 from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
 
 from app.imaging.decode import shrink  # noqa: E402
-from app.imaging.reading import read_number  # noqa: E402
+from app.imaging.reading import read_number, thick_lines_may_help  # noqa: E402
 from app.imaging.segment import NUMBER_SIDE, Segmented, segment_number  # noqa: E402
 from training.wrong_cuts import InkLine, cut_kind  # noqa: E402
 
@@ -147,6 +147,12 @@ def right_cuts_offered(number: Number, segmented: Segmented, truth: str) -> bool
     return read_number(segmented, probabilities).text == truth
 
 
+def predict_all(predict: Predict, segmented: Segmented) -> np.ndarray:
+    """The model's probabilities for every candidate of an image, in one call (none: no call)."""
+    pixels = segmented.pixels
+    return predict(pixels) if len(pixels) else np.zeros((0, 10), np.float32)
+
+
 def edit_distance(a: str, b: str) -> int:
     row = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
@@ -193,11 +199,16 @@ def main(argv: list[str] | None = None) -> None:
                 data_bytes = render(number, rng)
                 started = time.perf_counter()
                 segmented = segment_number(data_bytes, masks=in_place)  # each candidate's ink crop (microseconds)
-                pixels = segmented.pixels
-                probabilities = predict(pixels) if len(pixels) else np.zeros((0, 10), np.float32)
-                text = read_number(segmented, probabilities).text
+                reading = read_number(segmented, predict_all(predict, segmented))
+                candidates += len(segmented.candidates)
+                if thick_lines_may_help(segmented, reading):  # as POST /read does
+                    again = segment_number(data_bytes, masks=in_place, thick_lines=True)
+                    second = read_number(again, predict_all(predict, again))
+                    candidates += len(again.candidates)
+                    if second.digits:
+                        segmented, reading = again, second
+                text = reading.text
                 elapsed += time.perf_counter() - started
-                candidates += len(pixels)
                 right += text == truth
                 offered += in_place and right_cuts_offered(number, segmented, truth)
                 digits_right += max(0, len(truth) - edit_distance(text, truth))

@@ -74,13 +74,15 @@ def photo_digit(gray: np.ndarray) -> PhotoDigit:
     return PhotoDigit(mnist_strokes(chosen, found.ink))
 
 
-def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
+def paper_ink(gray: np.ndarray, number: bool = False, thick_lines: bool = False) -> PaperInk:
     """The ink in a work frame (`work_frame`) of a photo or scan of paper: lighting flattened, the ink's
     polarity chosen, camera noise thresholded by the local paper level, the frame's edge and printed
     lines dropped. `number`: a number written across the frame (POST /read): the paper's closing is a share
     of the frame's shorter side (of the longer one, it would span whole digits and their loops), and each
     printed line is removed once (Hough's copies of it at slightly other angles erase long strokes).
-    /predict keeps the single-digit behaviour, whose accuracy tables were measured with it."""
+    /predict keeps the single-digit behaviour, whose accuracy tables were measured with it. `thick_lines`:
+    printed lines may be as thick as LINE_MAX_WIDTH of the frame's longer side, not its shorter one (a tight
+    photo of a number is wide and low, and its lines can be thicker than that share of its height)."""
     extent = min(gray.shape) if number else None
     # Dark ink on paper, or chalk on a board: whichever way has the stronger thin strokes once the
     # lighting is flattened (before, a shadow can hold more of the frame's darkest pixels than ink).
@@ -99,7 +101,7 @@ def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     mask = (smooth > low).astype(np.uint8)
     band = max(1, round(EDGE_BAND * min(mask.shape)))
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
-    unlined = remove_lines(mask, once=number)
+    unlined = remove_lines(mask, once=number, extent=max(mask.shape) if thick_lines else None)
     lines = mask & ~unlined if number else None  # only reading a number gives crossed lines back
     return PaperInk(unlined, smooth, smooth / low, None if unlined.any() else "no_ink", lines)
 
@@ -130,12 +132,13 @@ def flatten(gray: np.ndarray, extent: int | None = None) -> tuple[np.ndarray, np
     return ink, paper
 
 
-def remove_lines(mask: np.ndarray, once: bool = False) -> np.ndarray:
+def remove_lines(mask: np.ndarray, once: bool = False, extent: int | None = None) -> np.ndarray:
     """Drop printed lines: thin and straight, and present along most of the frame (a written 1 is not).
     Its pixels are erased except where a stroke thicker than a printed line crosses it. `once`: each line
     once, without Hough's copies of it at slightly other angles (they also erase strokes along it, and
-    remnants of a line that is not quite straight)."""
-    thin = max(1, round(LINE_MAX_WIDTH * min(mask.shape)))
+    remnants of a line that is not quite straight). Printed lines are at most LINE_MAX_WIDTH of `extent`
+    thick (default: the frame's shorter side)."""
+    thin = max(1, round(LINE_MAX_WIDTH * (min(mask.shape) if extent is None else extent)))
     across, widest = _horizontal_lines(mask, thin, once)
     down, widest_down = _horizontal_lines(np.ascontiguousarray(mask.T), thin, once)  # vertical ones, transposed
     lines = across | down.T

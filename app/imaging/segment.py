@@ -71,6 +71,7 @@ class Segmented:
     candidates: list[Candidate] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     reason: str | None = None
+    photo: bool = False  # found on the photo path, whose printed lines were removed (`thick_lines`)
 
     @property
     def pixels(self) -> np.ndarray:
@@ -95,19 +96,21 @@ def segment_number(
     max_digits: int = 32,
     max_candidates: int | None = None,
     masks: bool = False,
+    thick_lines: bool = False,
 ) -> Segmented:
     """Candidate digits of a number written on one line. Raises BadImage, ImageTooLarge, and
     TooManyDigits when the image holds more than `max_digits` separate clusters of ink, or would offer more
-    candidates than CANDIDATES_PER_DIGIT per digit (or `max_candidates`): a bound on the work it may cost."""
-    found = _find_ink(data, max_pixels)
+    candidates than CANDIDATES_PER_DIGIT per digit (or `max_candidates`): a bound on the work it may cost.
+    `thick_lines`: a photo's printed lines may be thicker (app.imaging.photo.paper_ink)."""
+    found = _find_ink(data, max_pixels, thick_lines)
     if isinstance(found, str):
         return Segmented(reason=found)
     clusters, line_height = _clusters(found.mask, found.ink, max_digits)
     if not clusters:
-        return Segmented(reason="no_digit")
+        return Segmented(reason="no_digit", photo=found.photo)
     if len(clusters) > max_digits:
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
-    out = Segmented()
+    out = Segmented(photo=found.photo)
     limit = CANDIDATES_PER_DIGIT * max_digits
     limit = limit if max_candidates is None else min(limit, max_candidates)
     for columns, rows, labels in clusters:
@@ -116,7 +119,7 @@ def segment_number(
     return out
 
 
-def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
+def _find_ink(data: bytes, max_pixels: int, thick_lines: bool = False) -> _Ink | str:
     """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason."""
     image = decode(data, max_pixels)
     gray, alpha = channels(image)
@@ -132,7 +135,7 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
         mask = (strokes >= CLEAN_MASK).astype(np.uint8)
         return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
     frame = work_frame(gray, NUMBER_SIDE)
-    paper = paper_ink(frame, number=True)
+    paper = paper_ink(frame, number=True, thick_lines=thick_lines)
     if paper.reason is not None:
         return paper.reason
     mask = paper.mask

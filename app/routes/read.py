@@ -13,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ServiceError, TooManyDigits
-from app.imaging.reading import Reading, read_number
+from app.imaging.reading import Reading, read_number, thick_lines_may_help
 from app.imaging.segment import CANDIDATES_PER_DIGIT, Segmented, segment_number
 from app.payloads import Limits, image_files_from_request
+from app.repository import ModelRepository, ServedVersion
 from app.routes.predict import REQUEST_BODY
 from app.schemas import ERROR_RESPONSES, ReadResponse
 
@@ -79,28 +80,50 @@ async def read_numbers(
     for where, data in files:
         segmented.append(await _segment(where, data, limits, budget))
         budget -= len(segmented[-1].candidates)
+    served, readings = await _read(repository, model, version, segmented)
+    # A photo read as no digit at all is read again with thicker printed lines removed, within the budget.
+    again = [i for i, (image, reading) in enumerate(zip(segmented, readings)) if thick_lines_may_help(image, reading)]
+    retried: dict[int, Segmented] = {}
+    for i in again:
+        try:  # within what is left of the request's budget, or not at all
+            retried[i] = await _segment(files[i][0], files[i][1], limits, budget, thick_lines=True)
+        except TooManyDigits:
+            break
+        budget -= len(retried[i].candidates)
+    if retried:
+        _, second = await _read(repository, served.name, served.version, list(retried.values()))
+        for i, reading in zip(retried, second):
+            if reading.digits:
+                readings[i] = reading
+    for (where, _), reading in zip(files, readings):
+        if len(reading.digits) > limits.max_read_digits:
+            raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
+    body = {"model": {"name": served.name, "version": served.version}, "readings": [reading_body(r) for r in readings]}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def _read(
+    repository: ModelRepository, model: str, version: int | None, segmented: list[Segmented]
+) -> tuple[ServedVersion, list[Reading]]:
+    """Every candidate of the images to the model as one batch; each image's reading from its share."""
     pixels = np.concatenate([s.pixels for s in segmented])
     if len(pixels):
         served, probabilities = await repository.predict(model, version, pixels[..., None])
     else:  # no image holds ink: the model is not called, but the version is resolved (a missing one is 404)
         served, probabilities = await repository.resolve(model, version), np.empty((0, 10), np.float32)
     readings, start = [], 0
-    for (where, _), image in zip(files, segmented):
-        reading = read_number(image, probabilities[start : start + len(image.candidates)])
+    for image in segmented:
+        readings.append(read_number(image, probabilities[start : start + len(image.candidates)]))
         start += len(image.candidates)
-        if len(reading.digits) > limits.max_read_digits:
-            raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
-        readings.append(reading_body(reading))
-    body = {"model": {"name": served.name, "version": served.version}, "readings": readings}
-    return Response(orjson.dumps(body), media_type="application/json")
+    return served, readings
 
 
-async def _segment(where: str, data: bytes, limits: Limits, budget: int) -> Segmented:
+async def _segment(where: str, data: bytes, limits: Limits, budget: int, thick_lines: bool = False) -> Segmented:
     if budget <= 0:
         raise TooManyDigits(f"{where}: the request's images hold too many candidate digits; send fewer per request")
     try:  # tens to hundreds of milliseconds of OpenCV per image: off the event loop
         return await run_in_threadpool(
-            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget),
+            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget, thick_lines=thick_lines),
             data,
             max_pixels=limits.max_image_pixels,
         )

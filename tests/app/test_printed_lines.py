@@ -30,3 +30,21 @@ def test_printed_lines_go_and_pen_strokes_stay():
     assert kept[off_lines].mean() > 0.97, kept[off_lines].mean()
     only_lines = (lines > 0) & (cv2.dilate(strokes, np.ones((9, 9), np.uint8)) == 0)
     assert kept[only_lines].mean() < 0.05
+
+
+def test_lines_thicker_than_a_share_of_a_low_frame_are_removed_when_asked():
+    # A tight photo of a number is wide and low: ruled lines 7 pixels thick are more than 3% of its 160-pixel
+    # height (so by default a band, not a printed line) but less than 3% of its 480-pixel width.
+    lines = np.zeros((160, 480), np.uint8)
+    for y in (20, 60, 100, 140):
+        cv2.line(lines, (0, y), (479, y + 1), 1, 7)
+    strokes = np.zeros_like(lines)
+    for x in range(60, 420, 80):
+        cv2.line(strokes, (x, 45), (x + 10, 125), 1, 5)
+    mask = lines | strokes
+    only_lines = (lines > 0) & (cv2.dilate(strokes, np.ones((9, 9), np.uint8)) == 0)
+    assert remove_lines(mask, once=True)[only_lines].mean() > 0.95  # the default keeps them
+    kept = remove_lines(mask, once=True, extent=max(mask.shape))
+    assert kept[only_lines].mean() < 0.1  # a row of pixels along some lines' edges may stay
+    between = (strokes > 0) & (cv2.dilate(lines, np.ones((15, 15), np.uint8)) == 0)
+    assert kept[between].mean() > 0.97  # the strokes between the lines stay (where they cross: app.imaging.segment)

@@ -55,3 +55,14 @@ def test_empty_image_and_a_number_in_one_request(bundled_server):
     empty, number = response.json()["readings"]
     assert empty == {"text": "", "confidence": None, "digits": [], "reason": "no_ink"}
     assert number["text"] == "4021"
+
+
+def test_a_photo_whose_printed_lines_are_thick_for_its_height_is_read(bundled_server):
+    # bench/read_accuracy.py's photo of "6263793" on ruled paper (seed 0): a tight crop, 197 pixels high, whose
+    # lines are thicker than 3% of that. Taken for bands rather than printed lines, they joined the digits into
+    # one piece of ink the model doubted everywhere, and the answer was "no digit".
+    photo = (REPO_ROOT / "tests" / "fixtures" / "ruled_photo_6263793.jpg").read_bytes()
+    response = httpx.post(f"{bundled_server.url}/read", files={"image": ("photo.jpg", photo, "image/jpeg")}, timeout=30)
+    assert response.status_code == 200, response.text
+    (reading,) = response.json()["readings"]
+    assert reading["text"] == "6263793", reading
