@@ -1,6 +1,8 @@
 """POST /read: the handwritten number in each image, digits left to right. Segmentation is
 app.imaging.segment's; this route reads the request, sends every candidate digit of the request to the
-model as one batch, and lets the probabilities pick each reading."""
+model as one batch, and lets the probabilities pick each reading. Photos read as no digit at all get a
+second look (app.imaging.reading.thick_lines_may_help): their new candidates go to the same model version as
+a second batch."""
 
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ async def read_numbers(
     again = [i for i, (image, reading) in enumerate(zip(segmented, readings)) if thick_lines_may_help(image, reading)]
     retried: dict[int, Segmented] = {}
     for i in again:
-        try:  # within what is left of the request's budget, or not at all
+        try:  # within what is left of the request's budget and its digit limit, or not at all
             retried[i] = await _segment(files[i][0], files[i][1], limits, budget, thick_lines=True)
         except TooManyDigits:
             break
