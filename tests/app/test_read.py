@@ -164,8 +164,9 @@ async def test_a_photo_read_as_no_digit_is_looked_at_again_within_the_budget(tmp
     # thicker printed lines and its candidates sent to the model once more; a clean image is not. When the
     # request's budget of candidates is spent, the second look is skipped: the request is still answered.
     photo = (REPO_ROOT / "tests" / "fixtures" / "ruled_photo_6263793.jpg").read_bytes()
-    first, again = len(segment_number(photo).candidates), len(segment_number(photo, thick_lines=True).candidates)
-    assert segment_number(photo).photo and not segment_number(NUMBER).photo
+    segmented, clean = segment_number(photo), segment_number(NUMBER)
+    first, again = len(segmented.candidates), len(segment_number(photo, thick_lines=True).candidates)
+    assert segmented.photo and not clean.photo
     no_digit = {"text": "", "confidence": None, "digits": [], "reason": "no_digit"}
     for queue, sent in ((4 * (first + again), first + again), (2 * (first + 1), first)):
         settings = fake_settings(tmp_path / str(queue), max_queue_images=queue)
@@ -181,4 +182,4 @@ async def test_a_photo_read_as_no_digit_is_looked_at_again_within_the_budget(tmp
                 model.sizes.clear()
                 response = await http.post("/read", files={"image": ("number.png", NUMBER, "image/png")})
                 assert response.json()["readings"] == [no_digit]
-                assert sum(model.sizes) == len(segment_number(NUMBER).candidates)
+                assert sum(model.sizes) == len(clean.candidates)

@@ -3,20 +3,18 @@ against where the digits were drawn, and the reading's choice with probabilities
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from app.errors import TooManyDigits
 from app.imaging.reading import read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
 from tests.app.imaging_helpers import png
 from tests.conftest import FIXTURE_MNIST
+from training.wrong_cuts import cut_kind
 
 with np.load(FIXTURE_MNIST) as _data:
     DIGITS, LABELS = _data["x_test"], _data["y_test"]
@@ -183,9 +181,7 @@ def test_canvas_drawing_transparent_background():
     ink = 255 - page(placed, (180, 300))
     rgba = np.zeros((*ink.shape, 4), np.uint8)
     rgba[..., 3] = ink  # black strokes, alpha carries the drawing
-    buffer = io.BytesIO()
-    Image.fromarray(rgba).save(buffer, format="PNG")
-    segmented = segment_number(buffer.getvalue())
+    segmented = segment_number(png(rgba))
     assert len(segmented.clusters) == 2
 
 
@@ -254,10 +250,8 @@ def test_ten_thousand_dots_are_refused_quickly_and_cheaply():
     # A small PNG of 2x2 dots a pixel apart: ten thousand pieces of ink (all pairs of them would be 100M).
     rgba = np.zeros((300, 300, 4), np.uint8)  # a canvas export: black dots on transparent
     rgba[::3, ::3, 3] = rgba[1::3, ::3, 3] = 255
-    buffer = io.BytesIO()
-    Image.fromarray(rgba).save(buffer, format="PNG")
     with pytest.raises(TooManyDigits):  # counted by a sweep, not by comparing all pairs (that took gigabytes)
-        segment_number(buffer.getvalue())
+        segment_number(png(rgba))
 
 
 def test_two_strokes_alike_keep_their_own_boxes():
@@ -326,16 +320,13 @@ def test_a_wide_piece_taken_whole_does_not_lose_the_digit_beside_it():
     gray = np.where(np.any(strokes, axis=0), 0, 255).astype(np.uint8)
     assert cv2.connectedComponents((gray < 128).astype(np.uint8))[0] == 3, "two pieces: the 7, the 1 with the 0"
     segmented = segment_number(png(gray), masks=True)
-    # The model is sure of a candidate holding one stroke's digit (90% of its ink, 10% of another's at most).
+    # The model is sure of a candidate holding one stroke's digit whole, as the reading model's training
+    # labels it (training.wrong_cuts.cut_kind), and doubts every other one.
+    layers = np.stack(strokes).astype(np.float32)
+    mass = layers.sum(axis=(1, 2))
     probabilities = np.full((len(segmented.candidates), 10), 0.1, np.float32)
     for index, candidate in enumerate(segmented.candidates):
-        assert candidate.mask is not None
-        top, x, mask = candidate.mask
-        window = (slice(top, top + mask.shape[0]), slice(x, x + mask.shape[1]))
-        shares = [(stroke[window] & (mask > 0)).sum() / stroke.sum() for stroke in strokes]
-        for which, digit in enumerate((7, 1, 0)):
-            others = [share for other, share in enumerate(shares) if other != which]
-            if shares[which] >= 0.9 and max(others) <= 0.1:
-                probabilities[index] = 0.01 / 9
-                probabilities[index, digit] = 0.99
+        if (which := cut_kind(layers, mass, candidate)) >= 0:
+            probabilities[index] = 0.01 / 9
+            probabilities[index, (7, 1, 0)[which]] = 0.99
     assert read_number(segmented, probabilities).text == "710"
