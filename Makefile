@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: setup serve test bench gpu-check mnist train-lenet5 train-lenet5-read train-lenet5-plus-read combine-lenet5-read \
+.PHONY: setup serve test bench gpu-check mnist train-lenet5 train-lenet5-read train-lenet5-plus-read train-line-reader combine-lenet5-read \
 	train-lenet5-plus clean
 
 setup: $(DEV)
@@ -58,13 +58,18 @@ train-lenet5-read: $(RUNTIME)
 		--learning-rate 0.05 --lr-schedule cosine --weight-decay 5e-4 --augment --augment-rotation 8 --augment-shift 0.08 \
 		--augment-zoom 0.08 --label-smoothing 0.1 --keep last --validation-split 0.02 --seed 0 --wrong-cuts 60000
 
-# Our CNN trained as train-lenet5-read is (12 epochs); then both as one, lenet5-read's next version (what /read uses).
+# Our CNN trained as train-lenet5-read is (12 epochs); then both as one, with the line reader (a CTC model over whole
+# number lines, training/line_reader.py), lenet5-read's next version (what /read uses).
 train-lenet5-plus-read: $(RUNTIME)
 	$(BIN)/python -m training train --arch lenet5-plus --name lenet5-plus-read --epochs 12 --batch-size 128 --augment \
 		--lr-schedule cosine --keep last --validation-split 0.02 --seed 0 --wrong-cuts 60000
 
+train-line-reader: $(RUNTIME)
+	$(BIN)/python -m training line-reader --count 80000 --epochs 8 --seed 0 --out runs/line_reader.keras
+
 combine-lenet5-read: $(RUNTIME)
-	$(BIN)/python -m training combine models/lenet5-read/2 models/lenet5-plus-read/1 --name lenet5-read
+	$(BIN)/python -m training combine models/lenet5-read/2 models/lenet5-plus-read/1 --line-reader runs/line_reader.keras \
+		--name lenet5-read
 
 train-lenet5-plus: $(RUNTIME)
 	$(BIN)/python -m training train --arch lenet5-plus --epochs 30 --augment --lr-schedule cosine --keep last

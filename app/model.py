@@ -21,6 +21,9 @@ log = logging.getLogger("lenet.model")
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
+LINE_SIGNATURE = "read_line"  # optional: float32 [N,32,320,1] lines -> [N,T,11] CTC log-probabilities
+LINE_SHAPE = (32, 320, 1)  # app.imaging.line's image
+LINE_CLASSES = NUM_CLASSES + 1  # a blank and the ten digits (app.imaging.ctc)
 
 # A SavedModel's serving signature: the input tensor by name in, the output tensors by name out.
 Signature = Callable[..., dict[str, tf.Tensor]]
@@ -84,7 +87,9 @@ def device_executor(device: str) -> ThreadPoolExecutor:
 
 
 class SavedModelDigits:
-    """A loaded version: `predict` maps float32 [N,28,28,1] in 0..1 to [N,10] probabilities."""
+    """A loaded version: `predict` maps float32 [N,28,28,1] in 0..1 to [N,10] probabilities; `read_lines`,
+    when the version also reads whole lines (a `read_line` signature), float32 [N,32,320,1] number lines to
+    [N,T,11] CTC log-probabilities (app.imaging.ctc)."""
 
     def __init__(self, path: Path, device: str = "/CPU:0") -> None:
         self.path = Path(path)
@@ -98,6 +103,8 @@ class SavedModelDigits:
             raise BrokenModel(f"{self.path}: cannot load ({type(exc).__name__}: {str(exc)[:200]})") from exc
         self._fn: Signature | None
         self._fn, self._input_name, self._output_name = self._pick_signature()
+        self._line: Signature | None
+        self._line, self._line_input = self._line_signature()
         self.smoke_test()
 
     def _pick_signature(self) -> tuple[Signature, str, str]:
@@ -120,6 +127,29 @@ class SavedModelDigits:
             raise BrokenModel(f"{self.path}: output {output_name} has shape {out_spec.shape}, expected [N,10]")
         return signature, input_name, output_name
 
+    def _line_signature(self) -> tuple[Signature | None, str]:
+        signature = self._loaded.signatures.get(LINE_SIGNATURE)
+        if signature is None:
+            return None, ""
+        inputs = signature.structured_input_signature[1]
+        outputs = signature.structured_outputs
+        shapes = [tuple(spec.shape[1:]) for spec in inputs.values()]
+        if len(inputs) != 1 or shapes != [LINE_SHAPE] or len(outputs) != 1:
+            raise BrokenModel(f"{self.path}: {LINE_SIGNATURE} takes {shapes}, expected one float32 [N,32,320,1]")
+        ((out_spec),) = outputs.values()
+        if out_spec.shape.rank != 3 or out_spec.shape[-1] != LINE_CLASSES:
+            raise BrokenModel(f"{self.path}: {LINE_SIGNATURE} gives {out_spec.shape}, expected [N,T,11]")
+        return signature, next(iter(inputs))
+
+    def read_lines(self, lines: np.ndarray) -> np.ndarray | None:
+        """CTC log-probabilities of each line, or None when this version has no line reader (or is closed)."""
+        line = self._line
+        if line is None:
+            return None
+        with tf.device(self.device):
+            out = line(**{self._line_input: tf.constant(lines, dtype=tf.float32)})
+        return np.asarray(next(iter(out.values())).numpy(), np.float64)
+
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if self._fn is None:
             raise RuntimeError(f"{self.path}: predict after close")
@@ -141,13 +171,23 @@ class SavedModelDigits:
             or not np.allclose(out.sum(axis=1), 1, atol=1e-3)
         ):
             raise BrokenModel(f"{self.path}: smoke prediction gave {out.shape} values that are not probabilities")
+        if self._line is not None:  # and its line reader: log-probabilities per frame
+            try:
+                frames = self.read_lines(np.zeros((1, *LINE_SHAPE), np.float32))
+            except Exception as exc:
+                raise BrokenModel(f"{self.path}: smoke line reading failed ({type(exc).__name__})") from exc
+            if frames is None or not np.allclose(np.exp(frames).sum(axis=-1), 1, atol=1e-3):
+                raise BrokenModel(f"{self.path}: {LINE_SIGNATURE} gave values that are not log-probabilities")
 
     def warm_up(self, batch_sizes: list[int], repeats: int) -> None:
         for size in batch_sizes:
             for _ in range(repeats):
                 self.predict(np.zeros((size, *INPUT_SHAPE), np.float32))
+        if self._line is not None:
+            self.read_lines(np.zeros((1, *LINE_SHAPE), np.float32))
 
     def close(self) -> None:
         # Dropping the references lets TensorFlow free the variables once no batch uses them.
         self._fn = None
+        self._line = None
         self._loaded = None

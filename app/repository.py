@@ -27,6 +27,7 @@ MAX_PINNED = 4  # older versions loaded on request (?version=N), kept at most
 
 class DigitModel(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
+    def read_lines(self, lines: np.ndarray) -> np.ndarray | None: ...
     def warm_up(self, batch_sizes: list[int], repeats: int) -> None: ...
     def close(self) -> None: ...
 
@@ -365,6 +366,13 @@ class ModelRepository:
                     _, evicted = self._pinned.popitem(last=False)
                     asyncio.get_running_loop().create_task(self._retire(evicted, wait=True))
             return self._pinned[key]
+
+    async def read_lines(self, served: ServedVersion, lines: np.ndarray) -> np.ndarray | None:
+        """The version's CTC log-probabilities for whole number lines (app.imaging.line), on the inference
+        thread; None when the version has no line reader (or was closed since)."""
+        if not len(lines):
+            return None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, served.model.read_lines, lines)
 
     def admit(self, name: str | None) -> None:
         """Shed load early: QueueFull if the serving version's queue is already at its bound."""

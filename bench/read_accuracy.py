@@ -33,16 +33,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from preprocess_accuracy import Predict, load_model  # noqa: E402
+from preprocess_accuracy import Predict  # noqa: E402
 from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
 
 from app.imaging.decode import shrink  # noqa: E402
-from app.imaging.reading import read_number, thick_lines_may_help  # noqa: E402
+from app.imaging.reading import Reading, read_number, thick_lines_may_help  # noqa: E402
 from app.imaging.segment import NUMBER_SIDE, Segmented, segment_number  # noqa: E402
+from app.model import SavedModelDigits  # noqa: E402
 from training.wrong_cuts import InkLine, cut_kind  # noqa: E402
 
 # ink 0..1 of the whole number, the digits' mean height in pixels, and each digit's ink in its own layer
 Number = tuple[np.ndarray, float, np.ndarray]
+ReadLines = Callable[[np.ndarray], np.ndarray | None]  # lines (n, 32, 320, 1) -> CTC log-probabilities
 Medium = Callable[[Number, np.random.Generator], bytes]
 
 
@@ -153,6 +155,16 @@ def predict_all(predict: Predict, segmented: Segmented) -> np.ndarray:
     return predict(pixels) if len(pixels) else np.zeros((0, 10), np.float32)
 
 
+def read(predict: Predict, read_lines: ReadLines | None, segmented: Segmented) -> Reading:
+    """The reading as POST /read makes it: the candidates' probabilities, and the version's line reader's
+    frames for the image's line when it has one."""
+    frames = None
+    if read_lines is not None and segmented.line is not None and segmented.candidates:
+        answer = read_lines(segmented.line[None, ..., None])
+        frames = None if answer is None else answer[0]
+    return read_number(segmented, predict_all(predict, segmented), frames)
+
+
 def edit_distance(a: str, b: str) -> int:
     row = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
@@ -170,15 +182,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "3")
     parser.add_argument("--only", default="", help="only conditions whose title contains this text")
     parser.add_argument("--show", type=int, default=0, help="print this many misread numbers per condition")
+    parser.add_argument("--no-line-reader", action="store_true", help="read with the classifier's cuts alone")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     with np.load(args.data) as data:
         images, labels = data["x_test"], data["y_test"].astype(np.int64)
-    predict = load_model(args.model)
-    predict(np.zeros((1, 28, 28), np.float32))  # the first call traces the graph
+    model = SavedModelDigits(args.model)  # the service's own loading: its line reader too, when it has one
+    read_lines = None if args.no_line_reader else model.read_lines
+
+    def predict(pixels: np.ndarray) -> np.ndarray:
+        return model.predict(pixels[..., None])
+
     rng = np.random.default_rng(args.seed)
-    print(f"model {args.model}, {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n")
+    line = "without" if read_lines is None or model.read_lines(np.zeros((1, 32, 320, 1), np.float32)) is None else "with"
+    print(f"model {args.model} ({line} a line reader), {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n")
     print(
         "| medium | spacing | whole numbers right | digits right | right cuts offered | candidates per number "
         "| ms per number |"
@@ -199,11 +217,11 @@ def main(argv: list[str] | None = None) -> None:
                 data_bytes = render(number, rng)
                 started = time.perf_counter()
                 segmented = segment_number(data_bytes, masks=in_place)  # each candidate's ink crop (microseconds)
-                reading = read_number(segmented, predict_all(predict, segmented))
+                reading = read(predict, read_lines, segmented)
                 candidates += len(segmented.candidates)
                 if thick_lines_may_help(segmented, reading):  # as POST /read does
                     again = segment_number(data_bytes, masks=in_place, thick_lines=True)
-                    second = read_number(again, predict_all(predict, again))
+                    second = read(predict, read_lines, again)
                     candidates += len(again.candidates)
                     if second.digits:
                         segmented, reading = again, second

@@ -11,7 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the log
 
-from training.config import PROGRESS_FILE, TrainConfig, add_arguments
+from training.config import PROGRESS_FILE, LineReaderConfig, TrainConfig, add_arguments
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,6 +53,20 @@ def _parser() -> argparse.ArgumentParser:
     combine.add_argument("--name", required=True, help="the model the ensemble is a new version of")
     combine.add_argument("--data", default=None, help="test data for the metadata's accuracy")
     combine.add_argument("--repository", default=defaults.repository)
+    combine.add_argument(
+        "--line-reader", type=Path, default=None, help="a line reader (.keras, `line-reader`) the version also serves"
+    )
+    line = sub.add_parser(
+        "line-reader",
+        help="train POST /read's line reader (a CTC model over whole number lines) into a .keras file",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    line_defaults = LineReaderConfig()
+    line.add_argument("--out", type=Path, default=Path("runs/line_reader.keras"))
+    line.add_argument("--data", default=None, help="mnist.npz or IDX folder (default: LENET_MNIST_PATH, else download)")
+    for name in ("count", "epochs", "batch_size", "seed", "processes"):
+        line.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(line_defaults, name))
+    line.add_argument("--learning-rate", type=float, default=line_defaults.learning_rate)
     fetch = sub.add_parser(
         "fetch-mnist",
         help="write mnist.npz where the containers read it (data/, mounted by "
@@ -175,6 +189,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_line_reader(args: argparse.Namespace) -> int:
+    from training.data import load_mnist
+    from training.line_reader import train_line_reader
+
+    config = LineReaderConfig(
+        count=args.count,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        processes=args.processes,
+    )
+    mnist = load_mnist(args.data)
+    print(f"saved {train_line_reader(config, mnist.x_train, mnist.y_train, args.out)}")
+    return 0
+
+
 def cmd_combine(args: argparse.Namespace) -> int:
     from training.data import load_mnist
     from training.evaluate import evaluate, serving_predictor
@@ -188,7 +219,12 @@ def cmd_combine(args: argparse.Namespace) -> int:
         if not (folder / "saved_model.pb").exists():
             raise FileNotFoundError(f"{folder}: no saved_model.pb (expected models/NAME/VERSION)")
     members = [read_metadata(folder) for folder in args.members]
-    ensemble = Ensemble(args.members)
+    line_reader = None
+    if args.line_reader is not None:
+        import keras
+
+        line_reader = keras.models.load_model(args.line_reader, compile=False)
+    ensemble = Ensemble(args.members, line_reader)
     mnist = load_mnist(args.data)
     result = evaluate(serving_predictor(ensemble.serve), mnist.x_test, mnist.y_test)
     metadata = {
@@ -209,6 +245,8 @@ def cmd_combine(args: argparse.Namespace) -> int:
         "data_source": mnist.source,
         "training_data_sha256": mnist.sha256(),
     }
+    if line_reader is not None:
+        metadata["line_reader"] = {"parameters": int(line_reader.count_params()), "file": args.line_reader.name}
     target = export_version(
         ensemble,
         args.repository,
@@ -240,6 +278,7 @@ COMMANDS = {
     "summary": cmd_summary,
     "export": cmd_export,
     "combine": cmd_combine,
+    "line-reader": cmd_line_reader,
     "fetch-mnist": cmd_fetch_mnist,
 }
 

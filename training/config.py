@@ -230,3 +230,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                 metavar=option.metavar,
                 help=option.help,
             )
+
+
+@dataclass(frozen=True)
+class LineReaderConfig:
+    """One run of `python -m training line-reader` (training.line_reader): POST /read's line reader."""
+
+    count: int = 80_000  # training lines written
+    epochs: int = 8
+    batch_size: int = 128
+    learning_rate: float = 2e-3  # the peak, after a warm-up, then a cosine decay
+    seed: int = 0
+    processes: int = 2  # writing the lines: one process per core

@@ -16,6 +16,9 @@ SERVING = "serving_default"
 
 INPUT_NAME = "image"  # float32 [N, 28, 28, 1] in 0..1
 OUTPUT_NAME = "probabilities"  # float32 [N, 10]
+LINE_SIGNATURE = "read_line"  # a version that also reads whole lines (POST /read): app.model's name for it
+LINE_INPUT = "line"  # float32 [N, 32, 320, 1] in 0..1 (app.imaging.line)
+LINE_OUTPUT = "frames"  # float32 [N, 80, 11]: CTC log-probabilities (app.imaging.ctc)
 
 
 def write_saved_model(model: keras.Model, folder: Path, temperature: float = 1.0) -> None:
@@ -43,11 +46,19 @@ class Ensemble(tf.Module):
     their log probabilities, through a softmax). Models of different architectures err on different digits
     and different wrong cuts; where one is sure and the other is not, the mean is less sure."""
 
-    def __init__(self, members: list[Path]) -> None:
+    def __init__(self, members: list[Path], line_reader: keras.Model | None = None) -> None:
         super().__init__()
         self.members = [tf.saved_model.load(str(path)) for path in members]
         spec = tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)
         self.serve = tf.function(self._serve, input_signature=[spec])
+        self.line_reader = line_reader  # training.line_reader's, served beside the ensemble
+        if line_reader is not None:
+            line = tf.TensorSpec([None, 32, 320, 1], tf.float32, name=LINE_INPUT)
+            self.read_line = tf.function(self._read_line, input_signature=[line])
+
+    def _read_line(self, line: tf.Tensor) -> dict[str, tf.Tensor]:
+        assert self.line_reader is not None
+        return {LINE_OUTPUT: tf.nn.log_softmax(self.line_reader(line, training=False), axis=-1)}
 
     def _serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         logs = [
@@ -58,8 +69,12 @@ class Ensemble(tf.Module):
 
 
 def write_ensemble(ensemble: Ensemble, folder: Path) -> None:
-    """SavedModel of the ensemble with the same serving signature as one model's (`image` -> `probabilities`)."""
-    tf.saved_model.save(ensemble, str(folder), signatures={SERVING: ensemble.serve})
+    """SavedModel of the ensemble with the same serving signature as one model's (`image` -> `probabilities`),
+    and `read_line` (`line` -> `frames`) when it has a line reader."""
+    signatures = {SERVING: ensemble.serve}
+    if ensemble.line_reader is not None:
+        signatures[LINE_SIGNATURE] = ensemble.read_line
+    tf.saved_model.save(ensemble, str(folder), signatures=signatures)
 
 
 def export_version(

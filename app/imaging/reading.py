@@ -7,11 +7,13 @@ a cost per stroke cut both made the readings worse (bench/read_accuracy.py's num
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.imaging.segment import MAX_PART_WIDTH, Segmented
+from app.imaging import ctc
+from app.imaging.segment import MAX_PART_WIDTH, Cluster, Segmented
 
 EMPTY = -1  # a stretch of a reading's path that is left out (too short to be a digit)
 # A cluster none of whose digits the model gives this probability is not part of the number (a wrong cut
@@ -19,6 +21,8 @@ EMPTY = -1  # a stretch of a reading's path that is left out (too short to be a 
 # numbers per row) separated canvas numbers 94% -> 95% and photos 82% -> 83%, nothing read worse.
 NOT_A_DIGIT = 0.3
 SKIP_COST = 4.0  # leaving out a stretch too short to be a digit, per writing's height of ink it holds
+LINE_WEIGHT = 0.5  # the line reader's log-probability of a text, against the classifier's path's
+BEAM = 8  # the line reader's likeliest texts weighed
 
 
 @dataclass(frozen=True)
@@ -43,43 +47,117 @@ class Reading:
         return min((d.confidence for d in self.digits), default=None)
 
 
-def read_number(segmented: Segmented, probabilities: np.ndarray) -> Reading:
+def read_number(segmented: Segmented, probabilities: np.ndarray, line: np.ndarray | None = None) -> Reading:
     """The reading whose digits the model is most sure of: per cluster, the cuts that maximise the product
-    of their digits' probabilities. `probabilities` has a row per candidate, in order."""
+    of their digits' probabilities. `probabilities` has a row per candidate, in order. With `line`, the
+    version's line reader's CTC log-probabilities for the whole number (segmented.line), the reading whose
+    text both agree on best (`_agreed`)."""
     if segmented.reason is not None:
         return Reading([], segmented.reason)
     best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, np.int64)
-    log_p = np.log(np.maximum(probabilities.max(axis=1, initial=0.0), 1e-9))
-    # A candidate wider than a digit can be (a cluster taken whole, offered so that a reading always has a
-    # path to the cluster's end) hides several digits: its doubt counts once per digit's width it spans.
-    # Else a wide cluster the model doubts whole (0.1) outweighs a path of sure digits with one doubtful
-    # stretch (a printed line's remnant joining a number), and the reading is empty.
-    widths = np.array([c.box[2] / (MAX_PART_WIDTH * c.box[3]) for c in segmented.candidates], np.float64)
-    log_p = log_p * np.maximum(widths, 1.0)
+    log_p = np.log(np.maximum(probabilities.max(axis=1, initial=0.0), 1e-9)) * _widths(segmented)
     digits: list[ReadDigit] = []
+    kept: list[Cluster] = []
     for cluster in segmented.clusters:
-        # Best path through the cut points (a longest-path DP over a DAG ordered left to right).
-        score = np.full(cluster.points, -np.inf)
-        back = np.zeros(cluster.points, np.int64)
-        took = np.full(cluster.points, EMPTY)
-        score[0] = 0.0
-        steps = [(key, i, log_p[i]) for key, indices in cluster.parts.items() for i in indices]
-        steps += [(key, EMPTY, -SKIP_COST * mass) for key, mass in cluster.skips.items()]
-        for (start, end), index, gain in sorted(steps, key=lambda step: step[0][1]):
-            if score[start] + gain > score[end]:
-                score[end], back[end], took[end] = score[start] + gain, start, index
-        path, point = [], cluster.points - 1
-        while point > 0:
-            path.append(int(took[point]))
-            point = int(back[point])
         found = [
             ReadDigit(int(best[i]), float(probabilities[i, best[i]]), segmented.candidates[i].box)
-            for i in reversed(path)
-            if i != EMPTY
+            for i in _best_path(cluster, lambda i: float(log_p[i]))
         ]
         if any(digit.confidence >= NOT_A_DIGIT for digit in found):
             digits += found  # else the model doubts all of it: a mark, a smudge, what is left of a printed line
-    return Reading(digits, None if digits else "no_digit")
+            kept.append(cluster)
+    reading = Reading(digits, None if digits else "no_digit")
+    if line is None or not digits:
+        return reading
+    return _agreed(segmented, probabilities, kept, line, reading)
+
+
+def _widths(segmented: Segmented) -> np.ndarray:
+    """A candidate wider than a digit can be (a cluster taken whole, offered so that a reading always has a
+    path to the cluster's end) hides several digits: its doubt counts once per digit's width it spans.
+    Else a wide cluster the model doubts whole (0.1) outweighs a path of sure digits with one doubtful
+    stretch (a printed line's remnant joining a number), and the reading is empty."""
+    widths = np.array([c.box[2] / (MAX_PART_WIDTH * c.box[3]) for c in segmented.candidates], np.float64)
+    return np.maximum(widths, 1.0)
+
+
+def _best_path(cluster: Cluster, gain: Callable[[int], float]) -> list[int]:
+    """The candidates (EMPTY: a stretch left out) of the path through the cluster's cut points with the
+    highest total gain: a longest-path DP over a DAG ordered left to right."""
+    score = np.full(cluster.points, -np.inf)
+    back = np.zeros(cluster.points, np.int64)
+    took = np.full(cluster.points, EMPTY)
+    score[0] = 0.0
+    steps = [(key, i, gain(i)) for key, indices in cluster.parts.items() for i in indices]
+    steps += [(key, EMPTY, -SKIP_COST * mass) for key, mass in cluster.skips.items()]
+    for (start, end), index, value in sorted(steps, key=lambda step: step[0][1]):
+        if score[start] + value > score[end]:
+            score[end], back[end], took[end] = score[start] + value, start, index
+    path, point = [], cluster.points - 1
+    while point > 0:
+        path.append(int(took[point]))
+        point = int(back[point])
+    return [i for i in reversed(path) if i != EMPTY]
+
+
+def _agreed(
+    segmented: Segmented, probabilities: np.ndarray, kept: list[Cluster], line: np.ndarray, reading: Reading
+) -> Reading:
+    """Among the classifier's reading and the line reader's likeliest texts (ctc.beam_search), the text with
+    the best sum of the log-probability of its best path through the cuts (each candidate read as the text's
+    digit there: `_placed`) and LINE_WEIGHT times the line reader's (ctc.log_likelihood). A text no path
+    can read (too many or too few digits for the cuts) is not a reading: boxes come from the path."""
+    log_p = np.log(np.maximum(probabilities, 1e-9)) * _widths(segmented)[:, None]
+    best: tuple[float, list[int], str] | None = None
+    for text in {reading.text, *(text for text, _ in ctc.beam_search(line, BEAM))}:
+        placed = _placed(kept, log_p, text) if text else None
+        if placed is None:
+            continue
+        score = placed[0] + LINE_WEIGHT * ctc.log_likelihood(line, text)
+        if best is None or score > best[0]:
+            best = (score, placed[1], text)
+    if best is None:
+        return reading
+    _, chosen, text = best
+    return Reading(
+        [
+            ReadDigit(int(d), float(probabilities[i, int(d)]), segmented.candidates[i].box)
+            for i, d in zip(chosen, text, strict=True)
+        ]
+    )
+
+
+def _placed(clusters: list[Cluster], log_p: np.ndarray, text: str) -> tuple[float, list[int]] | None:
+    """The best path through the clusters' cuts that reads `text` (each cluster at least one digit), as its
+    score (the candidates' log-probabilities of the text's digits there) and candidates; None if none does."""
+    digits = [int(c) for c in text]
+    # read[j]: the best (score, candidates) having read the text's first j digits, after the clusters so far
+    read: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
+    for cluster in clusters:
+        steps = sorted(
+            [(key, i) for key, indices in cluster.parts.items() for i in indices]
+            + [(key, EMPTY) for key in cluster.skips],
+            key=lambda step: step[0][1],
+        )
+        after: dict[int, tuple[float, list[int]]] = {}
+        for j0, start_value in read.items():
+            at: list[dict[int, tuple[float, list[int]]]] = [{} for _ in range(cluster.points)]
+            at[0][j0] = start_value
+            for (start, end), i in steps:
+                for j, (score, path) in list(at[start].items()):
+                    if i == EMPTY:
+                        moved = (j, score - SKIP_COST * cluster.skips[(start, end)], path)
+                    elif j < len(digits):
+                        moved = (j + 1, score + float(log_p[i, digits[j]]), [*path, i])
+                    else:
+                        continue
+                    if moved[0] not in at[end] or moved[1] > at[end][moved[0]][0]:
+                        at[end][moved[0]] = (moved[1], moved[2])
+            for j, value in at[-1].items():
+                if j > j0 and (j not in after or value[0] > after[j][0]):
+                    after[j] = value
+        read = after
+    return read.get(len(digits))
 
 
 def thick_lines_may_help(segmented: Segmented, reading: Reading) -> bool:

@@ -20,6 +20,7 @@ from app.imaging import mnist
 from app.imaging.cuts import cut_paths
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, channels, composite, decode, shrink
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
+from app.imaging.line import line_image
 from app.imaging.photo import mnist_strokes, paper_ink, work_frame
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
@@ -72,6 +73,8 @@ class Segmented:
     clusters: list[Cluster] = field(default_factory=list)
     reason: str | None = None
     photo: bool = False  # found on the photo path, whose printed lines were removed (`thick_lines`)
+    # The number's ink as one line (app.imaging.line), for a version that also reads whole lines
+    line: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def pixels(self) -> np.ndarray:
@@ -110,13 +113,23 @@ def segment_number(
         return Segmented(reason="no_digit", photo=found.photo)
     if len(clusters) > max_digits:
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
-    out = Segmented(photo=found.photo)
+    out = Segmented(photo=found.photo, line=_line(found.ink, clusters, line_height))
     limit = CANDIDATES_PER_DIGIT * max_digits
     limit = limit if max_candidates is None else min(limit, max_candidates)
     for columns, rows, labels in clusters:
         cluster = _cut_cluster(found, columns, rows, labels, line_height, out.candidates, masks, limit, max_digits)
         out.clusters.append(cluster)
     return out
+
+
+def number_line(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
+    """Only the line image `segment_number` gives its reading's line reader (None: no digit found), without
+    cutting candidates: what training.line_reader trains on."""
+    found = _find_ink(data, max_pixels)
+    if isinstance(found, str):
+        return None
+    clusters, line_height = _clusters(found.mask, found.ink, 32)
+    return _line(found.ink, clusters, line_height) if clusters else None
 
 
 def _find_ink(data: bytes, max_pixels: int, thick_lines: bool = False) -> _Ink | str:
@@ -142,6 +155,15 @@ def _find_ink(data: bytes, max_pixels: int, thick_lines: bool = False) -> _Ink |
     if paper.lines is not None and paper.lines.any():
         mask = _bridged(mask, paper.lines, max(2, round(BRIDGE * max(frame.shape))))
     return _Ink(mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
+
+
+def _line(ink: np.ndarray, clusters: list[tuple[slice, slice, np.ndarray]], line_height: float) -> np.ndarray:
+    """The clusters' ink (only their pieces) as the line reader's image."""
+    x0, x1 = clusters[0][0].start, clusters[-1][0].stop
+    kept = np.zeros((ink.shape[0], x1 - x0), bool)
+    for columns, rows, labels in clusters:
+        kept[rows, columns.start - x0 : columns.stop - x0] |= labels > 0
+    return line_image(ink[:, x0:x1] * kept, line_height)
 
 
 def _bridged(mask: np.ndarray, lines: np.ndarray, reach: int) -> np.ndarray:

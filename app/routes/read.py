@@ -107,15 +107,21 @@ async def read_numbers(
 async def _read(
     repository: ModelRepository, model: str, version: int | None, segmented: list[Segmented]
 ) -> tuple[ServedVersion, list[Reading]]:
-    """Every candidate of the images to the model as one batch; each image's reading from its share."""
+    """Every candidate of the images to the model as one batch; each image's reading from its share. When
+    the version also reads whole lines, the images' lines go to it as a second batch (app.imaging.reading
+    weighs both)."""
     pixels = np.concatenate([s.pixels for s in segmented])
     if len(pixels):
         served, probabilities = await repository.predict(model, version, pixels[..., None])
     else:  # no image holds ink: the model is not called, but the version is resolved (a missing one is 404)
         served, probabilities = await repository.resolve(model, version), np.empty((0, 10), np.float32)
+    lines = {i: image.line for i, image in enumerate(segmented) if image.line is not None and image.candidates}
+    frames = await repository.read_lines(served, np.stack(list(lines.values()))[..., None]) if lines else None
+    line_of = dict(zip(lines, frames, strict=True)) if frames is not None else {}
     readings, start = [], 0
-    for image in segmented:
-        readings.append(read_number(image, probabilities[start : start + len(image.candidates)]))
+    for i, image in enumerate(segmented):
+        share = probabilities[start : start + len(image.candidates)]
+        readings.append(read_number(image, share, line_of.get(i)))
         start += len(image.candidates)
     return served, readings
 

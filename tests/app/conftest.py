@@ -20,14 +20,18 @@ from tests.conftest import FIXTURE_MNIST
 
 
 class FakeModel:
-    """Answers every image with the digit written in its version folder (0.99; a digit of -1: 0.1 for every
-    class, doubting everything); records the batch sizes."""
+    """Answers every image with the digit written in its version folder (0.99, or its "sure"; a digit of -1:
+    0.1 for every class, doubting everything); records the batch sizes. With a "line", its line reader reads
+    every line as that text (app.imaging.ctc's frames)."""
 
     def __init__(self, path: Path) -> None:
         spec = json.loads((path / "fake.json").read_text())
         if spec.get("broken"):
             raise BrokenModel(f"{path}: smoke prediction failed (fake)")
         self.digit = int(spec["digit"])
+        self.sure = float(spec.get("sure", 0.99))  # the probability of that digit
+        self.line = spec.get("line")  # a line reader that reads every line as this text (None: no line reader)
+        self.line_sizes: list[int] = []
         self.path = path
         self.sizes: list[int] = []
         self.closed = False
@@ -41,9 +45,16 @@ class FakeModel:
         self.sizes.append(len(batch))
         if self.digit < 0:
             return np.full((len(batch), 10), 0.1, np.float32)
-        out = np.full((len(batch), 10), 0.01 / 9, np.float32)
-        out[:, self.digit] = 0.99
+        out = np.full((len(batch), 10), (1 - self.sure) / 9, np.float32)
+        out[:, self.digit] = self.sure
         return out
+
+    def read_lines(self, lines: np.ndarray) -> np.ndarray | None:
+        if self.line is None:
+            return None
+        assert lines.shape[1:] == (32, 320, 1) and lines.dtype == np.float32
+        self.line_sizes.append(len(lines))
+        return np.stack([frames_of(self.line)] * len(lines))
 
     def warm_up(self, batch_sizes: list[int], repeats: int) -> None:
         pass
@@ -62,11 +73,32 @@ class FakeLoader:
         return model
 
 
-def add_version(root: Path, name: str, version: int, digit: int = 7, broken: bool = False, **meta) -> Path:
+def frames_of(text: str, frames: int = 80) -> np.ndarray:
+    """CTC log-probabilities (frames, 11) of a line reader sure of `text`: each digit in one frame, blanks
+    (class 0) around it."""
+    probabilities = np.full((frames, 11), 0.002)
+    probabilities[:, 0] = 0.98
+    for index, digit in enumerate(text):
+        at = (index + 1) * frames // (len(text) + 1)
+        probabilities[at] = 0.002
+        probabilities[at, int(digit) + 1] = 0.98
+    return np.log(probabilities / probabilities.sum(axis=1, keepdims=True))
+
+
+def add_version(
+    root: Path,
+    name: str,
+    version: int,
+    digit: int = 7,
+    broken: bool = False,
+    line: str | None = None,
+    sure: float = 0.99,
+    **meta,
+) -> Path:
     folder = root / name / str(version)
     folder.mkdir(parents=True)
     (folder / "saved_model.pb").write_bytes(b"fake")
-    (folder / "fake.json").write_text(json.dumps({"digit": digit, "broken": broken}))
+    (folder / "fake.json").write_text(json.dumps({"digit": digit, "broken": broken, "line": line, "sure": sure}))
     (folder / "metadata.json").write_text(json.dumps({"test_accuracy": 0.99, "parameters": 61706, **meta}))
     return folder
 

@@ -154,6 +154,36 @@ def test_combine_exports_an_ensemble_answering_the_geometric_mean_of_its_members
     assert meta["test_accuracy"] >= 0.98
 
 
+def test_a_line_reader_is_trained_and_served_beside_an_ensemble(tmp_path):
+    # a few lines and one epoch: the command runs end to end, writes lines with the service's own code, and
+    # the version `combine --line-reader` exports answers both signatures through the service's model class
+    reader = tmp_path / "line_reader.keras"
+    done = run_cli("line-reader", "--data", str(FIXTURE_MNIST), "--count", "64", "--epochs", "1", "--processes", "1",
+                   "--out", str(reader))
+    assert done.returncode == 0, done.stderr
+    members = [BUNDLED_MODELS / "lenet5" / "1", BUNDLED_MODELS / "lenet5-plus" / "1"]
+    done = run_cli("combine", *map(str, members), "--name", "pair", "--data", str(FIXTURE_MNIST),
+                   "--repository", str(tmp_path / "models"), "--line-reader", str(reader))
+    assert done.returncode == 0, done.stderr
+    version = tmp_path / "models" / "pair" / "1"
+    meta = json.loads((version / "metadata.json").read_text())
+    assert meta["line_reader"]["parameters"] > 100_000 and meta["line_reader"]["file"] == "line_reader.keras"
+
+    import keras
+
+    from app.model import SavedModelDigits
+
+    served = SavedModelDigits(version)
+    lines = np.random.default_rng(0).uniform(0, 1, (3, 32, 320, 1)).astype(np.float32)
+    frames = served.read_lines(lines)
+    assert frames is not None and frames.shape == (3, 80, 11)
+    expected = keras.ops.log_softmax(keras.models.load_model(reader, compile=False)(lines, training=False), axis=-1)
+    np.testing.assert_allclose(frames, np.asarray(expected), atol=1e-5)
+    x = to_model_input(load_mnist(FIXTURE_MNIST).x_test[:16])
+    np.testing.assert_allclose(served.predict(x), saved_model_predictor(version)(x), atol=1e-6)
+    assert SavedModelDigits(members[0]).read_lines(lines) is None  # a version without one
+
+
 def test_combine_refuses_a_folder_that_is_not_a_version(tmp_path):
     done = run_cli("combine", str(BUNDLED_MODELS / "lenet5" / "1"), str(tmp_path), "--name", "pair",
                    "--repository", str(tmp_path / "models"))

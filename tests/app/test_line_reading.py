@@ -1,0 +1,117 @@
+"""Reading with a line reader: the number's line image (app.imaging.line), the reading that weighs the
+classifier's cuts against the line reader's texts (app.imaging.reading), and POST /read sending the lines
+of a request to a version that has one."""
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+
+from app.imaging.line import HEIGHT, LINE_HEIGHT, WIDTH
+from app.imaging.reading import read_number
+from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
+from app.main import create_app
+from tests.app.conftest import add_version, fake_settings, frames_of
+from tests.app.test_read import NUMBER
+from tests.app.test_segment import ink_of, page, png
+
+
+def line_of(placed: list[tuple[np.ndarray, int, int]], size: tuple[int, int]) -> np.ndarray:
+    line = segment_number(png(page(placed, size))).line
+    assert line is not None and line.shape == (HEIGHT, WIDTH) and line.dtype == np.float32
+    return line
+
+
+def inked_rows_and_columns(line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    solid = line > 0.3
+    return np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
+
+
+def test_a_number_written_small_or_large_makes_about_the_same_line():
+    small = line_of([(ink_of(i, 50), 20 + 45 * n, 30) for n, i in enumerate([0, 1, 2])], (110, 200))
+    large = line_of([(ink_of(i, 150), 40 + 135 * n, 60) for n, i in enumerate([0, 1, 2])], (270, 500))
+    for line in (small, large):
+        rows, columns = inked_rows_and_columns(line)
+        assert LINE_HEIGHT - 3 <= len(rows) <= LINE_HEIGHT + 5 and abs(rows.mean() - HEIGHT / 2) <= 3, rows
+        assert columns[0] <= 4 and columns[-1] < WIDTH // 2  # left-aligned: three digits in well under half
+    assert np.corrcoef(small.ravel(), large.ravel())[0, 1] > 0.8
+
+
+def test_a_long_gap_is_shortened_and_marks_left_out_are_not_in_the_line():
+    near = [(ink_of(i, 80), 30 + 100 * n, 40) for n, i in enumerate([0, 1])]
+    far = [near[0], (near[1][0], near[1][1] + 500, 40)]
+    _, near_columns = inked_rows_and_columns(line_of(near, (160, 900)))
+    _, far_columns = inked_rows_and_columns(line_of(far, (160, 900)))
+    assert far_columns[-1] - near_columns[-1] <= 0.6 * LINE_HEIGHT + 2  # 500 pixels became at most 0.6 of a height
+    dirt = [*near, (np.ones((3, 3), np.float32), 400, 60)]  # a speck segmentation leaves out
+    np.testing.assert_array_equal(line_of(dirt, (160, 900)), line_of(near, (160, 900)))
+
+
+def one_cluster_two_digits() -> tuple[Segmented, np.ndarray]:
+    """A cluster offered whole (a merge the classifier reads as a sure 8) or cut in two (a 3 and a 0 it is
+    less sure of)."""
+    blank = np.zeros((28, 28), np.float32)
+    boxes = [(0, 0, 140, 100), (0, 0, 70, 100), (70, 0, 70, 100)]
+    segmented = Segmented(
+        candidates=[Candidate(blank, box) for box in boxes],
+        clusters=[Cluster(3, {(0, 2): [0], (0, 1): [1], (1, 2): [2]}, {})],
+        line=np.zeros((HEIGHT, WIDTH), np.float32),
+    )
+    probabilities = np.full((3, 10), 0.02, np.float32)
+    for index, digit, sure in ((0, 8, 0.95), (1, 3, 0.6), (2, 0, 0.6)):
+        probabilities[index] = (1 - sure) / 9
+        probabilities[index, digit] = sure
+    return segmented, probabilities
+
+
+def test_the_line_reader_splits_what_the_classifier_reads_as_one_digit():
+    segmented, probabilities = one_cluster_two_digits()
+    assert read_number(segmented, probabilities).text == "8"  # the classifier alone: the merge
+    reading = read_number(segmented, probabilities, frames_of("30"))
+    assert reading.text == "30"
+    assert [d.box for d in reading.digits] == [(0, 0, 70, 100), (70, 0, 70, 100)]  # the cut's boxes
+    assert [d.confidence for d in reading.digits] == pytest.approx([0.6, 0.6])  # the classifier's, of each
+    assert read_number(segmented, probabilities, frames_of("8")).text == "8"  # both agree: nothing changes
+
+
+def test_the_line_reader_settles_a_digit_the_classifier_hesitates_over():
+    segmented, probabilities = one_cluster_two_digits()
+    probabilities[2] = 0.02
+    probabilities[2, 0], probabilities[2, 6] = 0.45, 0.39  # a 0 or a 6
+    assert read_number(segmented, probabilities, frames_of("36")).text == "36"
+
+
+def test_a_text_no_path_through_the_cuts_can_read_is_not_a_reading():
+    segmented, probabilities = one_cluster_two_digits()
+    reading = read_number(segmented, probabilities, frames_of("305"))  # three digits; the cuts hold two
+    assert len(reading.digits) <= 2
+    assert {d.box for d in reading.digits} <= {c.box for c in segmented.candidates}
+
+
+def test_doubted_ink_stays_no_digit_whatever_the_line_reader_says():
+    segmented, _ = one_cluster_two_digits()
+    doubted = np.full((3, 10), 0.1, np.float32)
+    reading = read_number(segmented, doubted, frames_of("30"))
+    assert reading.text == "" and reading.reason == "no_digit"
+
+
+@pytest.fixture
+async def line_client(tmp_path, loader):
+    settings = fake_settings(tmp_path)
+    # a classifier that reads every candidate as a 7, not very sure; a line reader that reads "787"
+    add_version(settings.models_dir, "lenet5", 1, digit=7, sure=0.5, line="787")
+    app = create_app(settings, loader)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            yield http
+
+
+async def test_read_sends_a_requests_lines_to_the_version_at_once_and_weighs_them(line_client, loader):
+    (model,) = loader.loaded.values()
+    files = [("image", ("a.png", NUMBER, "image/png")), ("image", ("b.png", NUMBER, "image/png"))]
+    response = await line_client.post("/read", files=files)
+    assert response.status_code == 200, response.text
+    readings = response.json()["readings"]
+    assert [r["text"] for r in readings] == ["787", "787"]  # "777" without the line reader
+    assert model.line_sizes == [2]  # both lines in one call
+    assert [d["confidence"] for d in readings[0]["digits"]] == pytest.approx([0.5, 0.5 / 9, 0.5], abs=1e-6)  # rounded to 6 places
