@@ -246,7 +246,17 @@ def cmd_combine(args: argparse.Namespace) -> int:
         "training_data_sha256": mnist.sha256(),
     }
     if line_reader is not None:
-        metadata["line_reader"] = {"parameters": int(line_reader.count_params()), "file": args.line_reader.name}
+        from training.line_reader import LINE_TEST_COUNT, LINE_TEST_SEED, line_accuracy
+
+        metadata["line_reader"] = {
+            "parameters": int(line_reader.count_params()),
+            "file": args.line_reader.name,
+            # lines written with the test digits, read by the line reader alone
+            "test_line_accuracy": line_accuracy(
+                line_reader, mnist.x_test, mnist.y_test, LINE_TEST_COUNT, LINE_TEST_SEED
+            ),
+            "test_lines": LINE_TEST_COUNT,
+        }
     target = export_version(
         ensemble,
         args.repository,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 MAX_DIGITS = 12  # digits per training line: 1 to 10 are written, the rest is padding
 PAD = -1
+LINE_TEST_COUNT, LINE_TEST_SEED = 500, 1  # lines written with test digits, to score a reader by
 
 
 def line_examples(
@@ -107,3 +108,19 @@ def train_line_reader(config: LineReaderConfig, images: np.ndarray, labels: np.n
     )
     model.save(out)
     return out
+
+
+def line_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> float:
+    """The share of `count` lines written with `images` (MNIST test digits, say) that the reader reads
+    exactly, alone (its best path: keras.ops.ctc_decode, greedy)."""
+    import keras
+
+    x, y = line_examples(images, labels, count, seed)
+    logits = model.predict(x[..., None] / np.float32(255), batch_size=256, verbose=0)
+    decoded, _ = keras.ops.ctc_decode(logits, np.full(len(x), logits.shape[1]), strategy="greedy", mask_index=0)
+    read = np.asarray(decoded)[0]  # (n, frames): classes, -1 after the text
+    right = [
+        [int(c) - 1 for c in row if c > 0] == [int(d) for d in truth if d != PAD]
+        for row, truth in zip(read, y, strict=True)
+    ]
+    return float(np.mean(right))

@@ -168,6 +168,7 @@ def test_a_line_reader_is_trained_and_served_beside_an_ensemble(tmp_path):
     version = tmp_path / "models" / "pair" / "1"
     meta = json.loads((version / "metadata.json").read_text())
     assert meta["line_reader"]["parameters"] > 100_000 and meta["line_reader"]["file"] == "line_reader.keras"
+    assert 0 <= meta["line_reader"]["test_line_accuracy"] <= 1 and meta["line_reader"]["test_lines"] == 500
 
     import keras
 
