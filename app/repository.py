@@ -44,6 +44,8 @@ class ServedVersion:
     model: DigitModel
     batcher: MicroBatcher
     retired: bool = False
+    line_reads: int = 0  # line readings in flight (they do not go through the batcher): closing waits for them
+    lines_idle: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -330,6 +332,9 @@ class ModelRepository:
         served.batcher.retire()
         if wait:
             await served.batcher.closed.wait()
+            while served.line_reads:
+                served.lines_idle.clear()
+                await served.lines_idle.wait()
             served.model.close()
 
     # ----- predicting -----
@@ -369,10 +374,22 @@ class ModelRepository:
 
     async def read_lines(self, served: ServedVersion, lines: np.ndarray) -> np.ndarray | None:
         """The version's CTC log-probabilities for whole number lines (app.imaging.line), on the inference
-        thread; None when the version has no line reader (or was closed since)."""
+        thread; None when the version has no line reader, was closed since its candidates were read (a swap),
+        or failed (logged). A version being retired is closed only once no line reading is in flight."""
         if not len(lines):
             return None
-        return await asyncio.get_running_loop().run_in_executor(self._executor, served.model.read_lines, lines)
+        served.line_reads += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, served.model.read_lines, lines)
+        except Exception:  # the classifier's reading stands without it: the request still answers
+            log.exception(
+                "%s version %d: reading lines failed; read without the line reader", served.name, served.version
+            )
+            return None
+        finally:
+            served.line_reads -= 1
+            if not served.line_reads:
+                served.lines_idle.set()
 
     def admit(self, name: str | None) -> None:
         """Shed load early: QueueFull if the serving version's queue is already at its bound."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from app.errors import TooManyDigits
 from app.imaging.line import HEIGHT, WIDTH
 from app.imaging.segment import number_line
 from training.config import LineReaderConfig
@@ -53,7 +54,10 @@ def line_examples(
         # the writer places two or more digits: a lone digit is the first of two
         layers = _written(images[np.r_[picked, picked]], rng, touching)[:1] if size == 1 else None
         layers = _written(images[picked], rng, touching) if layers is None else layers
-        line = number_line(_rendered(layers.max(axis=0), rng))
+        try:
+            line = number_line(_rendered(layers.max(axis=0), rng))
+        except TooManyDigits:  # a noisy photo's specks: not a line the service would read
+            continue
         if line is None:
             continue
         x[done] = np.round(line * 255)

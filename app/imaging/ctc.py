@@ -8,6 +8,7 @@ against TensorFlow's own (tf.nn.ctc_loss, keras.ops.ctc_decode) in tests/app/tes
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -41,28 +42,37 @@ def log_likelihood(log_probs: np.ndarray, text: str) -> float:
 def beam_search(log_probs: np.ndarray, width: int = 8) -> list[tuple[str, float]]:
     """The likeliest texts with their log-probabilities (each summed over the alignments the beam kept),
     best first."""
-    # prefix -> (log p ending in blank, log p ending in its last label)
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -np.inf)}
-    classes = log_probs.shape[1]
-    for frame in log_probs:
+    # prefix -> (log p ending in blank, log p ending in its last label). Python floats, not numpy scalars:
+    # the loop runs frames x beams x classes times (about 6,000 per line).
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
+    for frame in np.asarray(log_probs, np.float64).tolist():
         nxt: dict[tuple[int, ...], tuple[float, float]] = {}
         for prefix, (p_blank, p_label) in beams.items():
-            total = float(np.logaddexp(p_blank, p_label))
-            _add(nxt, prefix, total + frame[BLANK], -np.inf)  # a blank: the prefix stays
-            for c in range(1, classes):
+            total = _log_add(p_blank, p_label)
+            _add(nxt, prefix, total + frame[BLANK], -math.inf)  # a blank: the prefix stays
+            for c in range(1, len(frame)):
                 if prefix and prefix[-1] == c:
-                    _add(nxt, prefix, -np.inf, p_label + frame[c])  # the same label again: merged
-                    _add(nxt, (*prefix, c), -np.inf, p_blank + frame[c])  # after a blank: a new one
+                    _add(nxt, prefix, -math.inf, p_label + frame[c])  # the same label again: merged
+                    _add(nxt, (*prefix, c), -math.inf, p_blank + frame[c])  # after a blank: a new one
                 else:
-                    _add(nxt, (*prefix, c), -np.inf, total + frame[c])
-        beams = dict(sorted(nxt.items(), key=lambda item: -np.logaddexp(*item[1]))[:width])
-    out = [("".join(str(c - 1) for c in prefix), float(np.logaddexp(*p))) for prefix, p in beams.items()]
+                    _add(nxt, (*prefix, c), -math.inf, total + frame[c])
+        beams = dict(sorted(nxt.items(), key=lambda item: -_log_add(*item[1]))[:width])
+    out = [("".join(str(c - 1) for c in prefix), _log_add(*p)) for prefix, p in beams.items()]
     return sorted(out, key=lambda item: -item[1])
+
+
+def _log_add(a: float, b: float) -> float:
+    """log(exp(a) + exp(b))."""
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
 def _add(
     table: dict[tuple[int, ...], tuple[float, float]], prefix: tuple[int, ...], blank: float, label: float
 ) -> None:
     """Another way to `prefix`, ending in a blank or in its last label, added to those in `table`."""
-    old_blank, old_label = table.get(prefix, (-np.inf, -np.inf))
-    table[prefix] = (float(np.logaddexp(old_blank, blank)), float(np.logaddexp(old_label, label)))
+    old_blank, old_label = table.get(prefix, (-math.inf, -math.inf))
+    table[prefix] = (_log_add(old_blank, blank), _log_add(old_label, label))

@@ -23,6 +23,7 @@ NOT_A_DIGIT = 0.3
 SKIP_COST = 4.0  # leaving out a stretch too short to be a digit, per writing's height of ink it holds
 LINE_WEIGHT = 0.5  # the line reader's log-probability of a text, against the classifier's path's
 BEAM = 8  # the line reader's likeliest texts weighed
+LINE_DIGITS = 12  # the line reader was trained on lines of 1-10 digits: longer readings go without it
 
 
 @dataclass(frozen=True)
@@ -57,17 +58,17 @@ def read_number(segmented: Segmented, probabilities: np.ndarray, line: np.ndarra
     best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, np.int64)
     log_p = np.log(np.maximum(probabilities.max(axis=1, initial=0.0), 1e-9)) * _widths(segmented)
     digits: list[ReadDigit] = []
-    kept: list[Cluster] = []
+    kept: list[bool] = []  # whether each cluster is part of the number
     for cluster in segmented.clusters:
         found = [
             ReadDigit(int(best[i]), float(probabilities[i, best[i]]), segmented.candidates[i].box)
             for i in _best_path(cluster, lambda i: float(log_p[i]))
         ]
-        if any(digit.confidence >= NOT_A_DIGIT for digit in found):
+        kept.append(any(digit.confidence >= NOT_A_DIGIT for digit in found))
+        if kept[-1]:
             digits += found  # else the model doubts all of it: a mark, a smudge, what is left of a printed line
-            kept.append(cluster)
     reading = Reading(digits, None if digits else "no_digit")
-    if line is None or not digits:
+    if line is None or not digits or len(digits) > LINE_DIGITS:
         return reading
     return _agreed(segmented, probabilities, kept, line, reading)
 
@@ -101,16 +102,29 @@ def _best_path(cluster: Cluster, gain: Callable[[int], float]) -> list[int]:
 
 
 def _agreed(
-    segmented: Segmented, probabilities: np.ndarray, kept: list[Cluster], line: np.ndarray, reading: Reading
+    segmented: Segmented, probabilities: np.ndarray, kept: list[bool], line: np.ndarray, reading: Reading
 ) -> Reading:
     """Among the classifier's reading and the line reader's likeliest texts (ctc.beam_search), the text with
     the best sum of the log-probability of its best path through the cuts (each candidate read as the text's
     digit there: `_placed`) and LINE_WEIGHT times the line reader's (ctc.log_likelihood). A text no path
-    can read (too many or too few digits for the cuts) is not a reading: boxes come from the path."""
+    can read (too many or too few digits for the cuts) is not a reading: boxes come from the path. Each
+    digit's confidence stays the classifier's for its candidate (low where the line reader overruled it)."""
     log_p = np.log(np.maximum(probabilities, 1e-9)) * _widths(segmented)[:, None]
+    digit = probabilities.argmax(axis=1)
+    # the classifier's best reading of each length too: where the line reader's texts cannot be placed (a
+    # digit too many for the cuts), the right one may still be among them
+    lengths = _paths(segmented.clusters, kept, log_p, digit, None)
+    texts = dict.fromkeys(  # ordered, so that ties fall the same way in every process
+        [
+            reading.text,
+            *(text for text, _ in ctc.beam_search(line, BEAM)),
+            *("".join(str(digit[i]) for i in path) for _, path in lengths.values()),
+        ]
+    )
     best: tuple[float, list[int], str] | None = None
-    for text in {reading.text, *(text for text, _ in ctc.beam_search(line, BEAM))}:
-        placed = _placed(kept, log_p, text) if text else None
+    for text in texts:
+        digits = [int(c) for c in text]
+        placed = _paths(segmented.clusters, kept, log_p, digit, digits).get(len(digits)) if text else None
         if placed is None:
             continue
         score = placed[0] + LINE_WEIGHT * ctc.log_likelihood(line, text)
@@ -127,37 +141,50 @@ def _agreed(
     )
 
 
-def _placed(clusters: list[Cluster], log_p: np.ndarray, text: str) -> tuple[float, list[int]] | None:
-    """The best path through the clusters' cuts that reads `text` (each cluster at least one digit), as its
-    score (the candidates' log-probabilities of the text's digits there) and candidates; None if none does."""
-    digits = [int(c) for c in text]
+# a state of `_placed`'s search: digits of the text read so far, and whether this cluster has read one yet
+_State = tuple[int, bool]
+
+
+def _paths(
+    clusters: list[Cluster], kept: list[bool], log_p: np.ndarray, digit: np.ndarray, digits: list[int] | None
+) -> dict[int, tuple[float, list[int]]]:
+    """By the count of digits read: the best path through the clusters' cuts, as its score (the candidates'
+    log probabilities) and its candidates. With `digits`, paths reading those digits in order (a count short
+    of them: a path that read only their start); without, each candidate read as its likeliest `digit` (up to
+    LINE_DIGITS). A cluster the classifier keeps reads at least one digit; one it leaves out (a mark) may read
+    none: the line image holds its ink too, and the line reader may see a digit there."""
+    limit = LINE_DIGITS if digits is None else len(digits)
     # read[j]: the best (score, candidates) having read the text's first j digits, after the clusters so far
     read: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
-    for cluster in clusters:
+    for cluster, keep in zip(clusters, kept, strict=True):
         steps = sorted(
             [(key, i) for key, indices in cluster.parts.items() for i in indices]
             + [(key, EMPTY) for key in cluster.skips],
             key=lambda step: step[0][1],
         )
-        after: dict[int, tuple[float, list[int]]] = {}
-        for j0, start_value in read.items():
-            at: list[dict[int, tuple[float, list[int]]]] = [{} for _ in range(cluster.points)]
-            at[0][j0] = start_value
-            for (start, end), i in steps:
-                for j, (score, path) in list(at[start].items()):
-                    if i == EMPTY:
-                        moved = (j, score - SKIP_COST * cluster.skips[(start, end)], path)
-                    elif j < len(digits):
-                        moved = (j + 1, score + float(log_p[i, digits[j]]), [*path, i])
-                    else:
-                        continue
-                    if moved[0] not in at[end] or moved[1] > at[end][moved[0]][0]:
-                        at[end][moved[0]] = (moved[1], moved[2])
-            for j, value in at[-1].items():
-                if j > j0 and (j not in after or value[0] > after[j][0]):
-                    after[j] = value
-        read = after
-    return read.get(len(digits))
+        at: list[dict[_State, tuple[float, list[int]]]] = [{} for _ in range(cluster.points)]
+        at[0] = {(j, False): value for j, value in read.items()}
+        for (start, end), i in steps:
+            for (j, any_digit), (score, path) in at[start].items():
+                if i == EMPTY:
+                    state, value = (j, any_digit), (score - SKIP_COST * cluster.skips[(start, end)], path)
+                elif j < limit:
+                    read_as = digit[i] if digits is None else digits[j]
+                    state, value = (j + 1, True), (score + float(log_p[i, read_as]), [*path, i])
+                else:
+                    continue
+                if state not in at[end] or value[0] > at[end][state][0]:
+                    at[end][state] = value
+        options = [(j, value) for (j, any_digit), value in at[-1].items() if any_digit]
+        if not keep:  # a mark: it may also be left out, the path coming in unchanged
+            options += [(j, value) for (j, _), value in at[0].items()]
+        read = {}
+        for j, value in options:
+            if j not in read or value[0] > read[j][0]:
+                read[j] = value
+        if not read:
+            return {}
+    return read
 
 
 def thick_lines_may_help(segmented: Segmented, reading: Reading) -> bool:

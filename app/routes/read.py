@@ -118,12 +118,17 @@ async def _read(
     lines = {i: image.line for i, image in enumerate(segmented) if image.line is not None and image.candidates}
     frames = await repository.read_lines(served, np.stack(list(lines.values()))[..., None]) if lines else None
     line_of = dict(zip(lines, frames, strict=True)) if frames is not None else {}
+    # milliseconds per image with a line reader (its beam search and the paths per text): off the event loop
+    return served, await run_in_threadpool(_readings, segmented, probabilities, line_of)
+
+
+def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: dict[int, np.ndarray]) -> list[Reading]:
     readings, start = [], 0
     for i, image in enumerate(segmented):
         share = probabilities[start : start + len(image.candidates)]
         readings.append(read_number(image, share, line_of.get(i)))
         start += len(image.candidates)
-    return served, readings
+    return readings
 
 
 async def _segment(where: str, data: bytes, limits: Limits, budget: int, thick_lines: bool = False) -> Segmented:

@@ -22,7 +22,7 @@ from tests.conftest import FIXTURE_MNIST
 class FakeModel:
     """Answers every image with the digit written in its version folder (0.99, or its "sure"; a digit of -1:
     0.1 for every class, doubting everything); records the batch sizes. With a "line", its line reader reads
-    every line as that text (app.imaging.ctc's frames)."""
+    every line as that text (app.imaging.ctc's frames); "fail" raises."""
 
     def __init__(self, path: Path) -> None:
         spec = json.loads((path / "fake.json").read_text())
@@ -32,6 +32,9 @@ class FakeModel:
         self.sure = float(spec.get("sure", 0.99))  # the probability of that digit
         self.line = spec.get("line")  # a line reader that reads every line as this text (None: no line reader)
         self.line_sizes: list[int] = []
+        self.line_held = threading.Event()  # clear() it to hold every line reading (up to 5 s) until set() again
+        self.line_held.set()
+        self.line_entered = threading.Event()
         self.path = path
         self.sizes: list[int] = []
         self.closed = False
@@ -50,8 +53,12 @@ class FakeModel:
         return out
 
     def read_lines(self, lines: np.ndarray) -> np.ndarray | None:
-        if self.line is None:
+        if self.line is None or self.closed:
             return None
+        self.line_entered.set()
+        self.line_held.wait(5)
+        if self.line == "fail":
+            raise RuntimeError("the line reader failed (fake)")
         assert lines.shape[1:] == (32, 320, 1) and lines.dtype == np.float32
         self.line_sizes.append(len(lines))
         return np.stack([frames_of(self.line)] * len(lines))

@@ -9,7 +9,7 @@ import pytest
 
 from app.imaging.line import HEIGHT, LINE_HEIGHT, WIDTH
 from app.imaging.reading import read_number
-from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
+from app.imaging.segment import Candidate, Cluster, Segmented, number_line, segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings, frames_of
 from tests.app.test_read import NUMBER
@@ -43,8 +43,16 @@ def test_a_long_gap_is_shortened_and_marks_left_out_are_not_in_the_line():
     _, near_columns = inked_rows_and_columns(line_of(near, (160, 900)))
     _, far_columns = inked_rows_and_columns(line_of(far, (160, 900)))
     assert far_columns[-1] - near_columns[-1] <= 0.6 * LINE_HEIGHT + 2  # 500 pixels became at most 0.6 of a height
-    dirt = [*near, (np.ones((3, 3), np.float32), 400, 60)]  # a speck segmentation leaves out
+    # a speck segmentation leaves out, between the digits (in the line's columns): not in the line
+    dirt = [*near, (np.ones((3, 3), np.float32), 115, 60)]
     np.testing.assert_array_equal(line_of(dirt, (160, 900)), line_of(near, (160, 900)))
+
+
+def test_training_makes_its_lines_as_the_service_does():
+    data = png(page([(ink_of(i, 80), 30 + 70 * n, 40) for n, i in enumerate([0, 1, 2, 3])], (160, 400)))
+    line = number_line(data)
+    assert line is not None
+    np.testing.assert_array_equal(line, segment_number(data).line)
 
 
 def one_cluster_two_digits() -> tuple[Segmented, np.ndarray]:
@@ -83,9 +91,10 @@ def test_the_line_reader_settles_a_digit_the_classifier_hesitates_over():
 
 def test_a_text_no_path_through_the_cuts_can_read_is_not_a_reading():
     segmented, probabilities = one_cluster_two_digits()
-    reading = read_number(segmented, probabilities, frames_of("305"))  # three digits; the cuts hold two
-    assert len(reading.digits) <= 2
-    assert {d.box for d in reading.digits} <= {c.box for c in segmented.candidates}
+    # "305", the line reader's best, has three digits where the cuts hold two: of the texts they can read,
+    # the line reader's frames fit the classifier's merge ("8") worst, the cut read "30" best
+    reading = read_number(segmented, probabilities, frames_of("305"))
+    assert reading.text == "30" and [d.box for d in reading.digits] == [(0, 0, 70, 100), (70, 0, 70, 100)]
 
 
 def test_doubted_ink_stays_no_digit_whatever_the_line_reader_says():
@@ -93,6 +102,22 @@ def test_doubted_ink_stays_no_digit_whatever_the_line_reader_says():
     doubted = np.full((3, 10), 0.1, np.float32)
     reading = read_number(segmented, doubted, frames_of("30"))
     assert reading.text == "" and reading.reason == "no_digit"
+
+
+def test_a_mark_the_classifier_leaves_out_is_read_only_when_the_line_reader_sees_a_digit_there():
+    blank = np.zeros((28, 28), np.float32)
+    segmented = Segmented(
+        candidates=[Candidate(blank, (0, 0, 60, 100)), Candidate(blank, (100, 0, 60, 100))],
+        clusters=[Cluster(2, {(0, 1): [0]}, {}), Cluster(2, {(0, 1): [1]}, {})],
+        line=np.zeros((HEIGHT, WIDTH), np.float32),
+    )
+    probabilities = np.full((2, 10), 0.1, np.float32)
+    probabilities[0] = 0.01 / 9
+    probabilities[0, 3] = 0.99  # a sure 3, then what the classifier doubts (0.1 for each digit): a mark
+    assert read_number(segmented, probabilities).text == "3"
+    assert read_number(segmented, probabilities, frames_of("3")).text == "3"
+    reading = read_number(segmented, probabilities, frames_of("31"))
+    assert reading.text == "31" and reading.digits[1].box == (100, 0, 60, 100)
 
 
 @pytest.fixture
@@ -115,3 +140,14 @@ async def test_read_sends_a_requests_lines_to_the_version_at_once_and_weighs_the
     assert [r["text"] for r in readings] == ["787", "787"]  # "777" without the line reader
     assert model.line_sizes == [2]  # both lines in one call
     assert [d["confidence"] for d in readings[0]["digits"]] == pytest.approx([0.5, 0.5 / 9, 0.5], abs=1e-6)  # rounded to 6 places
+
+
+async def test_a_line_reader_that_fails_leaves_the_classifiers_reading(tmp_path, loader):
+    settings = fake_settings(tmp_path)
+    add_version(settings.models_dir, "lenet5", 1, digit=7, sure=0.5, line="fail")
+    app = create_app(settings, loader)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            response = await http.post("/read", files={"image": ("a.png", NUMBER, "image/png")})
+    assert response.status_code == 200, response.text
+    assert response.json()["readings"][0]["text"] == "777"

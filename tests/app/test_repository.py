@@ -49,6 +49,42 @@ async def test_new_version_is_picked_up_and_old_one_released(settings, loader):
         await repository.close()
 
 
+async def test_a_retired_version_is_closed_only_after_its_line_readings(settings, loader):
+    # line readings do not go through the batcher: closing the old version must still wait for them
+    first = add_version(settings.models_dir, "lenet5", 1, digit=1, line="1")
+    repository = await started(settings, loader)
+    try:
+        old = loader.loaded[first]
+        old.line_held.clear()
+        served = await repository.resolve("lenet5", None)
+        reading = asyncio.create_task(repository.read_lines(served, np.zeros((1, 32, 320, 1), np.float32)))
+        await async_wait_until(old.line_entered.is_set, 5, "the line reading never reached the model")
+        add_version(settings.models_dir, "lenet5", 2, digit=2, line="2")
+        await repository.poll_once()
+        assert await digit_of(repository) == (2, 2)
+        # retired, its batcher closed: what is left to close waits for the line reading
+        await async_wait_until(lambda: served.retired and served.batcher.closed.is_set(), 5, "never retired")
+        await asyncio.sleep(0)  # a turn of the loop for the retirement to go on, were it not waiting
+        assert not old.closed
+        old.line_held.set()
+        frames = await reading
+        assert frames is not None and frames.shape == (1, 80, 11)
+        await async_wait_until(lambda: old.closed, 5, "version 1 was never released")
+    finally:
+        await repository.close()
+
+
+async def test_a_failing_line_reader_reads_as_none(settings, loader):
+    add_version(settings.models_dir, "lenet5", 1, digit=1, line="fail")
+    repository = await started(settings, loader)
+    try:
+        served = await repository.resolve("lenet5", None)
+        assert await repository.read_lines(served, np.zeros((2, 32, 320, 1), np.float32)) is None
+        assert served.line_reads == 0
+    finally:
+        await repository.close()
+
+
 async def test_broken_version_is_refused_and_current_keeps_serving(settings, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=1)
     repository = await started(settings, loader)
