@@ -6,13 +6,15 @@ a digit's height apart, row by row, so boxes of slanted digits may overlap) or t
 ink meets the next one's). Each number is rendered as a browser canvas export (transparent RGBA PNG),
 a flatbed scan (grey paper, pen strokes, PNG) and a phone photo of paper (plain or ruled, lighting,
 perspective, blur, noise, JPEG; bench/renderings.py's effects). It runs in-process, as the route does:
-app.imaging.segment's candidates, one model call per image, the reading chosen from the probabilities.
+app.imaging.segment's candidates, one model call per image (and one for its line when the version has a
+line reader), the reading chosen from the probabilities (and the line reader's frames).
 Prints whole-number and per-digit accuracy per condition and the time per request, and where the
 rendering keeps the number in place (canvas, scan) how many numbers the reader would read with a
 model that is sure of every right cut and doubts every other: "right cuts offered", each candidate
 judged by the digits' ink it holds, by the standard the reading model's training labels its cuts with.
 
-    .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/3
+    .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/4
+    .venv/bin/python bench/read_accuracy.py --n 200 --no-line-reader   # its classifier alone (v3's reading)
     .venv/bin/python bench/read_accuracy.py --n 200 --model models/lenet5-read/2   # LeNet-5 alone
 """
 
@@ -155,14 +157,15 @@ def predict_all(predict: Predict, segmented: Segmented) -> np.ndarray:
     return predict(pixels) if len(pixels) else np.zeros((0, 10), np.float32)
 
 
-def read(predict: Predict, read_lines: ReadLines | None, segmented: Segmented) -> Reading:
-    """The reading as POST /read makes it: the candidates' probabilities, and the version's line reader's
-    frames for the image's line when it has one."""
+def read(predict: Predict, read_lines: ReadLines | None, segmented: Segmented) -> tuple[Reading, Reading]:
+    """The reading as POST /read makes it (the candidates' probabilities, and the version's line reader's
+    frames for the image's line when it has one), and the classifier's alone from the same probabilities."""
+    probabilities = predict_all(predict, segmented)
     frames = None
     if read_lines is not None and segmented.line is not None and segmented.candidates:
         answer = read_lines(segmented.line[None, ..., None])
         frames = None if answer is None else answer[0]
-    return read_number(segmented, predict_all(predict, segmented), frames)
+    return read_number(segmented, probabilities, frames), read_number(segmented, probabilities)
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="numbers per condition")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
-    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "3")
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "4")
     parser.add_argument("--only", default="", help="only conditions whose title contains this text")
     parser.add_argument("--show", type=int, default=0, help="print this many misread numbers per condition")
     parser.add_argument("--no-line-reader", action="store_true", help="read with the classifier's cuts alone")
@@ -199,15 +202,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model {args.model} ({line} a line reader), {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n")
     print(
         "| medium | spacing | whole numbers right | digits right | right cuts offered | candidates per number "
-        "| ms per number |"
+        "| ms per number | the classifier alone: whole numbers right |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for spacing in ("separated", "touching"):
         for medium, (render, pen, in_place) in MEDIA.items():
             title = f"{medium}, {spacing}"
             if args.only not in title:
                 continue
-            right = digits_right = digits_total = candidates = offered = 0
+            right = right_alone = digits_right = digits_total = candidates = offered = 0
             elapsed = 0.0
             shown = 0
             for _ in range(args.n):
@@ -217,17 +220,20 @@ def main(argv: list[str] | None = None) -> None:
                 data_bytes = render(number, rng)
                 started = time.perf_counter()
                 segmented = segment_number(data_bytes, masks=in_place)  # each candidate's ink crop (microseconds)
-                reading = read(predict, read_lines, segmented)
+                reading, alone = read(predict, read_lines, segmented)
                 candidates += len(segmented.candidates)
                 if thick_lines_may_help(segmented, reading):  # as POST /read does
                     again = segment_number(data_bytes, masks=in_place, thick_lines=True)
-                    second = read(predict, read_lines, again)
+                    second, second_alone = read(predict, read_lines, again)
                     candidates += len(again.candidates)
                     if second.digits:
                         segmented, reading = again, second
+                    if second_alone.digits:
+                        alone = second_alone
                 text = reading.text
                 elapsed += time.perf_counter() - started
                 right += text == truth
+                right_alone += alone.text == truth
                 offered += in_place and right_cuts_offered(number, segmented, truth)
                 digits_right += max(0, len(truth) - edit_distance(text, truth))
                 digits_total += len(truth)
@@ -237,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"| {medium} | {spacing} | {100 * right / args.n:.1f}% | {100 * digits_right / digits_total:.1f}% "
                 f"| {f'{100 * offered / args.n:.1f}%' if in_place else 'n/a'} "
-                f"| {candidates / args.n:.1f} | {1000 * elapsed / args.n:.0f} |",
+                f"| {candidates / args.n:.1f} | {1000 * elapsed / args.n:.0f} | {100 * right_alone / args.n:.1f}% |",
                 flush=True,
             )
 
