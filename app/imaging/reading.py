@@ -21,7 +21,7 @@ EMPTY = -1  # a stretch of a reading's path that is left out (too short to be a 
 # numbers per row) separated canvas numbers 94% -> 95% and photos 82% -> 83%, nothing read worse.
 NOT_A_DIGIT = 0.3
 SKIP_COST = 4.0  # leaving out a stretch too short to be a digit, per writing's height of ink it holds
-LINE_WEIGHT = 0.5  # the line reader's log-probability of a text, against the classifier's path's
+LINE_WEIGHT = 0.7  # the line reader's log probability of a text, against the classifier's path's (tuned: seeds 11, 7)
 BEAM = 8  # the line reader's likeliest texts weighed
 LINE_DIGITS = 12  # the line reader was trained on lines of 1-10 digits: longer readings go without it
 

@@ -1,6 +1,8 @@
 """The committed models score what their metadata claims."""
 from __future__ import annotations
 
+import numpy as np
+
 import pytest
 
 from tests.conftest import BUNDLED_MODELS
@@ -13,19 +15,23 @@ from training.layout import read_metadata
 # same LeNet-5 also trained on the reader's wrong cuts, for POST /read (issue 15),
 # and lenet5-read/2 on cuts of numbers written with slanted digits, re-drawn pens and photos of paper;
 # lenet5-plus-read/1 our CNN trained as lenet5-read/2 (12 epochs), and lenet5-read/3 the two answering as one
-# (`python -m training combine`), the reading model /read uses.
+# (`python -m training combine`); lenet5-read/4 the same two with a line reader (training/line_reader.py), the
+# reading model /read uses.
 BUNDLED = [
     pytest.param("lenet5/1", 0.990, id="lenet5-v1"),
     pytest.param("lenet5/2", 0.993, id="lenet5-v2"),
     pytest.param("lenet5-read/1", 0.992, id="lenet5-read-v1"),
     pytest.param("lenet5-read/2", 0.992, id="lenet5-read-v2"),
     pytest.param("lenet5-read/3", 0.995, id="lenet5-read-v3-ensemble"),
+    pytest.param("lenet5-read/4", 0.995, id="lenet5-read-v4-ensemble-and-line-reader"),
     pytest.param("lenet5-plus-read/1", 0.993, id="lenet5-plus-read-v1"),
     pytest.param("lenet5-plus/1", 0.996, id="lenet5-plus-v1"),
     pytest.param("lenet5-plus/2", 0.996, id="lenet5-plus-v2"),
 ]
-REQUIRED = {"lenet5/1", "lenet5/2", "lenet5-read/1", "lenet5-read/2", "lenet5-read/3", "lenet5-plus-read/1"}
+REQUIRED = {"lenet5/1", "lenet5/2", "lenet5-read/1", "lenet5-read/2", "lenet5-read/3", "lenet5-read/4",
+            "lenet5-plus-read/1"}
 CLASSIC_PARAMETERS = 61_706
+LINE_FLOOR = 0.78  # the bundled line reader read 81.4% of them (its metadata)
 
 
 def bundled(path: str):
@@ -73,3 +79,28 @@ def test_bundled_metadata_is_complete(path, floor):
     figures = ("confusion_matrix.png", "samples.png", "misclassified.png")
     for figure in figures if ensemble else ("learning_curves.png", *figures):
         assert (folder / "report" / figure).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_the_bundled_line_reader_reads_lines_of_test_digits_as_its_metadata_says(full_mnist):
+    # lines written with MNIST test digits as combine scored them (training.line_reader.line_accuracy), read
+    # through the service's own model class
+    from app.model import SavedModelDigits
+    from training.line_reader import LINE_TEST_COUNT, LINE_TEST_SEED, PAD, line_examples
+
+    folder = bundled("lenet5-read/4")
+    claimed = read_metadata(folder)["line_reader"]
+    x, y = line_examples(full_mnist.x_test, full_mnist.y_test, LINE_TEST_COUNT, LINE_TEST_SEED)
+    frames = SavedModelDigits(folder).read_lines(x[..., None] / np.float32(255))
+    assert frames is not None
+    best = [greedy(f) for f in frames]
+    truth = ["".join(str(d) for d in row if d != PAD) for row in y]
+    accuracy = float(np.mean([b == t for b, t in zip(best, truth, strict=True)]))
+    assert accuracy == pytest.approx(claimed["test_line_accuracy"], abs=0.01) and accuracy >= LINE_FLOOR
+
+
+def greedy(frames: np.ndarray) -> str:
+    """The best path's text: each frame's likeliest class, repeats merged, blanks (0) dropped."""
+    classes = frames.argmax(axis=1)
+    kept = [c for i, c in enumerate(classes) if c != 0 and (i == 0 or c != classes[i - 1])]
+    return "".join(str(c - 1) for c in kept)
