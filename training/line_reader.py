@@ -6,8 +6,9 @@ made into lines by the service's own code (app.imaging.segment.number_line).
 
 Convolutions bring the 32x320 line to 80 frames of 64 features (a frame every 4 columns: a digit spans 3-5),
 two 1-D convolutions look at the neighbouring frames, and a dense layer gives each frame's 11 scores: class 0
-is CTC's blank, digit d is class d + 1 (keras.losses.CTC's convention). A recurrent layer read no better in
-the time we had and trained 4 times slower on CPU."""
+is CTC's blank, digit d is class d + 1 (keras.losses.CTC's convention). A first try with wider convolutions
+and a bidirectional GRU was stopped unmeasured: its first epoch took over 8 minutes on 2 CPU cores (this
+network's take 4-5)."""
 
 from __future__ import annotations
 
