@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import BrokenModel
+from app.imaging.line import HEIGHT, SIGNATURE, WIDTH
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf
@@ -21,8 +22,8 @@ log = logging.getLogger("lenet.model")
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-LINE_SIGNATURE = "read_line"  # optional: float32 [N,32,320,1] lines -> [N,T,11] CTC log-probabilities
-LINE_SHAPE = (32, 320, 1)  # app.imaging.line's image
+LINE_SHAPE = (HEIGHT, WIDTH, 1)  # optional LINE_SIGNATURE: lines -> [N,T,11] CTC log-probabilities
+LINE_SIGNATURE = SIGNATURE
 LINE_CLASSES = NUM_CLASSES + 1  # a blank and the ten digits (app.imaging.ctc)
 
 # A SavedModel's serving signature: the input tensor by name in, the output tensors by name out.
@@ -136,7 +137,7 @@ class SavedModelDigits:
         shapes = [tuple(spec.shape[1:]) for spec in inputs.values()]
         if len(inputs) != 1 or shapes != [LINE_SHAPE] or len(outputs) != 1:
             raise BrokenModel(f"{self.path}: {LINE_SIGNATURE} takes {shapes}, expected one float32 [N,32,320,1]")
-        ((out_spec),) = outputs.values()
+        (out_spec,) = outputs.values()
         if out_spec.shape.rank != 3 or out_spec.shape[-1] != LINE_CLASSES:
             raise BrokenModel(f"{self.path}: {LINE_SIGNATURE} gives {out_spec.shape}, expected [N,T,11]")
         return signature, next(iter(inputs))

@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from app.imaging.line import HEIGHT, SIGNATURE, WIDTH
 from training.calibration import FLOOR
 from training.layout import write_version
 
@@ -16,8 +17,7 @@ SERVING = "serving_default"
 
 INPUT_NAME = "image"  # float32 [N, 28, 28, 1] in 0..1
 OUTPUT_NAME = "probabilities"  # float32 [N, 10]
-LINE_SIGNATURE = "read_line"  # a version that also reads whole lines (POST /read): app.model's name for it
-LINE_INPUT = "line"  # float32 [N, 32, 320, 1] in 0..1 (app.imaging.line)
+LINE_INPUT = "line"  # float32 [N, HEIGHT, WIDTH, 1] in 0..1 (app.imaging.line)
 LINE_OUTPUT = "frames"  # float32 [N, 80, 11]: CTC log-probabilities (app.imaging.ctc)
 
 
@@ -53,7 +53,7 @@ class Ensemble(tf.Module):
         self.serve = tf.function(self._serve, input_signature=[spec])
         self.line_reader = line_reader  # training.line_reader's, served beside the ensemble
         if line_reader is not None:
-            line = tf.TensorSpec([None, 32, 320, 1], tf.float32, name=LINE_INPUT)
+            line = tf.TensorSpec([None, HEIGHT, WIDTH, 1], tf.float32, name=LINE_INPUT)
             self.read_line = tf.function(self._read_line, input_signature=[line])
 
     def _read_line(self, line: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -73,7 +73,7 @@ def write_ensemble(ensemble: Ensemble, folder: Path) -> None:
     and `read_line` (`line` -> `frames`) when it has a line reader."""
     signatures = {SERVING: ensemble.serve}
     if ensemble.line_reader is not None:
-        signatures[LINE_SIGNATURE] = ensemble.read_line
+        signatures[SIGNATURE] = ensemble.read_line
     tf.saved_model.save(ensemble, str(folder), signatures=signatures)
 
 

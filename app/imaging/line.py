@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 HEIGHT, WIDTH = 32, 320  # the line reader's input (float32 0..1); WIDTH / 4 frames come out
+SIGNATURE = "read_line"  # a version's line reader, beside its serving signature (training.export writes it)
 LINE_HEIGHT = 18  # rows of a digit's usual height
 WRITING = 90  # percentile of the columns' ink heights taken for the writing's height
 MIN_WRITING = 0.75  # ... and at least this share of the pieces' median height (a slanted 1's columns are short)

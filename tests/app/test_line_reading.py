@@ -3,6 +3,8 @@ classifier's cuts against the line reader's texts (app.imaging.reading), and POS
 of a request to a version that has one."""
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import httpx
 import numpy as np
 import pytest
@@ -120,15 +122,22 @@ def test_a_mark_the_classifier_leaves_out_is_read_only_when_the_line_reader_sees
     assert reading.text == "31" and reading.digits[1].box == (100, 0, 60, 100)
 
 
-@pytest.fixture
-async def line_client(tmp_path, loader):
+@asynccontextmanager
+async def client_reading_lines_as(tmp_path, loader, line: str):
+    """The app over a version whose classifier reads every candidate as a 7, not very sure, and whose line
+    reader reads `line` ("fail": it raises)."""
     settings = fake_settings(tmp_path)
-    # a classifier that reads every candidate as a 7, not very sure; a line reader that reads "787"
-    add_version(settings.models_dir, "lenet5", 1, digit=7, sure=0.5, line="787")
+    add_version(settings.models_dir, "lenet5", 1, digit=7, sure=0.5, line=line)
     app = create_app(settings, loader)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
             yield http
+
+
+@pytest.fixture
+async def line_client(tmp_path, loader):
+    async with client_reading_lines_as(tmp_path, loader, "787") as http:
+        yield http
 
 
 async def test_read_sends_a_requests_lines_to_the_version_at_once_and_weighs_them(line_client, loader):
@@ -143,11 +152,7 @@ async def test_read_sends_a_requests_lines_to_the_version_at_once_and_weighs_the
 
 
 async def test_a_line_reader_that_fails_leaves_the_classifiers_reading(tmp_path, loader):
-    settings = fake_settings(tmp_path)
-    add_version(settings.models_dir, "lenet5", 1, digit=7, sure=0.5, line="fail")
-    app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            response = await http.post("/read", files={"image": ("a.png", NUMBER, "image/png")})
+    async with client_reading_lines_as(tmp_path, loader, "fail") as http:
+        response = await http.post("/read", files={"image": ("a.png", NUMBER, "image/png")})
     assert response.status_code == 200, response.text
     assert response.json()["readings"][0]["text"] == "777"
