@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ServiceError, TooManyDigits
-from app.imaging.reading import Reading, read_number, thick_lines_may_help
+from app.imaging.reading import Reading, read_number, second_look_kept, thick_lines_may_help
 from app.imaging.segment import CANDIDATES_PER_DIGIT, Segmented, segment_number
 from app.payloads import Limits, image_files_from_request
 from app.repository import ModelRepository, ServedVersion
@@ -95,7 +95,7 @@ async def read_numbers(
     if retried:
         _, second = await _read(repository, served.name, served.version, list(retried.values()))
         for i, reading in zip(retried, second):
-            if reading.digits:
+            if second_look_kept(reading, limits.max_read_digits):
                 readings[i] = reading
     for (where, _), reading in zip(files, readings):
         if len(reading.digits) > limits.max_read_digits:

@@ -7,6 +7,7 @@ import httpx
 import numpy as np
 import pytest
 
+from app.imaging.reading import ReadDigit, Reading, second_look_kept
 from app.imaging.segment import segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings
@@ -183,3 +184,13 @@ async def test_a_photo_read_as_no_digit_is_looked_at_again_within_the_budget(tmp
                 response = await http.post("/read", files={"image": ("number.png", NUMBER, "image/png")})
                 assert response.json()["readings"] == [no_digit]
                 assert sum(model.sizes) == len(clean.candidates)
+
+
+def test_a_second_look_is_kept_only_when_it_reads_digits_within_the_limit():
+    def reading(count: int) -> Reading:
+        return Reading([ReadDigit(1, 0.9, (i * 10, 0, 8, 20)) for i in range(count)])
+
+    assert second_look_kept(reading(8), 32)
+    assert second_look_kept(reading(32), 32)
+    assert not second_look_kept(reading(37), 32)  # slivers of strokes read as 1s (bench seed 11)
+    assert not second_look_kept(reading(0), 32)
