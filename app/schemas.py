@@ -70,7 +70,11 @@ class NumberReading(BaseModel):
 
     text: str = Field(examples=["4021"], description="the digits left to right")
     confidence: float | None = Field(
-        examples=[0.97], description="that of the least certain digit (null when there is none)"
+        examples=[0.97],
+        description=(
+            "with a line reader (lenet5-read v4 and later), the text's posterior among the texts weighed; "
+            "without, that of the least certain digit (null when there is none)"
+        ),
     )
     digits: list[ReadDigit]
     reason: NoDigitReason = Field(

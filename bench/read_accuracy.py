@@ -12,6 +12,9 @@ Prints whole-number and per-digit accuracy per condition and the time per reques
 rendering keeps the number in place (canvas, scan) how many numbers the reader would read with a
 model that is sure of every right cut and doubts every other: "right cuts offered", each candidate
 judged by the digits' ink it holds, by the standard the reading model's training labels its cuts with.
+Last, how well the readings' confidence tells right from wrong (over all conditions): its expected
+calibration error, and the share right of the 80% of readings it is surest of, beside the same for the
+least certain digit's confidence.
 
     .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/4
     .venv/bin/python bench/read_accuracy.py --n 200 --no-line-reader   # its classifier alone (v3's reading)
@@ -179,6 +182,21 @@ def edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
+def calibration_error(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the gap between confidence and accuracy in ten bins of confidence,
+    weighed by their share of the readings."""
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    return float(
+        sum((which == b).mean() * abs(confidence[which == b].mean() - right[which == b].mean()) for b in np.unique(which))
+    )
+
+
+def surest_right(confidence: np.ndarray, right: np.ndarray, share: float) -> float:
+    """The share right of the `share` of readings the confidence is surest of."""
+    keep = np.argsort(-confidence, kind="stable")[: int(share * len(confidence))]
+    return float(right[keep].mean())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200, help="numbers per condition")
@@ -207,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         "| ms per number | the classifier alone: whole numbers right |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
+    sure: list[tuple[float, float, bool]] = []  # each reading's confidence, its least certain digit's, right
     for spacing in ("separated", "touching"):
         for medium, (render, pen, in_place) in MEDIA.items():
             title = f"{medium}, {spacing}"
@@ -235,6 +254,9 @@ def main(argv: list[str] | None = None) -> None:
                 text = reading.text
                 elapsed += time.perf_counter() - started
                 right += text == truth
+                if reading.digits:
+                    weakest = min(d.confidence for d in reading.digits)
+                    sure.append((reading.confidence or 0.0, weakest, text == truth))
                 right_alone += alone.text == truth
                 offered += in_place and right_cuts_offered(number, segmented, truth)
                 digits_right += max(0, len(truth) - edit_distance(text, truth))
@@ -248,6 +270,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {candidates / args.n:.1f} | {1000 * elapsed / args.n:.0f} | {100 * right_alone / args.n:.1f}% |",
                 flush=True,
             )
+    if sure:
+        confidence, weakest, right_ones = (np.array(column) for column in zip(*sure, strict=True))
+        print(
+            f"\nconfidence of {len(sure)} readings: calibration error {calibration_error(confidence, right_ones):.3f} "
+            f"(the least certain digit's: {calibration_error(weakest, right_ones):.3f}); the 80% it is surest of "
+            f"{100 * surest_right(confidence, right_ones, 0.8):.1f}% right "
+            f"(by the least certain digit: {100 * surest_right(weakest, right_ones, 0.8):.1f}%)"
+        )
 
 
 if __name__ == "__main__":

@@ -419,7 +419,7 @@
     $("number-none").hidden = found;
     $("number-panel").dataset.state = "done";
     $("number-text").textContent = result.text;
-    $("number-confidence").textContent = found ? `(${percent(result.confidence, 1)} sure of its least certain digit)` : "";
+    $("number-confidence").textContent = found ? `(${percent(result.confidence, 1)} sure)` : "";
     const meaning = page.noDigitReasons[result.reason];
     $("number-reason").textContent = found ? "" : meaning || result.reason || "";
     const list = $("number-digits");

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from app.imaging.line import HEIGHT, LINE_HEIGHT, WIDTH
-from app.imaging.reading import read_number
+from app.imaging import ctc
+from app.imaging.reading import LINE_WEIGHT, read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, number_line, segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings, frames_of
@@ -82,6 +83,21 @@ def test_the_line_reader_splits_what_the_classifier_reads_as_one_digit():
     assert [d.box for d in reading.digits] == [(0, 0, 70, 100), (70, 0, 70, 100)]  # the cut's boxes
     assert [d.confidence for d in reading.digits] == pytest.approx([0.6, 0.6])  # the classifier's, of each
     assert read_number(segmented, probabilities, frames_of("8")).text == "8"  # both agree: nothing changes
+
+
+def test_a_reading_with_a_line_reader_is_as_sure_as_its_texts_posterior():
+    segmented, probabilities = one_cluster_two_digits()
+    line = frames_of("30")
+    reading = read_number(segmented, probabilities, line)
+    # The reading's confidence is its text's share of the texts weighed (the softmax of their scores), not its
+    # least certain digit's 0.6: with "8" alone beside it, the share would be this; other texts take a little.
+    score_30 = np.log(0.6) * 2 + LINE_WEIGHT * ctc.log_likelihood(line, "30")
+    score_8 = np.log(0.95) + LINE_WEIGHT * ctc.log_likelihood(line, "8")
+    assert 0.6 < reading.confidence <= 1 / (1 + np.exp(score_8 - score_30)) + 1e-9
+    # a line reader torn between "30" and "8" leaves the reading less sure
+    torn = np.logaddexp(frames_of("30"), frames_of("8")) - np.log(2)
+    assert read_number(segmented, probabilities, torn).confidence < reading.confidence
+    assert read_number(segmented, probabilities).confidence == pytest.approx(0.95)  # without: the weakest digit's
 
 
 def test_the_line_reader_settles_a_digit_the_classifier_hesitates_over():
