@@ -113,7 +113,7 @@ def _agreed(
 ) -> Reading:
     """Among the classifier's reading and the line reader's likeliest texts (ctc.beam_search), the text with
     the best sum of the log-probability of its best path through the cuts (each candidate read as the text's
-    digit there: `_placed`) and LINE_WEIGHT times the line reader's (ctc.log_likelihood). A text no path
+    digit there: `_paths`) and LINE_WEIGHT times the line reader's (ctc.log_likelihood). A text no path
     can read (too many or too few digits for the cuts) is not a reading: boxes come from the path. Each
     digit's confidence stays the classifier's for its candidate (low where the line reader overruled it); the
     reading's is its text's posterior: the softmax of the scores over the texts weighed."""
@@ -149,7 +149,7 @@ def _agreed(
     )
 
 
-# a state of `_placed`'s search: digits of the text read so far, and whether this cluster has read one yet
+# a state of `_paths`'s search: digits of the text read so far, and whether this cluster has read one yet
 _State = tuple[int, bool]
 
 
