@@ -65,7 +65,7 @@ train-lenet5-plus-read: $(RUNTIME)
 		--lr-schedule cosine --keep last --validation-split 0.02 --seed 0 --wrong-cuts 60000
 
 train-line-reader: $(RUNTIME)
-	$(BIN)/python -m training line-reader --count 80000 --epochs 8 --seed 0 --out runs/line_reader.keras
+	$(BIN)/python -m training line-reader --count 80000 --epochs 16 --seed 0 --out runs/line_reader.keras
 
 combine-lenet5-read: $(RUNTIME)
 	$(BIN)/python -m training combine models/lenet5-read/2 models/lenet5-plus-read/1 --line-reader runs/line_reader.keras \

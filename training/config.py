@@ -237,7 +237,7 @@ class LineReaderConfig:
     """One run of `python -m training line-reader` (training.line_reader): POST /read's line reader."""
 
     count: int = 80_000  # training lines written
-    epochs: int = 8
+    epochs: int = 16
     batch_size: int = 128
     learning_rate: float = 2e-3  # the peak, after a warm-up, then a cosine decay
     seed: int = 0

@@ -19,7 +19,7 @@ def test_readme_read_example(bundled_server):
     done = subprocess.run(["curl", "-s", "-F", "image=@examples/number.png", f"{bundled_server.url}/read"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     body = json.loads(done.stdout)
-    assert body["model"] == {"name": "lenet5-read", "version": 4}  # the reading model, as LENET_READ_MODEL says
+    assert body["model"] == {"name": "lenet5-read", "version": 5}  # the reading model, as LENET_READ_MODEL says
     (reading,) = body["readings"]
     assert reading["text"] == "4021" and reading["confidence"] > 0.9
     xs = [d["box"][0] for d in reading["digits"]]
@@ -71,18 +71,18 @@ def test_a_photo_whose_printed_lines_are_thick_for_its_height_is_read(bundled_se
 def test_a_touching_number_the_cuts_alone_misread_is_read_with_the_line_reader(bundled_server):
     # A scan of "1217" written with touching MNIST test digits (bench/read_accuracy.py's renderer, another
     # seed): the classifier's cuts alone (lenet5-read/3) read "1211" (the 7 read as a 1);
-    # with the line reader (lenet5-read/4, step 7 of the README's /read) the reading is right, its boxes
+    # with the line reader (lenet5-read/5, step 7 of the README's /read) the reading is right, its boxes
     # still the cuts'.
     scan = (REPO_ROOT / "tests" / "fixtures" / "touching_scan_1217.png").read_bytes()
     readings = {}
-    for version in (3, 4):
+    for version in (3, 5):
         response = httpx.post(f"{bundled_server.url}/read?version={version}",
                               files={"image": ("scan.png", scan, "image/png")}, timeout=30)
         assert response.status_code == 200, response.text
         readings[version] = response.json()["readings"][0]
     assert readings[3]["text"] != "1217"
-    assert readings[4]["text"] == "1217", readings[4]
-    xs = [d["box"][0] for d in readings[4]["digits"]]
+    assert readings[5]["text"] == "1217", readings[5]
+    xs = [d["box"][0] for d in readings[5]["digits"]]
     assert xs == sorted(xs) and len(set(xs)) == 4
 
 
