@@ -22,8 +22,7 @@ log = logging.getLogger("lenet.model")
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-LINE_SHAPE = (HEIGHT, WIDTH, 1)  # optional LINE_SIGNATURE: lines -> [N,T,11] CTC log-probabilities
-LINE_SIGNATURE = SIGNATURE
+LINE_SHAPE = (HEIGHT, WIDTH, 1)  # the optional SIGNATURE (app.imaging.line): lines -> [N,T,11] CTC log-probabilities
 LINE_CLASSES = NUM_CLASSES + 1  # a blank and the ten digits (app.imaging.ctc)
 
 # A SavedModel's serving signature: the input tensor by name in, the output tensors by name out.
@@ -129,17 +128,17 @@ class SavedModelDigits:
         return signature, input_name, output_name
 
     def _line_signature(self) -> tuple[Signature | None, str]:
-        signature = self._loaded.signatures.get(LINE_SIGNATURE)
+        signature = self._loaded.signatures.get(SIGNATURE)
         if signature is None:
             return None, ""
         inputs = signature.structured_input_signature[1]
         outputs = signature.structured_outputs
         shapes = [tuple(spec.shape[1:]) for spec in inputs.values()]
         if len(inputs) != 1 or shapes != [LINE_SHAPE] or len(outputs) != 1:
-            raise BrokenModel(f"{self.path}: {LINE_SIGNATURE} takes {shapes}, expected one float32 [N,32,320,1]")
+            raise BrokenModel(f"{self.path}: {SIGNATURE} takes {shapes}, expected one float32 [N,{HEIGHT},{WIDTH},1]")
         (out_spec,) = outputs.values()
         if out_spec.shape.rank != 3 or out_spec.shape[-1] != LINE_CLASSES:
-            raise BrokenModel(f"{self.path}: {LINE_SIGNATURE} gives {out_spec.shape}, expected [N,T,11]")
+            raise BrokenModel(f"{self.path}: {SIGNATURE} gives {out_spec.shape}, expected [N,T,11]")
         return signature, next(iter(inputs))
 
     def read_lines(self, lines: np.ndarray) -> np.ndarray | None:
@@ -178,7 +177,7 @@ class SavedModelDigits:
             except Exception as exc:
                 raise BrokenModel(f"{self.path}: smoke line reading failed ({type(exc).__name__})") from exc
             if frames is None or not np.allclose(np.exp(frames).sum(axis=-1), 1, atol=1e-3):
-                raise BrokenModel(f"{self.path}: {LINE_SIGNATURE} gave values that are not log-probabilities")
+                raise BrokenModel(f"{self.path}: {SIGNATURE} gave values that are not log-probabilities")
 
     def warm_up(self, batch_sizes: list[int], repeats: int) -> None:
         for size in batch_sizes:

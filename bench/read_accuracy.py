@@ -254,9 +254,8 @@ def main(argv: list[str] | None = None) -> None:
                 text = reading.text
                 elapsed += time.perf_counter() - started
                 right += text == truth
-                if reading.digits:
-                    weakest = min(d.confidence for d in reading.digits)
-                    sure.append((reading.confidence or 0.0, weakest, text == truth))
+                if reading.confidence is not None and reading.weakest is not None:
+                    sure.append((reading.confidence, reading.weakest, text == truth))
                 right_alone += alone.text == truth
                 offered += in_place and right_cuts_offered(number, segmented, truth)
                 digits_right += max(0, len(truth) - edit_distance(text, truth))

@@ -21,6 +21,7 @@ LINE_SPAN = 0.75  # a printed line shows in at least this share of them (a writt
 LINE_REACH = 12  # pixels either side of a line searched for its thickness
 MAX_LINES = 300  # candidates checked per direction (a squared page has ~30 lines, each a few peaks)
 LINE_MAX_WIDTH = 0.03  # of the frame's shorter side: printed lines are thinner (in the ink mask)
+BRIDGE = 0.02  # of the frame's longer side: a stroke crossing a printed line leaves a gap at most this long in it
 SPECKS = 0.002  # share of the frame: less ink than this, in pieces too small for a digit, is dirt
 MIN_SEED = 0.04  # a digit's largest piece is at least this share of the frame's shorter side
 MIN_DIGIT = 0.08  # a digit is at least this share of the frame's shorter side tall (or wide)
@@ -149,6 +150,36 @@ def remove_lines(mask: np.ndarray, once: bool = False, extent: int | None = None
     strokes = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((side, side), np.uint8))
     kept: np.ndarray = np.where((lines > 0) & (strokes == 0), 0, mask).astype(np.uint8)
     return kept
+
+
+def crossings_given_back(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """The mask with the printed lines' pixels given back where a stroke crosses them: each run of line pixels
+    across a line (down a column; along a row for vertical lines) at most BRIDGE of the frame's longer side
+    long with ink at both its ends. Otherwise every ruled line cuts each digit into bands, and a thin digit
+    (a 1) into pieces too short to be kept. Where a stroke crosses, the run is more than the line's width:
+    the removal also takes the stroke's pixels beside the line that are no thicker than it."""
+    lines = lines > 0
+    ink = (mask > 0) & ~lines
+    longest = max(2, round(BRIDGE * max(mask.shape)))
+    crossed = _crossed_runs(ink, lines, longest) | _crossed_runs(ink.T, lines.T, longest).T
+    out: np.ndarray = ((mask > 0) | crossed).astype(np.uint8)
+    return out
+
+
+def _crossed_runs(ink: np.ndarray, lines: np.ndarray, longest: int) -> np.ndarray:
+    """The runs of `lines` pixels down each column, at most `longest` long, with `ink` just above and below."""
+    rows, columns = lines.shape
+    run = np.pad(lines.T, ((0, 0), (1, 1))).ravel()  # column by column, each padded: no run spans two
+    inked = np.pad(ink.T, ((0, 0), (1, 1))).ravel()
+    steps = np.diff(run.astype(np.int8))
+    starts, ends = np.flatnonzero(steps == 1) + 1, np.flatnonzero(steps == -1) + 1  # ends: one past the run
+    crossed = (ends - starts <= longest) & inked[starts - 1] & inked[ends]
+    marks = np.zeros(len(run) + 1, np.int32)  # +1 where a crossed run starts, -1 past its end
+    np.add.at(marks, starts[crossed], 1)
+    np.add.at(marks, ends[crossed], -1)
+    inside = np.cumsum(marks)[:-1] > 0
+    out: np.ndarray = inside.reshape(columns, rows + 2)[:, 1:-1].T
+    return out
 
 
 def _horizontal_lines(mask: np.ndarray, thin: int, once: bool) -> tuple[np.ndarray, int]:

@@ -50,8 +50,11 @@ class Reading:
         calibrated: on the dev numbers (seeds 11 and 7, 948 readings, lenet5-read/5) its expected calibration
         error is 0.074 and 0.071 against the least certain digit's 0.100 and 0.126, and the 80% of readings it
         is surest of are 95.3% and 95.2% right against 92.6% and 91.5%."""
-        if self.posterior is not None:
-            return self.posterior
+        return self.posterior if self.posterior is not None else self.weakest
+
+    @property
+    def weakest(self) -> float | None:
+        """The least certain digit's confidence (None without digits)."""
         return min((d.confidence for d in self.digits), default=None)
 
 

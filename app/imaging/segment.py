@@ -21,10 +21,9 @@ from app.imaging.cuts import cut_paths
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, channels, composite, decode, shrink
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
 from app.imaging.line import line_image
-from app.imaging.photo import mnist_strokes, paper_ink, work_frame
+from app.imaging.photo import crossings_given_back, mnist_strokes, paper_ink, work_frame
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
-BRIDGE = 0.02  # of the frame's longer side: a stroke crossing a printed line leaves a gap at most this long in it
 CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces
 SIGNIFICANT = 0.15  # pieces with this share of the biggest piece's ink set the writing's height
 DIRT = 0.15  # pieces smaller than this share of the writing's height are dots of dirt
@@ -153,7 +152,7 @@ def _find_ink(data: bytes, max_pixels: int, thick_lines: bool = False) -> _Ink |
         return paper.reason
     mask = paper.mask
     if paper.lines is not None and paper.lines.any():
-        mask = _bridged(mask, paper.lines)
+        mask = crossings_given_back(mask, paper.lines)
     return _Ink(mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
 
 
@@ -164,36 +163,6 @@ def _line(ink: np.ndarray, clusters: list[tuple[slice, slice, np.ndarray]], line
     for columns, rows, labels in clusters:
         kept[rows, columns.start - x0 : columns.stop - x0] |= labels > 0
     return line_image(ink[:, x0:x1] * kept, line_height)
-
-
-def _bridged(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """The mask with the printed lines' pixels given back where a stroke crosses them: each run of line pixels
-    across a line (down a column; along a row for vertical lines) at most BRIDGE of the frame's longer side
-    long with ink at both its ends. Otherwise every ruled line cuts each digit into bands, and a thin digit
-    (a 1) into pieces too short to be kept. Where a stroke crosses, the run is more than the line's width:
-    the removal also takes the stroke's pixels beside the line that are no thicker than it."""
-    lines = lines > 0
-    ink = (mask > 0) & ~lines
-    longest = max(2, round(BRIDGE * max(mask.shape)))
-    crossed = _crossed_runs(ink, lines, longest) | _crossed_runs(ink.T, lines.T, longest).T
-    out: np.ndarray = ((mask > 0) | crossed).astype(np.uint8)
-    return out
-
-
-def _crossed_runs(ink: np.ndarray, lines: np.ndarray, longest: int) -> np.ndarray:
-    """The runs of `lines` pixels down each column, at most `longest` long, with `ink` just above and below."""
-    rows, columns = lines.shape
-    run = np.pad(lines.T, ((0, 0), (1, 1))).ravel()  # column by column, each padded: no run spans two
-    inked = np.pad(ink.T, ((0, 0), (1, 1))).ravel()
-    steps = np.diff(run.astype(np.int8))
-    starts, ends = np.flatnonzero(steps == 1) + 1, np.flatnonzero(steps == -1) + 1  # ends: one past the run
-    crossed = (ends - starts <= longest) & inked[starts - 1] & inked[ends]
-    marks = np.zeros(len(run) + 1, np.int32)  # +1 where a crossed run starts, -1 past its end
-    np.add.at(marks, starts[crossed], 1)
-    np.add.at(marks, ends[crossed], -1)
-    inside = np.cumsum(marks)[:-1] > 0
-    out: np.ndarray = inside.reshape(columns, rows + 2)[:, 1:-1].T
-    return out
 
 
 def _clusters(

@@ -4,8 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from app.imaging.photo import remove_lines
-from app.imaging.segment import _bridged, segment_number
+from app.imaging.photo import crossings_given_back, remove_lines
+from app.imaging.segment import segment_number
 from tests.conftest import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -69,7 +69,7 @@ def test_pen_strokes_crossing_a_printed_line_are_whole_again():
     unlined = remove_lines(mask, once=True)
     removed = mask & ~unlined
     assert removed[strokes > 0].any()  # the strokes were cut where they cross
-    bridged = _bridged(unlined, removed)
+    bridged = crossings_given_back(unlined, removed)
     near_strokes = cv2.dilate(strokes, np.ones((3, 3), np.uint8))
     pieces, _ = cv2.connectedComponents(bridged & near_strokes)
     assert pieces - 1 == 6  # five strokes and the 0, each whole
