@@ -42,17 +42,15 @@ from preprocess_accuracy import Predict  # noqa: E402
 from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
 
 from app.imaging.decode import shrink  # noqa: E402
-from app.imaging.reading import Reading, read_number, second_look_kept, thick_lines_may_help  # noqa: E402
+from app.imaging.reading import Reading, read_number  # noqa: E402
 from app.imaging.segment import NUMBER_SIDE, Segmented, segment_number  # noqa: E402
 from app.model import SavedModelDigits  # noqa: E402
-from app.payloads import Limits  # noqa: E402
 from training.wrong_cuts import InkLine, cut_kind  # noqa: E402
 
 # ink 0..1 of the whole number, the digits' mean height in pixels, and each digit's ink in its own layer
 Number = tuple[np.ndarray, float, np.ndarray]
 ReadLines = Callable[[np.ndarray], np.ndarray | None]  # lines (n, 32, 320, 1) -> CTC log-probabilities
 Medium = Callable[[Number, np.random.Generator], bytes]
-MAX_READ_DIGITS = Limits.max_read_digits  # the service's default digits per image
 
 
 def compose(digits: np.ndarray, rng: np.random.Generator, touching: bool, pen: float | None = None) -> Number:
@@ -243,14 +241,6 @@ def main(argv: list[str] | None = None) -> None:
                 segmented = segment_number(data_bytes, masks=in_place)  # each candidate's ink crop (microseconds)
                 reading, alone = read(predict, read_lines, segmented)
                 candidates += len(segmented.candidates)
-                if thick_lines_may_help(segmented, reading):  # as POST /read does
-                    again = segment_number(data_bytes, masks=in_place, thick_lines=True)
-                    second, second_alone = read(predict, read_lines, again)
-                    candidates += len(again.candidates)
-                    if second_look_kept(second, MAX_READ_DIGITS):
-                        segmented, reading = again, second
-                    if second_look_kept(second_alone, MAX_READ_DIGITS):
-                        alone = second_alone
                 text = reading.text
                 elapsed += time.perf_counter() - started
                 right += text == truth

@@ -196,19 +196,3 @@ def _paths(
         if not read:
             return {}
     return read
-
-
-def thick_lines_may_help(segmented: Segmented, reading: Reading) -> bool:
-    """Whether to segment the image again with `thick_lines` (and read that instead when it reads digits): a
-    photo read as no digit at all. Its printed lines may have been too thick to be taken for lines (a tight
-    photo of a number is wide and low), joining its digits into ink the model doubts everywhere (bench seed 0:
-    5 of 200 separated photos answered so; 3 of them read right with thicker lines removed)."""
-    return segmented.photo and not reading.digits
-
-
-def second_look_kept(second: Reading, max_digits: int) -> bool:
-    """Whether the second look's reading (`thick_lines_may_help`) replaces the first's (no digit): when it reads
-    digits, and no more than an image may hold. Slivers of strokes that thicker lines' removal leaves can read
-    as dozens of 1s (bench seed 11: a photo of eight digits read as 37), and a reading over the limit would
-    refuse the whole request for an image first read as no digit."""
-    return 0 < len(second.digits) <= max_digits

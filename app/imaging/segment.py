@@ -21,7 +21,7 @@ from app.imaging.cuts import cut_paths
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, channels, composite, decode, shrink
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
 from app.imaging.line import line_image
-from app.imaging.photo import crossings_given_back, mnist_strokes, paper_ink, work_frame
+from app.imaging.photo import mnist_strokes, paper_ink, work_frame
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
 CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces
@@ -71,7 +71,6 @@ class Segmented:
     candidates: list[Candidate] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     reason: str | None = None
-    photo: bool = False  # found on the photo path, whose printed lines were removed (`thick_lines`)
     # The number's ink as one line (app.imaging.line), for a version that also reads whole lines
     line: np.ndarray | None = field(default=None, repr=False)
 
@@ -98,21 +97,19 @@ def segment_number(
     max_digits: int = 32,
     max_candidates: int | None = None,
     masks: bool = False,
-    thick_lines: bool = False,
 ) -> Segmented:
     """Candidate digits of a number written on one line. Raises BadImage, ImageTooLarge, and
     TooManyDigits when the image holds more than `max_digits` separate clusters of ink, or would offer more
-    candidates than CANDIDATES_PER_DIGIT per digit (or `max_candidates`): a bound on the work it may cost.
-    `thick_lines`: a photo's printed lines may be thicker (app.imaging.photo.paper_ink)."""
-    found = _find_ink(data, max_pixels, thick_lines)
+    candidates than CANDIDATES_PER_DIGIT per digit (or `max_candidates`): a bound on the work it may cost."""
+    found = _find_ink(data, max_pixels)
     if isinstance(found, str):
         return Segmented(reason=found)
     clusters, line_height = _clusters(found.mask, found.ink, max_digits)
     if not clusters:
-        return Segmented(reason="no_digit", photo=found.photo)
+        return Segmented(reason="no_digit")
     if len(clusters) > max_digits:
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
-    out = Segmented(photo=found.photo, line=_line(found.ink, clusters, line_height))
+    out = Segmented(line=_line(found.ink, clusters, line_height))
     limit = CANDIDATES_PER_DIGIT * max_digits
     limit = limit if max_candidates is None else min(limit, max_candidates)
     for columns, rows, labels in clusters:
@@ -131,7 +128,7 @@ def number_line(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
     return _line(found.ink, clusters, line_height) if clusters else None
 
 
-def _find_ink(data: bytes, max_pixels: int, thick_lines: bool = False) -> _Ink | str:
+def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
     """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason."""
     image = decode(data, max_pixels)
     gray, alpha = channels(image)
@@ -147,13 +144,10 @@ def _find_ink(data: bytes, max_pixels: int, thick_lines: bool = False) -> _Ink |
         mask = (strokes >= CLEAN_MASK).astype(np.uint8)
         return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
     frame = work_frame(gray, NUMBER_SIDE)
-    paper = paper_ink(frame, number=True, thick_lines=thick_lines)
+    paper = paper_ink(frame, number=True)
     if paper.reason is not None:
         return paper.reason
-    mask = paper.mask
-    if paper.lines is not None and paper.lines.any():
-        mask = crossings_given_back(mask, paper.lines)
-    return _Ink(mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
+    return _Ink(paper.mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
 
 
 def _line(ink: np.ndarray, clusters: list[tuple[slice, slice, np.ndarray]], line_height: float) -> np.ndarray:
@@ -357,7 +351,7 @@ def _candidate(
     """A part as the model sees it (as one digit on its path), with its box in upload pixels."""
     mask = part.astype(np.uint8)
     if found.photo:
-        # Bridge the gaps that removing printed lines cut into strokes (within this digit only).
+        # Bridge the gaps in a photo's strokes: faint ink, or where a printed line's ink was taken out (this digit only).
         gap = max(3, round(DIGIT_GAP * (np.ptp(part_rows) + 1)) | 1)
         closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
         strokes = mnist_strokes(closed, ink)

@@ -1,8 +1,6 @@
 """POST /read: the handwritten number in each image, digits left to right. Segmentation is
 app.imaging.segment's; this route reads the request, sends every candidate digit of the request to the
-model as one batch, and lets the probabilities pick each reading. Photos read as no digit at all get a
-second look (app.imaging.reading.thick_lines_may_help): their new candidates go to the same model version as
-a second batch."""
+model as one batch, and lets the probabilities pick each reading."""
 
 from __future__ import annotations
 
@@ -15,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ServiceError, TooManyDigits
-from app.imaging.reading import Reading, read_number, second_look_kept, thick_lines_may_help
+from app.imaging.reading import Reading, read_number
 from app.imaging.segment import CANDIDATES_PER_DIGIT, Segmented, segment_number
 from app.payloads import Limits, image_files_from_request
 from app.repository import ModelRepository, ServedVersion
@@ -83,20 +81,6 @@ async def read_numbers(
         segmented.append(await _segment(where, data, limits, budget))
         budget -= len(segmented[-1].candidates)
     served, readings = await _read(repository, model, version, segmented)
-    # A photo read as no digit at all is read again with thicker printed lines removed, within the budget.
-    again = [i for i, (image, reading) in enumerate(zip(segmented, readings)) if thick_lines_may_help(image, reading)]
-    retried: dict[int, Segmented] = {}
-    for i in again:
-        try:  # within what is left of the request's budget and its digit limit, or not at all
-            retried[i] = await _segment(files[i][0], files[i][1], limits, budget, thick_lines=True)
-        except TooManyDigits:
-            break
-        budget -= len(retried[i].candidates)
-    if retried:
-        _, second = await _read(repository, served.name, served.version, list(retried.values()))
-        for i, reading in zip(retried, second):
-            if second_look_kept(reading, limits.max_read_digits):
-                readings[i] = reading
     for (where, _), reading in zip(files, readings):
         if len(reading.digits) > limits.max_read_digits:
             raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
@@ -131,12 +115,12 @@ def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: di
     return readings
 
 
-async def _segment(where: str, data: bytes, limits: Limits, budget: int, thick_lines: bool = False) -> Segmented:
+async def _segment(where: str, data: bytes, limits: Limits, budget: int) -> Segmented:
     if budget <= 0:
         raise TooManyDigits(f"{where}: the request's images hold too many candidate digits; send fewer per request")
     try:  # tens to hundreds of milliseconds of OpenCV per image: off the event loop
         return await run_in_threadpool(
-            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget, thick_lines=thick_lines),
+            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget),
             data,
             max_pixels=limits.max_image_pixels,
         )

@@ -7,7 +7,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app.imaging.reading import ReadDigit, Reading, second_look_kept
+from app.imaging.reading import ReadDigit, Reading
 from app.imaging.segment import segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings
@@ -158,39 +158,3 @@ async def test_a_request_may_offer_the_model_only_so_many_candidates(tmp_path, l
             assert_error(response, 400, "too_many_digits")
             assert "image[" in response.json()["error"]["message"]
             assert (await http.post("/read", files=one)).status_code == 200  # and the next request is read
-
-
-async def test_a_photo_read_as_no_digit_is_looked_at_again_within_the_budget(tmp_path, loader):
-    # A model that doubts every candidate: each image is read as no digit. A photo is segmented again with
-    # thicker printed lines and its candidates sent to the model once more; a clean image is not. When the
-    # request's budget of candidates is spent, the second look is skipped: the request is still answered.
-    photo = (REPO_ROOT / "tests" / "fixtures" / "ruled_photo_6263793.jpg").read_bytes()
-    segmented, clean = segment_number(photo), segment_number(NUMBER)
-    first, again = len(segmented.candidates), len(segment_number(photo, thick_lines=True).candidates)
-    assert segmented.photo and not clean.photo
-    no_digit = {"text": "", "confidence": None, "digits": [], "reason": "no_digit"}
-    for queue, sent in ((4 * (first + again), first + again), (2 * (first + 1), first)):
-        settings = fake_settings(tmp_path / str(queue), max_queue_images=queue)
-        add_version(settings.models_dir, "lenet5", 1, digit=-1)
-        app = create_app(settings, loader)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-                (model,) = [m for m in loader.loaded.values() if not m.closed]
-                response = await http.post("/read", files={"image": ("photo.jpg", photo, "image/jpeg")})
-                assert response.status_code == 200, response.text
-                assert response.json()["readings"] == [no_digit]
-                assert sum(model.sizes) == sent
-                model.sizes.clear()
-                response = await http.post("/read", files={"image": ("number.png", NUMBER, "image/png")})
-                assert response.json()["readings"] == [no_digit]
-                assert sum(model.sizes) == len(clean.candidates)
-
-
-def test_a_second_look_is_kept_only_when_it_reads_digits_within_the_limit():
-    def reading(count: int) -> Reading:
-        return Reading([ReadDigit(1, 0.9, (i * 10, 0, 8, 20)) for i in range(count)])
-
-    assert second_look_kept(reading(8), 32)
-    assert second_look_kept(reading(32), 32)
-    assert not second_look_kept(reading(37), 32)  # slivers of strokes read as 1s (bench seed 11)
-    assert not second_look_kept(reading(0), 32)
