@@ -1,6 +1,6 @@
 """The digit in a phone photo of paper: uneven light and shadows flattened, ink separated from paper
-by its contrast with the paper around it, ruled and squared lines removed, the digit chosen among
-what is left, and its strokes brought to MNIST's width. OpenCV does the image work (morphology,
+by its contrast with the paper around it, ruled and squared lines removed (for a number, their own ink
+taken out: `subtract_lines`), the digit chosen among what is left, and its strokes brought to MNIST's width. OpenCV does the image work (morphology,
 Hough lines, connected components): each step is one C++ call on a frame of at most 320 pixels."""
 
 from __future__ import annotations

@@ -7,12 +7,11 @@ import httpx
 import numpy as np
 import pytest
 
-from app.imaging.reading import ReadDigit, Reading
 from app.imaging.segment import segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings
 from tests.app.test_segment import ink_of, page, png
-from tests.conftest import REPO_ROOT, async_wait_until
+from tests.conftest import async_wait_until
 
 NUMBER = png(page([(ink_of(i, 80), 30 + 110 * n, 40) for n, i in enumerate([0, 1, 2])], (160, 380)))
 BLANK = png(np.full((120, 300), 250, np.uint8))
