@@ -1,7 +1,8 @@
 """The digit in a phone photo of paper: uneven light and shadows flattened, ink separated from paper
 by its contrast with the paper around it, ruled and squared lines removed (for a number, their own ink
-taken out: `subtract_lines`), the digit chosen among what is left, and its strokes brought to MNIST's width. OpenCV does the image work (morphology,
-Hough lines, connected components): each step is one C++ call on a frame of at most 320 pixels."""
+taken out: `subtract_lines`), the digit chosen among what is left, and its strokes brought to MNIST's
+width. OpenCV does the image work (morphology, Hough lines, connected components): each step is one C++
+call on a frame of at most 320 pixels."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ LINE_STRETCHES = 10  # a candidate's chord across the frame is checked in this m
 LINE_SPAN = 0.75  # a printed line shows in at least this share of them (a written 1 in fewer)
 LINE_REACH = 12  # pixels either side of a line searched for its thickness
 MAX_LINES = 300  # candidates checked per direction (a squared page has ~30 lines, each a few peaks)
-LINE_MAX_WIDTH = 0.03  # of the frame's shorter side: printed lines are thinner (in the ink mask)
+LINE_MAX_WIDTH = 0.03  # of the frame's shorter side (a number's: longer side): printed lines are thinner
 LINE_STEPS = 4  # a printed line's ink is measured across it at steps of a quarter pixel from its centre
 LINE_BAND = 2  # pixels either side of a printed line's measured width whose own ink is taken out (a number's)
 SPECKS = 0.002  # share of the frame: less ink than this, in pieces too small for a digit, is dirt

@@ -351,7 +351,7 @@ def _candidate(
     """A part as the model sees it (as one digit on its path), with its box in upload pixels."""
     mask = part.astype(np.uint8)
     if found.photo:
-        # Bridge the gaps in a photo's strokes: faint ink, or where a printed line's ink was taken out (this digit only).
+        # Bridge the gaps in a photo's strokes (faint ink, or a printed line's ink taken out): this digit's only.
         gap = max(3, round(DIGIT_GAP * (np.ptp(part_rows) + 1)) | 1)
         closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
         strokes = mnist_strokes(closed, ink)
