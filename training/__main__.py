@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("count", "epochs", "batch_size", "seed", "processes"):
         line.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(line_defaults, name))
     line.add_argument("--learning-rate", type=float, default=line_defaults.learning_rate)
+    line.add_argument(
+        "--init", default=None, help="start from this line reader: a .keras file, or a version folder that serves one"
+    )
     fetch = sub.add_parser(
         "fetch-mnist",
         help="write mnist.npz where the containers read it (data/, mounted by "
@@ -200,6 +203,7 @@ def cmd_line_reader(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         seed=args.seed,
         processes=args.processes,
+        init=args.init,
     )
     mnist = load_mnist(args.data)
     print(f"saved {train_line_reader(config, mnist.x_train, mnist.y_train, args.out)}")

@@ -242,3 +242,4 @@ class LineReaderConfig:
     learning_rate: float = 2e-3  # the peak, after a warm-up, then a cosine decay
     seed: int = 0
     processes: int = 2  # writing the lines: one process per core
+    init: str | None = None  # start from this line reader (.keras) or version folder's, not from random weights

@@ -88,6 +88,24 @@ def build_line_reader() -> keras.Model:
     return keras.Model(line, layers.Dense(11, name="frames")(h), name="line_reader")
 
 
+def load_weights(model: keras.Model, source: Path) -> None:
+    """`model` (build_line_reader's) takes the weights of the line reader in `source`: a .keras file
+    (`line-reader --out`), or a version folder (`combine --line-reader`), whose SavedModel keeps the reader's
+    layers as its checkpoint's `line_reader/_operations/<index of the layer>`."""
+    import keras
+    import tensorflow as tf
+
+    if source.suffix == ".keras":
+        model.set_weights(keras.models.load_model(source, compile=False).get_weights())
+        return
+    checkpoint = tf.train.load_checkpoint(str(source / "variables" / "variables"))
+    for index, layer in enumerate(model.layers):
+        names = ["_kernel" if w.path.split("/")[-1] == "kernel" else w.path.split("/")[-1] for w in layer.weights]
+        layer.set_weights(
+            [checkpoint.get_tensor(f"line_reader/_operations/{index}/{n}/.ATTRIBUTES/VARIABLE_VALUE") for n in names]
+        )
+
+
 def train_line_reader(config: LineReaderConfig, images: np.ndarray, labels: np.ndarray, out: Path) -> Path:
     """Write the lines, train the reader on them (CTC), save it as a .keras file at `out`."""
     import keras
@@ -95,6 +113,8 @@ def train_line_reader(config: LineReaderConfig, images: np.ndarray, labels: np.n
     x, y = line_examples(images, labels, config.count, config.seed, config.processes)
     keras.utils.set_random_seed(config.seed)
     model = build_line_reader()
+    if config.init is not None:
+        load_weights(model, Path(config.init))
     steps = config.epochs * int(np.ceil(len(x) * 0.98 / config.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate / 2, steps, warmup_target=config.learning_rate, warmup_steps=min(500, steps // 4)

@@ -189,3 +189,27 @@ def test_combine_refuses_a_folder_that_is_not_a_version(tmp_path):
     done = run_cli("combine", str(BUNDLED_MODELS / "lenet5" / "1"), str(tmp_path), "--name", "pair",
                    "--repository", str(tmp_path / "models"))
     assert done.returncode == 2 and "no saved_model.pb" in done.stderr
+
+
+def test_a_line_reader_starts_from_the_one_a_version_serves(tmp_path):
+    # `line-reader --init models/lenet5-read/5` goes on training the bundled reader: before its first step it
+    # answers as the served version does (a build with random weights does not)
+    import keras
+
+    from app.model import SavedModelDigits
+    from training.line_reader import build_line_reader, load_weights
+
+    version = BUNDLED_MODELS / "lenet5-read" / "5"
+    lines = np.random.default_rng(0).uniform(0, 1, (3, 32, 320, 1)).astype(np.float32)
+    served = SavedModelDigits(version).read_lines(lines)
+    model = build_line_reader()
+    fresh = np.asarray(keras.ops.log_softmax(model(lines, training=False), axis=-1))
+    assert np.abs(fresh - served).max() > 0.1
+    load_weights(model, version)
+    np.testing.assert_allclose(np.asarray(keras.ops.log_softmax(model(lines, training=False), axis=-1)), served,
+                               atol=1e-5)
+    model.save(tmp_path / "reader.keras")  # and from a .keras file, as `line-reader --out` writes it
+    again = build_line_reader()
+    load_weights(again, tmp_path / "reader.keras")
+    np.testing.assert_allclose(np.asarray(keras.ops.log_softmax(again(lines, training=False), axis=-1)), served,
+                               atol=1e-5)
