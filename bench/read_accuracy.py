@@ -42,6 +42,7 @@ from preprocess_accuracy import Predict  # noqa: E402
 from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
 
 from app.imaging.decode import shrink  # noqa: E402
+from app.imaging.line import views  # noqa: E402
 from app.imaging.reading import Reading, read_number  # noqa: E402
 from app.imaging.segment import NUMBER_SIDE, Segmented, segment_number  # noqa: E402
 from app.model import SavedModelDigits  # noqa: E402
@@ -162,12 +163,12 @@ def predict_all(predict: Predict, segmented: Segmented) -> np.ndarray:
 
 def read(predict: Predict, read_lines: ReadLines | None, segmented: Segmented) -> tuple[Reading, Reading]:
     """The reading as POST /read makes it (the candidates' probabilities, and the version's line reader's
-    frames for the image's line when it has one), and the classifier's alone from the same probabilities."""
+    frames for the views of the image's line when it has one), and the classifier's alone from the same
+    probabilities."""
     probabilities = predict_all(predict, segmented)
     frames = None
     if read_lines is not None and segmented.line is not None and segmented.candidates:
-        answer = read_lines(segmented.line[None, ..., None])
-        frames = None if answer is None else answer[0]
+        frames = read_lines(views(segmented.line)[..., None])
     return read_number(segmented, probabilities, frames), read_number(segmented, probabilities)
 
 

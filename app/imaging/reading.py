@@ -61,8 +61,9 @@ class Reading:
 def read_number(segmented: Segmented, probabilities: np.ndarray, line: np.ndarray | None = None) -> Reading:
     """The reading whose digits the model is most sure of: per cluster, the cuts that maximise the product
     of their digits' probabilities. `probabilities` has a row per candidate, in order. With `line`, the
-    version's line reader's CTC log-probabilities for the whole number (segmented.line), the reading whose
-    text both agree on best (`_agreed`)."""
+    version's line reader's CTC log-probabilities for the whole number ((frames, 11), or (views, frames, 11)
+    for app.imaging.line.views of segmented.line, the line itself first), the reading whose text both agree
+    on best (`_agreed`)."""
     if segmented.reason is not None:
         return Reading([], segmented.reason)
     best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, np.int64)
@@ -80,7 +81,7 @@ def read_number(segmented: Segmented, probabilities: np.ndarray, line: np.ndarra
     reading = Reading(digits, None if digits else "no_digit")
     if line is None or not digits or len(digits) > LINE_DIGITS:
         return reading
-    return _agreed(segmented, probabilities, kept, line, reading)
+    return _agreed(segmented, probabilities, kept, line if line.ndim == 3 else line[None], reading)
 
 
 def _widths(segmented: Segmented) -> np.ndarray:
@@ -112,11 +113,12 @@ def _best_path(cluster: Cluster, gain: Callable[[int], float]) -> list[int]:
 
 
 def _agreed(
-    segmented: Segmented, probabilities: np.ndarray, kept: list[bool], line: np.ndarray, reading: Reading
+    segmented: Segmented, probabilities: np.ndarray, kept: list[bool], views: np.ndarray, reading: Reading
 ) -> Reading:
-    """Among the classifier's reading and the line reader's likeliest texts (ctc.beam_search), the text with
-    the best sum of the log-probability of its best path through the cuts (each candidate read as the text's
-    digit there: `_paths`) and LINE_WEIGHT times the line reader's (ctc.log_likelihood). A text no path
+    """Among the classifier's reading and the line reader's likeliest texts (ctc.beam_search of the line
+    itself, `views[0]`), the text with the best sum of the log-probability of its best path through the cuts
+    (each candidate read as the text's digit there: `_paths`) and LINE_WEIGHT times the line reader's
+    (ctc.log_likelihood, its mean over the line's views). A text no path
     can read (too many or too few digits for the cuts) is not a reading: boxes come from the path. Each
     digit's confidence stays the classifier's for its candidate (low where the line reader overruled it); the
     reading's is its text's posterior: the softmax of the scores over the texts weighed."""
@@ -128,7 +130,7 @@ def _agreed(
     texts = dict.fromkeys(  # ordered, so that ties fall the same way in every process
         [
             reading.text,
-            *(text for text, _ in ctc.beam_search(line, BEAM)),
+            *(text for text, _ in ctc.beam_search(views[0], BEAM)),
             *("".join(str(digit[i]) for i in path) for _, path in lengths.values()),
         ]
     )
@@ -137,7 +139,8 @@ def _agreed(
         digits = [int(c) for c in text]
         placed = _paths(segmented.clusters, kept, log_p, digit, digits).get(len(digits)) if text else None
         if placed is not None:
-            scored.append((placed[0] + LINE_WEIGHT * ctc.log_likelihood(line, text), placed[1], text))
+            line = float(np.mean([ctc.log_likelihood(view, text) for view in views]))
+            scored.append((placed[0] + LINE_WEIGHT * line, placed[1], text))
     if not scored:
         return reading
     scores = np.array([score for score, _, _ in scored])

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ServiceError, TooManyDigits
+from app.imaging.line import views
 from app.imaging.reading import Reading, read_number
 from app.imaging.segment import CANDIDATES_PER_DIGIT, Segmented, segment_number
 from app.payloads import Limits, image_files_from_request
@@ -92,16 +93,16 @@ async def _read(
     repository: ModelRepository, model: str, version: int | None, segmented: list[Segmented]
 ) -> tuple[ServedVersion, list[Reading]]:
     """Every candidate of the images to the model as one batch; each image's reading from its share. When
-    the version also reads whole lines, the images' lines go to it as a second batch (app.imaging.reading
-    weighs both)."""
+    the version also reads whole lines, the images' lines go to it as a second batch, each line in its views
+    (app.imaging.line.views; app.imaging.reading weighs both)."""
     pixels = np.concatenate([s.pixels for s in segmented])
     if len(pixels):
         served, probabilities = await repository.predict(model, version, pixels[..., None])
     else:  # no image holds ink: the model is not called, but the version is resolved (a missing one is 404)
         served, probabilities = await repository.resolve(model, version), np.empty((0, 10), np.float32)
-    lines = {i: image.line for i, image in enumerate(segmented) if image.line is not None and image.candidates}
-    frames = await repository.read_lines(served, np.stack(list(lines.values()))[..., None]) if lines else None
-    line_of = dict(zip(lines, frames, strict=True)) if frames is not None else {}
+    lines = {i: views(image.line) for i, image in enumerate(segmented) if image.line is not None and image.candidates}
+    frames = await repository.read_lines(served, np.concatenate(list(lines.values()))[..., None]) if lines else None
+    line_of = dict(zip(lines, np.split(frames, len(lines)), strict=True)) if frames is not None else {}
     # milliseconds per image with a line reader (its beam search and the paths per text): off the event loop
     return served, await run_in_threadpool(_readings, segmented, probabilities, line_of)
 

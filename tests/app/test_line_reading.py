@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app.imaging.line import HEIGHT, LINE_HEIGHT, WIDTH
+from app.imaging.line import HEIGHT, LINE_HEIGHT, PHASES, WIDTH, views
 from app.imaging import ctc
 from app.imaging.reading import LINE_WEIGHT, read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, number_line, segment_number
@@ -100,6 +100,28 @@ def test_a_reading_with_a_line_reader_is_as_sure_as_its_texts_posterior():
     assert read_number(segmented, probabilities).confidence == pytest.approx(0.95)  # without: the weakest digit's
 
 
+def test_a_line_is_read_at_every_phase_of_the_readers_frames():
+    # the reader gives a frame every PHASES columns: the views shift the line by each phase, none losing ink
+    line = np.zeros((HEIGHT, WIDTH), np.float32)
+    line[:, 2:-2] = np.random.default_rng(0).uniform(0, 1, (HEIGHT, WIDTH - 4))
+    shown = views(line)
+    assert shown.shape == (PHASES, HEIGHT, WIDTH) and np.array_equal(shown[0], line)
+    assert np.allclose(shown.sum(axis=(1, 2)), line.sum())
+    first = [int(np.flatnonzero(view.any(axis=0))[0]) for view in shown]
+    assert sorted(c % PHASES for c in first) == list(range(PHASES))
+
+
+def test_a_texts_line_likelihood_is_its_mean_over_the_views():
+    segmented, probabilities = one_cluster_two_digits()
+    # one view's frames read "30", three read "8": the mean favours "8", the first view alone "30"
+    frames = np.stack([frames_of("30"), frames_of("8"), frames_of("8"), frames_of("8")])
+    assert read_number(segmented, probabilities, frames[:1]).text == "30"
+    assert read_number(segmented, probabilities, frames).text == "8"
+    # "30" from the first view's beam is still weighed: with three views of "30", it is the reading
+    frames = np.stack([frames_of("30"), frames_of("30"), frames_of("30"), frames_of("8")])
+    assert read_number(segmented, probabilities, frames).text == "30"
+
+
 def test_the_line_reader_settles_a_digit_the_classifier_hesitates_over():
     segmented, probabilities = one_cluster_two_digits()
     probabilities[2] = 0.02
@@ -163,7 +185,7 @@ async def test_read_sends_a_requests_lines_to_the_version_at_once_and_weighs_the
     assert response.status_code == 200, response.text
     readings = response.json()["readings"]
     assert [r["text"] for r in readings] == ["787", "787"]  # "777" without the line reader
-    assert model.line_sizes == [2]  # both lines in one call
+    assert model.line_sizes == [2 * PHASES]  # both lines, each in its views, in one call
     assert [d["confidence"] for d in readings[0]["digits"]] == pytest.approx([0.5, 0.5 / 9, 0.5], abs=1e-6)  # rounded to 6 places
 
 
