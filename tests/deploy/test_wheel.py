@@ -243,7 +243,7 @@ def test_the_readme_read_example_answers(installed: Installed) -> None:
     command = shlex.split(example.group(0).replace("127.0.0.1:8000", installed.url.removeprefix("http://")))
     answer = json.loads(subprocess.run(command + ["--silent", "--show-error", "--fail-with-body"], cwd=REPO_ROOT,
                                        capture_output=True, text=True, check=True).stdout)
-    assert answer["model"] == {"name": "lenet5-read", "version": 5}
+    assert answer["model"] == {"name": "lenet5-read", "version": 6}
     assert answer["readings"][0]["text"] == "4021"
 
 
