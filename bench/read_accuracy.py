@@ -43,8 +43,8 @@ from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt
 
 from app.imaging.decode import shrink  # noqa: E402
 from app.imaging.line import views  # noqa: E402
-from app.imaging.reading import Reading, read_number  # noqa: E402
-from app.imaging.segment import NUMBER_SIDE, Segmented, segment_number  # noqa: E402
+from app.imaging.reading import Reading, finer_cuts_wanted, read_number  # noqa: E402
+from app.imaging.segment import FINER_WIDE_PIECE, NUMBER_SIDE, Segmented, segment_number  # noqa: E402
 from app.model import SavedModelDigits  # noqa: E402
 from training.wrong_cuts import InkLine, cut_kind  # noqa: E402
 
@@ -161,15 +161,21 @@ def predict_all(predict: Predict, segmented: Segmented) -> np.ndarray:
     return predict(pixels) if len(pixels) else np.zeros((0, 10), np.float32)
 
 
-def read(predict: Predict, read_lines: ReadLines | None, segmented: Segmented) -> tuple[Reading, Reading]:
+def read(
+    predict: Predict, read_lines: ReadLines | None, segmented: Segmented, data: bytes, masks: bool
+) -> tuple[Reading, Reading]:
     """The reading as POST /read makes it (the candidates' probabilities, and the version's line reader's
-    frames for the views of the image's line when it has one), and the classifier's alone from the same
-    probabilities."""
+    frames for the views of the image's line when it has one; a second look with finer cuts where the line
+    reader counts more digits), and the classifier's alone from the first look's probabilities."""
     probabilities = predict_all(predict, segmented)
     frames = None
     if read_lines is not None and segmented.line is not None and segmented.candidates:
         frames = read_lines(views(segmented.line)[..., None])
-    return read_number(segmented, probabilities, frames), read_number(segmented, probabilities)
+    reading = read_number(segmented, probabilities, frames)
+    if finer_cuts_wanted(reading, frames):
+        finer = segment_number(data, masks=masks, wide=FINER_WIDE_PIECE)
+        reading = read_number(finer, predict_all(predict, finer), frames)
+    return reading, read_number(segmented, probabilities)
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -240,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
                 data_bytes = render(number, rng)
                 started = time.perf_counter()
                 segmented = segment_number(data_bytes, masks=in_place)  # each candidate's ink crop (microseconds)
-                reading, alone = read(predict, read_lines, segmented)
+                reading, alone = read(predict, read_lines, segmented, data_bytes, in_place)
                 candidates += len(segmented.candidates)
                 text = reading.text
                 elapsed += time.perf_counter() - started

@@ -84,6 +84,17 @@ def read_number(segmented: Segmented, probabilities: np.ndarray, line: np.ndarra
     return _agreed(segmented, probabilities, kept, line if line.ndim == 3 else line[None], reading)
 
 
+def finer_cuts_wanted(reading: Reading, line: np.ndarray | None) -> bool:
+    """Whether the image is worth a second look, cut again with narrower pieces cut too (segment_number's
+    `wide=FINER_WIDE_PIECE`): with a line reader (`line` as read_number takes it), when its likeliest text has
+    more digits than the reading (none, when the model doubted a narrow pair of touching digits taken
+    whole; or one digit too few)."""
+    if line is None:
+        return False
+    best = ctc.beam_search(line if line.ndim == 2 else line[0], 1)
+    return bool(best) and len(best[0][0]) > len(reading.digits)
+
+
 def _widths(segmented: Segmented) -> np.ndarray:
     """A candidate wider than a digit can be (a cluster taken whole, offered so that a reading always has a
     path to the cluster's end) hides several digits: its doubt counts once per digit's width it spans.

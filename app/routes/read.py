@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ServiceError, TooManyDigits
 from app.imaging.line import views
-from app.imaging.reading import Reading, read_number
-from app.imaging.segment import CANDIDATES_PER_DIGIT, Segmented, segment_number
+from app.imaging.reading import Reading, finer_cuts_wanted, read_number
+from app.imaging.segment import CANDIDATES_PER_DIGIT, FINER_WIDE_PIECE, WIDE_PIECE, Segmented, segment_number
 from app.payloads import Limits, image_files_from_request
 from app.repository import ModelRepository, ServedVersion
 from app.routes.predict import REQUEST_BODY
@@ -81,7 +81,8 @@ async def read_numbers(
     for where, data in files:
         segmented.append(await _segment(where, data, limits, budget))
         budget -= len(segmented[-1].candidates)
-    served, readings = await _read(repository, model, version, segmented)
+    served, readings, line_of = await _read(repository, model, version, segmented)
+    readings = await _second_look(repository, served, files, limits, budget, readings, line_of)
     for (where, _), reading in zip(files, readings):
         if len(reading.digits) > limits.max_read_digits:
             raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
@@ -91,7 +92,7 @@ async def read_numbers(
 
 async def _read(
     repository: ModelRepository, model: str, version: int | None, segmented: list[Segmented]
-) -> tuple[ServedVersion, list[Reading]]:
+) -> tuple[ServedVersion, list[Reading], dict[int, np.ndarray]]:
     """Every candidate of the images to the model as one batch; each image's reading from its share. When
     the version also reads whole lines, the images' lines go to it as a second batch, each line in its views
     (app.imaging.line.views; app.imaging.reading weighs both)."""
@@ -104,7 +105,37 @@ async def _read(
     frames = await repository.read_lines(served, np.concatenate(list(lines.values()))[..., None]) if lines else None
     line_of = dict(zip(lines, np.split(frames, len(lines)), strict=True)) if frames is not None else {}
     # milliseconds per image with a line reader (its beam search and the paths per text): off the event loop
-    return served, await run_in_threadpool(_readings, segmented, probabilities, line_of)
+    return served, await run_in_threadpool(_readings, segmented, probabilities, line_of), line_of
+
+
+async def _second_look(
+    repository: ModelRepository,
+    served: ServedVersion,
+    files: list[tuple[str, bytes]],
+    limits: Limits,
+    budget: int,
+    readings: list[Reading],
+    line_of: dict[int, np.ndarray],
+) -> list[Reading]:
+    """Where the line reader counts more digits than the reading found (finer_cuts_wanted), the image cut
+    again with narrower pieces cut too (a 7 and a 1 touching), its new candidates read by the same version
+    with the same line's frames (the line does not change). An image whose second look would pass the
+    request's budget keeps its first reading."""
+    looks: dict[int, Segmented] = {}
+    for i, reading in enumerate(readings):
+        if finer_cuts_wanted(reading, line_of.get(i)):
+            try:
+                looks[i] = await _segment(*files[i], limits, budget, FINER_WIDE_PIECE)
+            except TooManyDigits:
+                continue
+            budget -= len(looks[i].candidates)
+    if not looks:
+        return readings
+    pixels = np.concatenate([look.pixels for look in looks.values()])
+    _, probabilities = await repository.predict(served.name, served.version, pixels[..., None])
+    lines = {j: line_of[i] for j, i in enumerate(looks)}
+    second = await run_in_threadpool(_readings, list(looks.values()), probabilities, lines)
+    return [second[list(looks).index(i)] if i in looks else reading for i, reading in enumerate(readings)]
 
 
 def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: dict[int, np.ndarray]) -> list[Reading]:
@@ -116,12 +147,12 @@ def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: di
     return readings
 
 
-async def _segment(where: str, data: bytes, limits: Limits, budget: int) -> Segmented:
+async def _segment(where: str, data: bytes, limits: Limits, budget: int, wide: float = WIDE_PIECE) -> Segmented:
     if budget <= 0:
         raise TooManyDigits(f"{where}: the request's images hold too many candidate digits; send fewer per request")
     try:  # tens to hundreds of milliseconds of OpenCV per image: off the event loop
         return await run_in_threadpool(
-            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget),
+            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget, wide=wide),
             data,
             max_pixels=limits.max_image_pixels,
         )

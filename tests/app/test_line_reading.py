@@ -11,12 +11,12 @@ import pytest
 
 from app.imaging.line import HEIGHT, LINE_HEIGHT, PHASES, WIDTH, views
 from app.imaging import ctc
-from app.imaging.reading import LINE_WEIGHT, read_number
-from app.imaging.segment import Candidate, Cluster, Segmented, number_line, segment_number
+from app.imaging.reading import LINE_WEIGHT, finer_cuts_wanted, read_number
+from app.imaging.segment import FINER_WIDE_PIECE, Candidate, Cluster, Segmented, number_line, segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings, frames_of
 from tests.app.test_read import NUMBER
-from tests.app.test_segment import ink_of, page, png
+from tests.app.test_segment import ink_of, page, png, touching
 
 
 def line_of(placed: list[tuple[np.ndarray, int, int]], size: tuple[int, int]) -> np.ndarray:
@@ -194,3 +194,28 @@ async def test_a_line_reader_that_fails_leaves_the_classifiers_reading(tmp_path,
         response = await http.post("/read", files={"image": ("a.png", NUMBER, "image/png")})
     assert response.status_code == 200, response.text
     assert response.json()["readings"][0]["text"] == "777"
+
+
+def test_a_second_look_is_wanted_where_the_line_reader_counts_more_digits():
+    segmented, probabilities = one_cluster_two_digits()
+    merged = read_number(segmented, probabilities)  # "8": one digit
+    assert finer_cuts_wanted(merged, frames_of("30")) and finer_cuts_wanted(merged, np.stack([frames_of("30")] * 4))
+    assert not finer_cuts_wanted(merged, frames_of("8"))  # as many digits: no
+    assert not finer_cuts_wanted(merged, None)  # no line reader: no
+    assert finer_cuts_wanted(read_number(segmented, np.full((3, 10), 0.1, np.float32)), frames_of("8"))  # none found
+
+
+async def test_read_looks_again_where_the_line_reader_counts_more_digits(tmp_path, loader):
+    # a 7 and a 1 touching, one piece narrower than a digit may be: the first look offers it whole only, the
+    # classifier (every candidate a 7) reads one digit; the line reader reads two, so the image is cut again
+    # with narrower pieces cut too, and the second look's candidates go to the same version
+    gray, _ = touching(0, 2)
+    async with client_reading_lines_as(tmp_path, loader, "77") as http:
+        (model,) = loader.loaded.values()
+        calls = len(model.sizes)  # after the version's warm-up
+        response = await http.post("/read", files={"image": ("pair.png", png(gray), "image/png")})
+    assert response.status_code == 200, response.text
+    assert response.json()["readings"][0]["text"] == "77"
+    finer = segment_number(png(gray), wide=FINER_WIDE_PIECE)
+    assert model.sizes[calls] == 1 and sum(model.sizes[calls + 1 :]) == len(finer.candidates) > 1  # whole, then cut
+    assert model.line_sizes == [PHASES]  # the line is read once

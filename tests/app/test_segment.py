@@ -332,3 +332,30 @@ def test_a_wide_piece_taken_whole_does_not_lose_the_digit_beside_it():
             probabilities[index] = 0.01 / 9
             probabilities[index, (7, 1, 0)[which]] = 0.99
     assert read_number(segmented, probabilities).text == "710"
+
+
+def test_two_narrow_touching_digits_are_cut_only_at_the_second_look():
+    # two 1s touching at the foot: one piece 0.68 of its height wide, not wider than a digit may be (WIDE_PIECE),
+    # so it is offered whole only; the second look (FINER_WIDE_PIECE) cuts it, and a model sure of a candidate
+    # holding one digit whole (as the reading model's training labels it) and doubting the rest reads both
+    from app.imaging.segment import FINER_WIDE_PIECE, WIDE_PIECE
+
+    layers = [np.zeros((200, 400), np.uint8) for _ in range(2)]
+    cv2.line(layers[0], (50, 50), (50, 150), 255, 9)
+    cv2.line(layers[1], (115, 50), (58, 150), 255, 9)
+    strokes = [layer > 0 for layer in layers]
+    gray = np.where(np.any(strokes, axis=0), 0, 255).astype(np.uint8)
+    assert cv2.connectedComponents((gray < 128).astype(np.uint8))[0] == 2, "one piece: the 1s touch"
+    first = segment_number(png(gray))
+    assert len(first.candidates) == 1 and WIDE_PIECE > 0.68 > FINER_WIDE_PIECE
+    finer = segment_number(png(gray), wide=FINER_WIDE_PIECE, masks=True)
+    assert np.array_equal(finer.line, first.line)  # the line reader's image is the same: its frames are reused
+    ink = np.stack(strokes).astype(np.float32)
+    mass = ink.sum(axis=(1, 2))
+    probabilities = np.full((len(finer.candidates), 10), 0.1, np.float32)
+    for index, candidate in enumerate(finer.candidates):
+        if cut_kind(ink, mass, candidate) >= 0:
+            probabilities[index] = 0.01 / 9
+            probabilities[index, 1] = 0.99
+    assert read_number(first, np.full((1, 10), 0.1, np.float32)).text == ""  # the pair whole, doubted
+    assert read_number(finer, probabilities).text == "11"
