@@ -135,7 +135,8 @@ async def _second_look(
     _, probabilities = await repository.predict(served.name, served.version, pixels[..., None])
     lines = {j: line_of[i] for j, i in enumerate(looks)}
     second = await run_in_threadpool(_readings, list(looks.values()), probabilities, lines)
-    return [second[list(looks).index(i)] if i in looks else reading for i, reading in enumerate(readings)]
+    looked = dict(zip(looks, second, strict=True))
+    return [looked.get(i, reading) for i, reading in enumerate(readings)]
 
 
 def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: dict[int, np.ndarray]) -> list[Reading]:
