@@ -135,7 +135,10 @@ def test_errors_reach_tritonclient_as_status_codes(client):
         "queue full": status_of(lambda: client.infer("lenet5", [image_input("UINT8", np.zeros((QUEUE_LIMIT + 1,
                                                                                                   28, 28)))])),
         "message too large": status_of(lambda: client.infer("lenet5", [image_input("FP32", np.zeros((400, 28, 28)))])),
-        "client deadline": status_of(lambda: client.infer("lenet5", good, client_timeout=0.000001)),
+        # a full queue's worth of images: inference takes milliseconds, past any rounding of a 1 us deadline (one
+        # image answered within it once in CI: "no error")
+        "client deadline": status_of(lambda: client.infer("lenet5", [image_input("UINT8", np.resize(DIGITS, (
+            QUEUE_LIMIT, 28, 28)))], client_timeout=0.000001)),
         "Triton-only method": status_of(lambda: client.get_model_config("lenet5")),
     }
     print("\n".join(f"{what:30} {status:30} {message}" for what, (status, message) in seen.items()))
