@@ -173,7 +173,7 @@ def read(
         frames = read_lines(views(segmented.line)[..., None])
     reading = read_number(segmented, probabilities, frames)
     if finer_cuts_wanted(reading, frames):
-        finer = segment_number(data, masks=masks, wide=FINER_WIDE_PIECE)
+        finer = segment_number(data, masks=masks, wide_piece=FINER_WIDE_PIECE)
         reading = read_number(finer, predict_all(predict, finer), frames)
     return reading, read_number(segmented, probabilities)
 

@@ -86,7 +86,7 @@ def read_number(segmented: Segmented, probabilities: np.ndarray, line: np.ndarra
 
 def finer_cuts_wanted(reading: Reading, line: np.ndarray | None) -> bool:
     """Whether the image is worth a second look, cut again with narrower pieces cut too (segment_number's
-    `wide=FINER_WIDE_PIECE`): with a line reader (`line` as read_number takes it), when its likeliest text has
+    `wide_piece=FINER_WIDE_PIECE`): with a line reader (`line` as read_number takes it), when its likeliest text has
     more digits than the reading (none, when the model doubted a narrow pair of touching digits taken
     whole; or one digit too few)."""
     if line is None:

@@ -103,13 +103,13 @@ def segment_number(
     max_digits: int = 32,
     max_candidates: int | None = None,
     masks: bool = False,
-    wide: float = WIDE_PIECE,
+    wide_piece: float = WIDE_PIECE,
 ) -> Segmented:
     """Candidate digits of a number written on one line. Raises BadImage, ImageTooLarge, and
     TooManyDigits when the image holds more than `max_digits` separate clusters of ink, or would offer more
     candidates than CANDIDATES_PER_DIGIT per digit (or `max_candidates`): a bound on the work it may cost.
-    Pieces wider than `wide` of their height are cut (FINER_WIDE_PIECE: the second look); the line is the
-    same whatever `wide` is."""
+    Pieces wider than `wide_piece` of their height are cut (FINER_WIDE_PIECE: the second look); the line is
+    the same whatever `wide_piece` is."""
     found = _find_ink(data, max_pixels)
     if isinstance(found, str):
         return Segmented(reason=found)
@@ -123,7 +123,7 @@ def segment_number(
     limit = limit if max_candidates is None else min(limit, max_candidates)
     for columns, rows, labels in clusters:
         cluster = _cut_cluster(
-            found, columns, rows, labels, line_height, out.candidates, masks, limit, max_digits, wide
+            found, columns, rows, labels, line_height, out.candidates, masks, limit, max_digits, wide_piece
         )
         out.clusters.append(cluster)
     return out

@@ -148,12 +148,12 @@ def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: di
     return readings
 
 
-async def _segment(where: str, data: bytes, limits: Limits, budget: int, wide: float = WIDE_PIECE) -> Segmented:
+async def _segment(where: str, data: bytes, limits: Limits, budget: int, wide_piece: float = WIDE_PIECE) -> Segmented:
     if budget <= 0:
         raise TooManyDigits(f"{where}: the request's images hold too many candidate digits; send fewer per request")
     try:  # tens to hundreds of milliseconds of OpenCV per image: off the event loop
         return await run_in_threadpool(
-            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget, wide=wide),
+            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget, wide_piece=wide_piece),
             data,
             max_pixels=limits.max_image_pixels,
         )

@@ -216,6 +216,6 @@ async def test_read_looks_again_where_the_line_reader_counts_more_digits(tmp_pat
         response = await http.post("/read", files={"image": ("pair.png", png(gray), "image/png")})
     assert response.status_code == 200, response.text
     assert response.json()["readings"][0]["text"] == "77"
-    finer = segment_number(png(gray), wide=FINER_WIDE_PIECE)
+    finer = segment_number(png(gray), wide_piece=FINER_WIDE_PIECE)
     assert model.sizes[calls] == 1 and sum(model.sizes[calls + 1 :]) == len(finer.candidates) > 1  # whole, then cut
     assert model.line_sizes == [PHASES]  # the line is read once

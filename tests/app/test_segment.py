@@ -348,7 +348,7 @@ def test_two_narrow_touching_digits_are_cut_only_at_the_second_look():
     assert cv2.connectedComponents((gray < 128).astype(np.uint8))[0] == 2, "one piece: the 1s touch"
     first = segment_number(png(gray))
     assert len(first.candidates) == 1 and WIDE_PIECE > 0.68 > FINER_WIDE_PIECE
-    finer = segment_number(png(gray), wide=FINER_WIDE_PIECE, masks=True)
+    finer = segment_number(png(gray), wide_piece=FINER_WIDE_PIECE, masks=True)
     assert np.array_equal(finer.line, first.line)  # the line reader's image is the same: its frames are reused
     ink = np.stack(strokes).astype(np.float32)
     mass = ink.sum(axis=(1, 2))
