@@ -237,10 +237,10 @@ def test_marks_the_model_doubts_are_left_out_and_doubt_everywhere_is_no_digit():
 
 def test_an_image_that_would_cost_too_much_work_is_refused():
     # One wide smear of ink as tall as the image: each of its many cuts leads to many candidates. (Its box's
-    # edges are thicker than a printed line, 3% of the longer side, and its strokes too short to be taken for
-    # printed lines down the page: their ink would be taken out.)
+    # edges are thicker than a printed line, 3% of the longer side across and 4.5% down, and its strokes too
+    # short to be taken for printed lines down the page: their ink would be taken out.)
     gray = np.full((200, 500), 255, np.uint8)
-    cv2.rectangle(gray, (20, 20), (480, 180), 0, 18)
+    cv2.rectangle(gray, (20, 20), (480, 180), 0, 26)
     for x in range(40, 480, 31):
         cv2.line(gray, (x, 20), (x + 15, 110), 0, 4)
     with pytest.raises(TooManyDigits, match="digits' worth"):

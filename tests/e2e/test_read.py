@@ -118,3 +118,13 @@ def test_two_narrow_digits_that_touch_are_read_at_a_second_look(bundled_server, 
     assert reading["text"] == number, reading
     left, right = (d["box"] for d in reading["digits"])
     assert left[0] < right[0]
+
+
+@pytest.mark.parametrize("number", ["84", "09"])
+def test_a_margin_line_is_not_read_as_a_one(bundled_server, number):
+    # bench/read_accuracy.py's photos (seed 7, about 200 pixels wide) of a number on ruled paper left of whose
+    # digits runs the red margin line, printed thicker than the rules: more than 3% of the photo's width thick,
+    # it was not taken for a printed line, and read as a leading 1 ("184", "109").
+    reading = read_photo(bundled_server, f"ruled_photo_{number}.jpg")
+    assert reading["text"] == number, reading
+    assert all(digit["box"][3] < 100 for digit in reading["digits"])  # no box spans the photo's height
