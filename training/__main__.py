@@ -54,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     combine.add_argument("--data", default=None, help="test data for the metadata's accuracy")
     combine.add_argument("--repository", default=defaults.repository)
     combine.add_argument(
-        "--line-reader", type=Path, default=None, help="a line reader (.keras, `line-reader`) the version also serves"
+        "--line-reader",
+        type=Path,
+        default=None,
+        help="a line reader the version also serves: a .keras file (`line-reader`), or a version folder serving one",
     )
     line = sub.add_parser(
         "line-reader",
@@ -225,9 +228,10 @@ def cmd_combine(args: argparse.Namespace) -> int:
     members = [read_metadata(folder) for folder in args.members]
     line_reader = None
     if args.line_reader is not None:
-        import keras
+        from training.line_reader import build_line_reader, load_weights
 
-        line_reader = keras.models.load_model(args.line_reader, compile=False)
+        line_reader = build_line_reader()
+        load_weights(line_reader, args.line_reader)
     ensemble = Ensemble(args.members, line_reader)
     mnist = load_mnist(args.data)
     result = evaluate(serving_predictor(ensemble.serve), mnist.x_test, mnist.y_test)
@@ -254,7 +258,7 @@ def cmd_combine(args: argparse.Namespace) -> int:
 
         metadata["line_reader"] = {
             "parameters": int(line_reader.count_params()),
-            "file": args.line_reader.name,
+            "file": "/".join(args.line_reader.parts[-1 if args.line_reader.suffix == ".keras" else -2 :]),
             # lines written with the test digits, read by the line reader alone
             "test_line_accuracy": line_accuracy(
                 line_reader, mnist.x_test, mnist.y_test, LINE_TEST_COUNT, LINE_TEST_SEED

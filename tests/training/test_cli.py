@@ -185,6 +185,23 @@ def test_a_line_reader_is_trained_and_served_beside_an_ensemble(tmp_path):
     assert SavedModelDigits(members[0]).read_lines(lines) is None  # a version without one
 
 
+def test_combine_takes_the_line_reader_a_version_serves(tmp_path):
+    # `combine ... --line-reader models/lenet5-read/6`: new classifiers beside a bundled version's line reader
+    # (how lenet5-read/8 was made), which the new version answers exactly as the old one does
+    from app.model import SavedModelDigits
+
+    members = [BUNDLED_MODELS / "lenet5" / "1", BUNDLED_MODELS / "lenet5-plus" / "1"]
+    source = BUNDLED_MODELS / "lenet5-read" / "6"
+    done = run_cli("combine", *map(str, members), "--name", "pair", "--data", str(FIXTURE_MNIST),
+                   "--repository", str(tmp_path / "models"), "--line-reader", str(source))
+    assert done.returncode == 0, done.stderr
+    version = tmp_path / "models" / "pair" / "1"
+    assert json.loads((version / "metadata.json").read_text())["line_reader"]["file"] == "lenet5-read/6"
+    lines = np.random.default_rng(1).uniform(0, 1, (2, 32, 320, 1)).astype(np.float32)
+    np.testing.assert_allclose(SavedModelDigits(version).read_lines(lines), SavedModelDigits(source).read_lines(lines),
+                               atol=1e-5)
+
+
 def test_combine_refuses_a_folder_that_is_not_a_version(tmp_path):
     done = run_cli("combine", str(BUNDLED_MODELS / "lenet5" / "1"), str(tmp_path), "--name", "pair",
                    "--repository", str(tmp_path / "models"))
