@@ -222,7 +222,8 @@ def cmd_combine(args: argparse.Namespace) -> int:
 
     if len(args.members) < 2:
         raise ValueError("an ensemble needs at least two versions")
-    for folder in args.members:
+    reader_folder = [] if args.line_reader is None or args.line_reader.suffix == ".keras" else [args.line_reader]
+    for folder in [*args.members, *reader_folder]:
         if not (folder / "saved_model.pb").exists():
             raise FileNotFoundError(f"{folder}: no saved_model.pb (expected models/NAME/VERSION)")
     members = [read_metadata(folder) for folder in args.members]

@@ -157,10 +157,10 @@ def subtract_lines(ink: np.ndarray, mask: np.ndarray, low: np.ndarray) -> tuple[
     threshold `low`: what is left is a pen's ink, where a stroke crosses a line or runs along it. A line (found
     as `remove_lines` finds them, each once, up to LINE_MAX_WIDTH of the frame's longer side thick, a tight
     photo of a number being wide and low, its lines thick against its height; lines down the frame up to
-    MARGIN_LINE_WIDTH, a notebook's margin line being printed thicker than its rules) is refitted through the middle of
-    its ink (`_centred`), and its ink across it measured as a profile: the median over the whole line at each
-    quarter pixel from its centre (a stroke holds few of a line's pixels). Each band pixel keeps the share of
-    the light the line left that its ink absorbs.
+    MARGIN_LINE_WIDTH, a notebook's margin line being printed thicker than its rules) is refitted through the
+    middle of its ink (`_centred`), and its ink across it measured as a profile: the median over the whole line
+    at each quarter pixel from its centre (a stroke holds few of a line's pixels). Each band pixel keeps the
+    share of the light the line left that its ink absorbs.
 
     Measured against erasing the lines' pixels from the mask (`remove_lines`, with the crossings given back, and
     a second look with thicker lines for photos read as no digit), on the dev seed 11 of bench/read_accuracy.py's

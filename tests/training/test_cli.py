@@ -206,6 +206,10 @@ def test_combine_refuses_a_folder_that_is_not_a_version(tmp_path):
     done = run_cli("combine", str(BUNDLED_MODELS / "lenet5" / "1"), str(tmp_path), "--name", "pair",
                    "--repository", str(tmp_path / "models"))
     assert done.returncode == 2 and "no saved_model.pb" in done.stderr
+    members = [str(BUNDLED_MODELS / "lenet5" / "1"), str(BUNDLED_MODELS / "lenet5-plus" / "1")]
+    done = run_cli("combine", *members, "--name", "pair", "--repository", str(tmp_path / "models"),
+                   "--line-reader", str(tmp_path))  # a line reader's folder that is not a version
+    assert done.returncode == 2 and f"{tmp_path}: no saved_model.pb" in done.stderr, done.stderr
 
 
 def test_a_line_reader_starts_from_the_one_a_version_serves(tmp_path):
