@@ -121,9 +121,13 @@ async def _second_look(
     again with narrower pieces cut too (a 7 and a 1 touching), its new candidates read by the same version
     with the same line's frames (the line does not change). An image whose second look would pass the
     request's budget keeps its first reading."""
+    if not line_of:
+        return readings
+    # a beam search over each line's frames: off the event loop, as the readings are
+    wanted = await run_in_threadpool(lambda: [finer_cuts_wanted(r, line_of.get(i)) for i, r in enumerate(readings)])
     looks: dict[int, Segmented] = {}
-    for i, reading in enumerate(readings):
-        if finer_cuts_wanted(reading, line_of.get(i)):
+    for i, want in enumerate(wanted):
+        if want:
             try:
                 looks[i] = await _segment(*files[i], limits, budget, FINER_WIDE_PIECE)
             except TooManyDigits:
