@@ -25,6 +25,8 @@ LINE_MAX_WIDTH = 0.03  # of the frame's shorter side (a number's: longer side): 
 MARGIN_LINE_WIDTH = 0.045  # of a number's frame's longer side: lines down it (a margin line) are thinner
 LINE_STEPS = 4  # a printed line's ink is measured across it at steps of a quarter pixel from its centre
 LINE_BAND = 2  # pixels either side of a printed line's measured width whose own ink is taken out (a number's)
+POLARITY_TIE = 1.05  # dark and light features' strengths this close: a tie (`_dark_ink`),
+THINNER = 1.5  # won by the polarity whose features are this many times thinner
 SPECKS = 0.002  # share of the frame: less ink than this, in pieces too small for a digit, is dirt
 MIN_SEED = 0.04  # a digit's largest piece is at least this share of the frame's shorter side
 MIN_DIGIT = 0.08  # a digit is at least this share of the frame's shorter side tall (or wide)
@@ -90,8 +92,7 @@ def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     # Compared in absolute terms: on dark paper, a share of its little light is mostly noise.
     dark, dark_paper = flatten(gray, extent)
     light, light_paper = flatten(1 - gray, extent)
-    strength = (np.percentile(dark * dark_paper, 99.5), np.percentile(light * light_paper, 99.5))
-    ink, paper = (dark, dark_paper) if strength[0] >= strength[1] else (light, light_paper)
+    ink, paper = (dark, dark_paper) if _dark_ink(dark * dark_paper, light * light_paper) else (light, light_paper)
     # The camera's noise is about the same in light and shade, so it is a larger share of dim paper.
     absorbed = ink * paper
     sigma = 1.4826 * float(np.median(np.abs(absorbed - np.median(absorbed))))
@@ -107,6 +108,38 @@ def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     else:
         mask = remove_lines(mask)
     return PaperInk(mask, smooth, smooth / low, None if mask.any() else "no_ink")
+
+
+def _dark_ink(dark: np.ndarray, light: np.ndarray) -> bool:
+    """Whether the ink is darker than the paper, from the absolute strength of the frame's dark and light
+    features (`flatten`'s share times its paper level): the stronger of the two at their 99.5th percentile;
+    when they are within POLARITY_TIE of each other and one's strong features are THINNER times thinner than
+    the other's, that one (pen strokes are thin; the paper left between them and printed lines is wider).
+    They tie because the paper between dark strokes and rules (inside a loop, between two rules) stands out of
+    the light way by as much as the ink does the dark way, and a thin pen's blurred stroke loses its darkest.
+
+    Dark ink taken for light, by strength alone -> with thickness on ties: bench/read_accuracy.py's dev photos
+    (seeds 7 and 11, 1200, as /read frames them) 5 -> 0 ("49407" on ruled paper was read as 15 digits), 300 of
+    its photos written with MNIST's thick brush 2 -> 1; 300 each of bench/renderings.py's single digits (as
+    /predict frames them): hard grid-paper photos 21 -> 5, medium ruled 5 -> 1, light photos with MNIST's
+    brush 1 -> 1, scans 0 -> 0. With the thinner always winning a tie (within 1.1), the brush's strokes lost to
+    its loops' holes (light photos 25). Both ways alike: an inverted image (chalk on a board) is decided as its
+    negative is."""
+    strength = (float(np.percentile(dark, 99.5)), float(np.percentile(light, 99.5)))
+    if max(strength) <= POLARITY_TIE * min(strength):
+        thickness = (_thickness(dark, strength[0]), _thickness(light, strength[1]))
+        if min(thickness) > 0 and max(thickness) >= THINNER * min(thickness):
+            return thickness[0] < thickness[1]
+    return strength[0] >= strength[1]
+
+
+def _thickness(strength: np.ndarray, strongest: float) -> float:
+    """How thick a polarity's strong features are: the 90th percentile, over the pixels holding half its
+    `strongest` or more (after a 1-pixel blur), of their distance to the features' edge."""
+    mask = (cv2.GaussianBlur(strength, (0, 0), 1.0) > 0.5 * strongest).astype(np.uint8)
+    if not mask.any():
+        return 0.0
+    return float(np.percentile(cv2.distanceTransform(mask, cv2.DIST_L2, 3)[mask > 0], 90))
 
 
 def work_frame(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:

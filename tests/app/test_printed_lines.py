@@ -2,10 +2,16 @@
 POST /read takes their own ink out of the ink map (subtract_lines), which keeps the strokes on them."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+from PIL import Image
 
-from app.imaging.photo import remove_lines, subtract_lines
+from app.imaging.photo import paper_ink, remove_lines, subtract_lines, work_frame
+from app.imaging.segment import NUMBER_SIDE
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 LOW = 0.08  # the noise threshold of these synthetic ink maps
 
@@ -116,3 +122,18 @@ def test_a_band_across_a_number_thicker_than_its_rules_stays():
     assert unlined[strokes > 0].all()
     _, unlined = subtract_lines(ink.T.copy(), mask.T.copy(), np.full(ink.T.shape, LOW, np.float32))
     assert not unlined[strokes.T > 0].any()  # the same band down the frame is a margin line
+
+
+def test_dark_ink_on_ruled_paper_is_not_taken_for_light_ink_between_the_rules():
+    """bench/read_accuracy.py's photo of "49407" (seed 7): blue pen on blue-ruled paper. The paper's strips between
+    the rules stand out of the light way by as much as the pen does the dark way; by strength alone the ink was
+    taken as light on dark paper, the strips as strokes, and the photo read as 15 digits. Its negative (light
+    ink on dark paper, as chalk on a board) is decided as it is, the other way."""
+    image = Image.open(FIXTURES / "ruled_photo_49407.jpg").convert("L")
+    gray = work_frame(np.asarray(image, np.float32) / 255, NUMBER_SIDE)
+    for frame, darker in ((gray, True), (1 - gray, False)):
+        found = paper_ink(frame, number=True)
+        assert found.reason is None
+        ink, paper = frame[found.mask > 0], np.median(frame)
+        assert (np.median(ink) < paper) == darker  # the strokes found are on the ink's side of the paper
+        assert found.mask.mean() < 0.1  # strokes, not the paper between the rules

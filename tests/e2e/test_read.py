@@ -109,6 +109,14 @@ def test_a_one_crossed_by_ruled_lines_is_read_in_a_photo(bundled_server):
     assert read_photo(bundled_server, "ruled_photo_30100.jpg")["text"] == "30100"
 
 
+@pytest.mark.parametrize("number", ["49407", "9121"])
+def test_dark_ink_on_ruled_paper_is_read_as_dark_ink(bundled_server, number):
+    # bench/read_accuracy.py's photos (seed 7) of a blue pen on blue-ruled paper: the paper's strips between the
+    # rules stood out as light strokes as strongly as the pen's dark ones, the ink was taken as light on dark
+    # paper, and they read "080182111111111" and "7". Ties are now decided by which features are thinner.
+    assert read_photo(bundled_server, f"ruled_photo_{number}.jpg")["text"] == number
+
+
 @pytest.mark.parametrize("number", ["71", "18"])
 def test_two_narrow_digits_that_touch_are_read_at_a_second_look(bundled_server, number):
     # bench/read_accuracy.py's photos (seed 7) of two touching digits whose one piece of ink is narrower than
