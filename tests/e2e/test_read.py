@@ -117,6 +117,16 @@ def test_dark_ink_on_ruled_paper_is_read_as_dark_ink(bundled_server, number):
     assert read_photo(bundled_server, f"ruled_photo_{number}.jpg")["text"] == number
 
 
+def test_light_ink_on_dark_paper_is_read_as_its_negative(bundled_server):
+    # Chalk on a board, or a photo's negative: the polarity is decided the same way both ways.
+    photo = cv2.imread(str(REPO_ROOT / "tests" / "fixtures" / "ruled_photo_49407.jpg"))
+    ok, negative = cv2.imencode(".jpg", 255 - photo, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    upload = {"image": ("board.jpg", negative.tobytes(), "image/jpeg")}
+    response = httpx.post(f"{bundled_server.url}/read", files=upload, timeout=30)
+    assert ok and response.status_code == 200, response.text
+    assert response.json()["readings"][0]["text"] == "49407"
+
+
 @pytest.mark.parametrize("number", ["71", "18"])
 def test_two_narrow_digits_that_touch_are_read_at_a_second_look(bundled_server, number):
     # bench/read_accuracy.py's photos (seed 7) of two touching digits whose one piece of ink is narrower than
