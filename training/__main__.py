@@ -222,8 +222,8 @@ def cmd_combine(args: argparse.Namespace) -> int:
 
     if len(args.members) < 2:
         raise ValueError("an ensemble needs at least two versions")
-    reader_folder = [] if args.line_reader is None or args.line_reader.suffix == ".keras" else [args.line_reader]
-    for folder in [*args.members, *reader_folder]:
+    reader_folder = args.line_reader is not None and args.line_reader.suffix != ".keras"  # a version serving one
+    for folder in [*args.members, *([args.line_reader] if reader_folder else [])]:
         if not (folder / "saved_model.pb").exists():
             raise FileNotFoundError(f"{folder}: no saved_model.pb (expected models/NAME/VERSION)")
     members = [read_metadata(folder) for folder in args.members]
@@ -259,7 +259,7 @@ def cmd_combine(args: argparse.Namespace) -> int:
 
         metadata["line_reader"] = {
             "parameters": int(line_reader.count_params()),
-            "file": "/".join(args.line_reader.parts[-1 if args.line_reader.suffix == ".keras" else -2 :]),
+            "file": "/".join(args.line_reader.parts[-2 if reader_folder else -1 :]),
             # lines written with the test digits, read by the line reader alone
             "test_line_accuracy": line_accuracy(
                 line_reader, mnist.x_test, mnist.y_test, LINE_TEST_COUNT, LINE_TEST_SEED

@@ -1,4 +1,4 @@
-"""Printed lines out of a photo's ink: /predict erases their pixels from the mask (app.imaging.photo.remove_lines);
+"""Printed lines out of a photo's ink: /predict erases their pixels from the mask (app.imaging.lines.remove_lines);
 POST /read takes their own ink out of the ink map (subtract_lines), which keeps the strokes on them."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from app.imaging.photo import paper_ink, remove_lines, subtract_lines, work_frame
+from app.imaging.lines import remove_lines, subtract_lines
+from app.imaging.photo import paper_ink, work_frame
 from app.imaging.segment import NUMBER_SIDE
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
