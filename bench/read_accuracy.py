@@ -16,7 +16,7 @@ Last, how well the readings' confidence tells right from wrong (over all conditi
 calibration error, and the share right of the 80% of readings it is surest of, beside the same for the
 least certain digit's confidence.
 
-    .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/5
+    .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/6
     .venv/bin/python bench/read_accuracy.py --n 200 --no-line-reader   # its classifier alone (v3's reading)
     .venv/bin/python bench/read_accuracy.py --n 200 --model models/lenet5-read/2   # LeNet-5 alone
 """
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="numbers per condition")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
-    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "5")
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "6")
     parser.add_argument("--only", default="", help="only conditions whose title contains this text")
     parser.add_argument("--show", type=int, default=0, help="print this many misread numbers per condition")
     parser.add_argument("--no-line-reader", action="store_true", help="read with the classifier's cuts alone")
