@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 
 import cv2
 import numpy as np
@@ -14,11 +13,9 @@ from tests.conftest import REPO_ROOT
 
 @pytest.fixture(scope="module")
 def renderings():
-    sys.path.insert(0, str(REPO_ROOT / "bench"))
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # as tests/app/test_imaging.py imports it, for the module
+        patch.syspath_prepend(str(REPO_ROOT / "bench"))
         yield importlib.import_module("renderings")
-    finally:
-        sys.path.remove(str(REPO_ROOT / "bench"))
 
 
 def brush_nine() -> np.ndarray:
