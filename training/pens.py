@@ -54,7 +54,7 @@ def redrawn(ink: np.ndarray, width: float, softness: float = 0.7) -> np.ndarray:
         blobs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _disc(big))
         if (thinner := round(half) - radius) > 0:
             blobs = cv2.erode(blobs, _disc(thinner))
-        pen |= blobs
+        pen = np.maximum(pen, blobs)
     pen = pen.astype(np.float32)
     return np.clip(cv2.GaussianBlur(pen, (0, 0), softness), 0, 1) if softness > 0 else pen
 
