@@ -53,8 +53,6 @@ train-lenet5: $(RUNTIME)
 		--label-smoothing 0.1 --keep last --validation-split 0.02 --seed 0
 
 # LeNet-5 for POST /read: as train-lenet5, plus 60,000 of the reader's own cuts (training/wrong_cuts.py).
-# Since 2026-12-04 its numbers' pen keeps filled loops filled (training/pens.py): models like, not the same as, the
-# bundled lenet5-read/2 and lenet5-plus-read/1 (README: "With the pens mended").
 train-lenet5-read: $(RUNTIME)
 	$(BIN)/python -m training train --arch lenet5 --name lenet5-read --epochs 40 --batch-size 128 --optimizer sgd \
 		--learning-rate 0.05 --lr-schedule cosine --weight-decay 5e-4 --augment --augment-rotation 8 --augment-shift 0.08 \

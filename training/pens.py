@@ -1,6 +1,5 @@
 """Pens for written training numbers: a digit's strokes re-drawn as a pen of another width would draw them
 (its skeleton, then a round nib along it), where eroding the brush's strokes would shorten and break them.
-Where the writer filled a loop in, the pen fills it too: the skeleton of a blob is a line.
 
 The skeleton is Zhang and Suen's thinning (Communications of the ACM 27(3), 1984), whole rows at a time in
 numpy; tests/training/test_pens.py compares it with scikit-image's `skeletonize`."""
@@ -12,7 +11,6 @@ import numpy as np
 
 # The 8 neighbours of a pixel clockwise from the one above it (P2 .. P9 in Zhang and Suen's paper).
 _NEIGHBOURS = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
-BLOB = 1.5  # ink is a blob where discs this many times the strokes' half-width fit in it
 
 
 def skeleton(mask: np.ndarray) -> np.ndarray:
@@ -41,23 +39,9 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
 
 def redrawn(ink: np.ndarray, width: float, softness: float = 0.7) -> np.ndarray:
     """`ink` (0..1) re-drawn by a round pen `width` pixels wide along its strokes' skeleton, edges softened
-    by a Gaussian of `softness` pixels: float32 0..1. Blobs (a loop filled in, BLOB times wider than the
-    strokes) stay filled, their edge drawn in as far as the strokes' edges are: without this a 9 whose loop
-    was filled became a hook labelled 9, a bold 8 a 6 labelled 8."""
-    mask = (ink > 0.5).astype(np.uint8)
-    ridge = skeleton(mask > 0)
+    by a Gaussian of `softness` pixels: float32 0..1."""
+    ridge = skeleton(ink > 0.5).astype(np.uint8)
     radius = max(0, round(width / 2))
-    pen = cv2.dilate(ridge.astype(np.uint8), _disc(radius))
-    # The brush's half-width along its strokes; discs BLOB times that fit only in blobs.
-    half = float(np.median(cv2.distanceTransform(mask, cv2.DIST_L2, 5)[ridge])) if ridge.any() else 0.0
-    if (big := round(BLOB * half)) > radius:
-        blobs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _disc(big))
-        if (thinner := round(half) - radius) > 0:
-            blobs = cv2.erode(blobs, _disc(thinner))
-        pen = np.maximum(pen, blobs)
-    pen = pen.astype(np.float32)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    pen = cv2.dilate(ridge, disc).astype(np.float32)
     return np.clip(cv2.GaussianBlur(pen, (0, 0), softness), 0, 1) if softness > 0 else pen
-
-
-def _disc(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
