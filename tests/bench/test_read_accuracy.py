@@ -30,3 +30,38 @@ def test_a_digit_whose_only_rows_shared_with_its_neighbour_are_at_its_far_right_
     for layer in layers:  # each digit drawn, with ink of its own
         assert (layer > 0.3).sum() > 20
     assert np.allclose(ink, layers.max(axis=0))
+
+
+def test_only_reads_the_numbers_the_whole_table_reads(monkeypatch, capsys):
+    """`--only` draws the conditions it skips all the same, so a row measured alone is the whole table's row
+    (it used to skip their draws, and read other numbers than the table's)."""
+    from app.imaging.reading import Reading
+    from app.imaging.segment import Segmented
+    from tests.conftest import FIXTURE_MNIST
+
+    module = _read_accuracy()
+    seen: list[bytes] = []
+
+    class Model:
+        def __init__(self, path: object) -> None:
+            pass
+
+    def segment(data: bytes, masks: bool = False) -> Segmented:
+        seen.append(data)
+        return Segmented(reason="no_digit")
+
+    monkeypatch.setattr(module, "SavedModelDigits", Model)
+    monkeypatch.setattr(module, "segment_number", segment)
+    monkeypatch.setattr(module, "read", lambda *args: (Reading([], "no_digit"), Reading([], "no_digit")))
+    monkeypatch.setattr(module, "right_cuts_offered", lambda *args: False)
+
+    def run(only: str) -> list[bytes]:
+        seen.clear()
+        module.main(["--n", "3", "--data", str(FIXTURE_MNIST), "--no-line-reader", "--only", only])
+        return list(seen)
+
+    whole = run("")
+    alone = run("phone photo JPEG, touching")
+    assert len(whole) == 6 * 3 and len(alone) == 3
+    assert alone == whole[-3:]  # the last condition drawn: touching photos
+    assert "| phone photo JPEG | touching |" in capsys.readouterr().out
