@@ -97,6 +97,7 @@ def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
     if number:
         smooth, mask = subtract_lines(smooth, mask, low)
+        mask = _falloff_left_out(mask, smooth / low, extent)
     else:
         mask = remove_lines(mask)
     return PaperInk(mask, smooth, smooth / low, None if mask.any() else "no_ink")
@@ -151,13 +152,48 @@ def flatten(gray: np.ndarray, extent: int | None = None) -> tuple[np.ndarray, np
     scale: strokes vanish from it while shadow edges and gradients stay where they are."""
     height, width = gray.shape
     small = cv2.resize(gray, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
-    side = max(3, round((max(small.shape) if extent is None else extent // 4) * BACKGROUND_SHARE) | 1)
+    side = _closing_side(small.shape, extent)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
     paper = cv2.GaussianBlur(paper, (0, 0), side / 4)
     paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_LINEAR)
     ink: np.ndarray = np.clip(1 - gray / np.maximum(paper, 1e-3), 0, 1)
     return ink, paper
+
+
+def _closing_side(small: tuple[int, ...], extent: int | None) -> int:
+    """The paper's closing kernel (`flatten`), in pixels of the quarter-scale frame `small`."""
+    return max(3, round((max(small) if extent is None else extent // 4) * BACKGROUND_SHARE) | 1)
+
+
+def _falloff_left_out(mask: np.ndarray, strength: np.ndarray, extent: int | None) -> np.ndarray:
+    """`mask` without the faint pieces that light falling off toward the frame's edge leaves there. The
+    paper's closing (`flatten`) cannot follow a gradient into the edge: within its reach of the edge the
+    paper is taken brighter than it is, and a strip there looks like faint ink. A piece touching the edge
+    band, lying within that reach of it, with a mean strength under EDGE_STRENGTH is left out (`_choose`
+    asks the same of a digit at the edge; written strokes are 4-7 times the noise threshold, these strips
+    1.2-1.3). Without this a tall strip was read as a "1" (bench/read_accuracy.py, seed 0: photos "210" ->
+    "1210", "13" -> "113")."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return mask
+    height, width = mask.shape
+    band = round(EDGE_BAND * min(height, width)) + 1
+    small = (max(1, height // 4), max(1, width // 4))
+    reach = band + 2 * _closing_side(small, extent)  # the closing's radius and its blur, at full scale
+    left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+    along_edge = (
+        ((left <= band) & (right <= reach))
+        | ((top <= band) & (bottom <= reach))
+        | ((right >= width - band) & (left >= width - reach))
+        | ((bottom >= height - band) & (top >= height - reach))
+    )
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    faint = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=count) / area < EDGE_STRENGTH
+    out = along_edge & faint
+    out[0] = False
+    return np.where(out[labels], 0, mask).astype(np.uint8)
 
 
 def _choose(mask: np.ndarray, ink: np.ndarray, strength: np.ndarray) -> np.ndarray | None:

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from app.errors import TooManyDigits
 from app.imaging.reading import read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
-from tests.app.imaging_helpers import png
+from tests.app.imaging_helpers import encode, png
 from tests.conftest import FIXTURE_MNIST
 from training.wrong_cuts import cut_kind
 
@@ -359,3 +360,23 @@ def test_two_narrow_touching_digits_are_cut_only_at_the_second_look():
             probabilities[index, 1] = 0.99
     assert read_number(first, np.full((1, 10), 0.1, np.float32)).text == ""  # the pair whole, doubted
     assert read_number(finer, probabilities).text == "11"
+
+
+def test_light_falling_off_toward_the_frame_edge_is_not_a_digit():
+    # A phone photo darker toward its edges (vignetting): the paper's closing cannot follow the light's fall
+    # into the frame's edge, so a faint strip along it looked like ink, and a tall piece of it was read as a
+    # "1" (bench/read_accuracy.py, seed 0, photos "210" -> "1210" and "13" -> "113").
+    placed = [(ink_of(i, 90), 120 + 110 * n, 110) for n, i in enumerate([0, 1, 2])]  # 7 2 1
+    paper = page(placed, (334, 460)).astype(np.float32) / 255
+    rows, cols = np.mgrid[0 : paper.shape[0], 0 : paper.shape[1]]
+    off_centre = ((cols / paper.shape[1] - 0.5) ** 2 + (rows / paper.shape[0] - 0.5) ** 2) * 2  # 1 at a corner
+    light = 0.6 * (1 - 0.6 * off_centre)  # corners at 40% of the middle's light
+    noise = np.random.default_rng(0).normal(0, 0.01, paper.shape)
+    photo = np.clip(255 * (light * paper + noise), 0, 255).astype(np.uint8)
+    segmented = segment_number(encode(Image.fromarray(photo).convert("RGB"), "JPEG", quality=85))
+    assert segmented.reason is None
+    found = whole_boxes(segmented)
+    assert len(found) == 3 and all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), (
+        found,
+        boxes_of(placed),
+    )
