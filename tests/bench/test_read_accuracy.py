@@ -1,4 +1,5 @@
-"""bench/read_accuracy.py's renderer: the numbers it composes hold every digit it was given."""
+"""bench/read_accuracy.py: the numbers its renderer composes hold every digit it was given, and `--only` reads
+the whole table's numbers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import importlib.util
 
 import numpy as np
 
-from tests.conftest import REPO_ROOT
+from app.imaging.reading import Reading
+from app.imaging.segment import Segmented
+from tests.conftest import FIXTURE_MNIST, REPO_ROOT
 
 
 def _read_accuracy():
@@ -35,10 +38,6 @@ def test_a_digit_whose_only_rows_shared_with_its_neighbour_are_at_its_far_right_
 def test_only_reads_the_numbers_the_whole_table_reads(monkeypatch, capsys):
     """`--only` draws the conditions it skips all the same, so a row measured alone is the whole table's row
     (it used to skip their draws, and read other numbers than the table's)."""
-    from app.imaging.reading import Reading
-    from app.imaging.segment import Segmented
-    from tests.conftest import FIXTURE_MNIST
-
     module = _read_accuracy()
     seen: list[bytes] = []
 
