@@ -97,10 +97,12 @@ def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
     if number:
         smooth, mask = subtract_lines(smooth, mask, low)
-        mask = _falloff_left_out(mask, smooth / low, extent)
     else:
         mask = remove_lines(mask)
-    return PaperInk(mask, smooth, smooth / low, None if mask.any() else "no_ink")
+    strength = smooth / low
+    if number:
+        mask = _falloff_left_out(mask, strength, min(gray.shape))
+    return PaperInk(mask, smooth, strength, None if mask.any() else "no_ink")
 
 
 def _dark_ink(dark: np.ndarray, light: np.ndarray) -> bool:
@@ -152,7 +154,7 @@ def flatten(gray: np.ndarray, extent: int | None = None) -> tuple[np.ndarray, np
     scale: strokes vanish from it while shadow edges and gradients stay where they are."""
     height, width = gray.shape
     small = cv2.resize(gray, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
-    side = _closing_side(small.shape, extent)
+    side = _closing_side(max(small.shape) if extent is None else extent // 4)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel, borderType=cv2.BORDER_REPLICATE)
     paper = cv2.GaussianBlur(paper, (0, 0), side / 4)
@@ -161,12 +163,19 @@ def flatten(gray: np.ndarray, extent: int | None = None) -> tuple[np.ndarray, np
     return ink, paper
 
 
-def _closing_side(small: tuple[int, ...], extent: int | None) -> int:
-    """The paper's closing kernel (`flatten`), in pixels of the quarter-scale frame `small`."""
-    return max(3, round((max(small) if extent is None else extent // 4) * BACKGROUND_SHARE) | 1)
+def _closing_side(extent: int) -> int:
+    """The paper's closing kernel (`flatten`), in quarter-scale pixels, for a quarter-scale `extent`."""
+    return max(3, round(extent * BACKGROUND_SHARE) | 1)
 
 
-def _falloff_left_out(mask: np.ndarray, strength: np.ndarray, extent: int | None) -> np.ndarray:
+def _piece_means(labels: np.ndarray, stats: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The mean of `values` over each connected piece (cv2.connectedComponentsWithStats' labels and stats)."""
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    means: np.ndarray = np.bincount(labels.ravel(), weights=values.ravel(), minlength=len(stats)) / area
+    return means
+
+
+def _falloff_left_out(mask: np.ndarray, strength: np.ndarray, extent: int) -> np.ndarray:
     """`mask` without the faint pieces that light falling off toward the frame's edge leaves there. The
     paper's closing (`flatten`) cannot follow a gradient into the edge: within its reach of the edge the
     paper is taken brighter than it is, and a strip there looks like faint ink. A piece touching the edge
@@ -179,8 +188,7 @@ def _falloff_left_out(mask: np.ndarray, strength: np.ndarray, extent: int | None
         return mask
     height, width = mask.shape
     band = round(EDGE_BAND * min(height, width)) + 1
-    small = (max(1, height // 4), max(1, width // 4))
-    reach = band + 2 * _closing_side(small, extent)  # the closing's radius and its blur, at full scale
+    reach = band + 2 * _closing_side(extent // 4)  # the closing's radius and its blur, at full scale
     left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
     along_edge = (
@@ -189,8 +197,7 @@ def _falloff_left_out(mask: np.ndarray, strength: np.ndarray, extent: int | None
         | ((right >= width - band) & (left >= width - reach))
         | ((bottom >= height - band) & (top >= height - reach))
     )
-    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
-    faint = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=count) / area < EDGE_STRENGTH
+    faint = _piece_means(labels, stats, strength) < EDGE_STRENGTH
     out = along_edge & faint
     out[0] = False
     return np.where(out[labels], 0, mask).astype(np.uint8)
@@ -214,8 +221,7 @@ def _choose(mask: np.ndarray, ink: np.ndarray, strength: np.ndarray) -> np.ndarr
     band = round(EDGE_BAND * short) + 1
     at_edge = (left <= band) | (top <= band) | (right >= width - band) | (bottom >= height - band)
     # Lighting leaves faint junk along the frame's edges; a piece there must be strong ink (a tight crop).
-    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
-    strong = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=count) / area >= EDGE_STRENGTH
+    strong = _piece_means(labels, stats, strength) >= EDGE_STRENGTH
     score[at_edge & ~strong] = 0
     seed_size = np.maximum(right - left, bottom - top)
     score[seed_size < MIN_SEED * short] = 0  # specks of noise and dirt never start a digit
