@@ -39,7 +39,10 @@ WIDE_PIECE = 0.9  # pieces wider than this share of their height are touching di
 # 79.7%, separated the same.
 FINER_WIDE_PIECE = 0.6
 TIP = 0.3  # of the height: a wide piece's part flatter than this may be a neighbour's tip (a 7's bar)
-MIN_DIGIT_HEIGHT = 0.5  # a digit is at least this share of the writing's height (a short cluster is offered whole)
+# A digit is at least this share of the writing's height (a short cluster is offered whole), or as wide (a 2
+# written flat): a narrower and shorter piece overlapping no other's columns is not one (a stroke lifted off a
+# digit, blurred loose in a photo: fitted to 28x28, a perfect 1).
+MIN_DIGIT_HEIGHT = 0.5
 MAX_PART_WIDTH = 1.5  # ... and at most this many heights wide
 PIECES_PER_DIGIT = 8  # an image may hold at most this many pieces of ink (past dirt) per digit it may hold
 CANDIDATES_PER_DIGIT = 80  # an image may offer at most this many candidates per digit it may hold
@@ -204,7 +207,8 @@ def _clusters(
         starts, ends = left[kept], right[kept]
         overlapping[kept[1:]] = starts[1:] < np.maximum.accumulate(ends)[:-1]  # with one before it
         overlapping[kept[:-1]] |= starts[1:] < ends[:-1]  # with the next one (sorted: the nearest)
-    keep &= (height >= LONE_PIECE * line_height) | overlapping
+    shortest = MIN_DIGIT_HEIGHT * line_height
+    keep &= ((height >= LONE_PIECE * line_height) & ((height >= shortest) | (width >= shortest))) | overlapping
     pieces = np.flatnonzero(keep)
     if not len(pieces):
         return [], 0.0

@@ -397,3 +397,31 @@ def test_a_digit_written_close_to_the_frame_edge_is_kept():
         found,
         boxes_of(placed),
     )
+
+
+def test_a_short_stroke_apart_from_every_digit_is_not_a_digit():
+    # A stroke lifted off a digit and drawn apart from it (a 4's left stroke, a 9's tail, blurred loose in a
+    # photo), overlapping no digit's columns, narrow and under half the writing's height: fitted to 28x28 it
+    # is a perfect 1, and a phone photo of "143354" read "1143354". A lone piece is a digit only when at
+    # least MIN_DIGIT_HEIGHT of the writing tall or wide.
+    stroke = np.zeros((42, 8), np.float32)
+    stroke[:, 2:6] = 1.0
+    placed = [(ink_of(0, 100), 40, 50), (ink_of(1, 100), 230, 50)]  # 7 2
+    segmented = segment_number(png(page([*placed, (stroke, 170, 100)])))
+    found = whole_boxes(segmented)
+    assert len(found) == 2, found
+    assert all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), (found, boxes_of(placed))
+    # every other candidate reads "0" at 0.6 (sure_of): a cluster for the stroke would read "702"
+    assert read_number(segmented, sure_of(segmented, boxes_of(placed), "72")).text == "72"
+
+
+@pytest.mark.parametrize(("height", "width"), [(42, 95), (56, 30)])
+def test_a_short_digit_beside_taller_ones_is_kept(height, width):
+    # Digits are written at different heights: a lone piece at least half the writing's height tall, or as
+    # wide (a 2 written flat: the same photo set had two, as tall as the stroke above), is offered.
+    short = np.clip(cv2.resize(ink_of(1, 100), (width, height), interpolation=cv2.INTER_AREA) * 1.5, 0, 1)
+    placed = [(ink_of(0, 100), 40, 50), (short, 180, 150 - height), (ink_of(3, 100), 320, 50)]  # 7 2 0
+    segmented = segment_number(png(page(placed)))
+    found = whole_boxes(segmented)
+    assert len(found) == 3, found
+    assert read_number(segmented, sure_of(segmented, boxes_of(placed), "720")).text == "720"
