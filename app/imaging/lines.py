@@ -15,6 +15,9 @@ LINE_SPAN = 0.75  # a printed line shows in at least this share of them (a writt
 LINE_REACH = 12  # pixels either side of a line searched for its thickness
 MAX_LINES = 300  # candidates checked per direction (a squared page has ~30 lines, each a few peaks)
 LINE_MAX_WIDTH = 0.03  # of the frame's shorter side (a number's: longer side): printed lines are thinner
+# ... and across a number's frame at least this many pixels: however small the photo, a printed rule is blurred
+# over a few pixels (7 in the mask of a 206-pixel photo, over 3% of it: left in, read as an 8, "98" -> "988")
+LINE_MIN_PIXELS = 8
 MARGIN_LINE_WIDTH = 0.045  # of a number's frame's longer side: lines down it (a margin line) are thinner
 LINE_STEPS = 4  # a printed line's ink is measured across it at steps of a quarter pixel from its centre
 LINE_BAND = 2  # pixels either side of a printed line's measured width whose own ink is taken out (a number's)
@@ -40,12 +43,12 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
 def subtract_lines(ink: np.ndarray, mask: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ink map with each printed line's own ink taken out, and the mask there redone against the noise
     threshold `low`: what is left is a pen's ink, where a stroke crosses a line or runs along it. A line (found
-    as `remove_lines` finds them, each once, up to LINE_MAX_WIDTH of the frame's longer side thick, a tight
-    photo of a number being wide and low, its lines thick against its height; lines down the frame up to
-    MARGIN_LINE_WIDTH, a notebook's margin line being printed thicker than its rules) is refitted through the
-    middle of its ink (`_centred`), and its ink across it measured as a profile: the median over the whole line
-    at each quarter pixel from its centre (a stroke holds few of a line's pixels). Each band pixel keeps the
-    share of the light the line left that its ink absorbs.
+    as `remove_lines` finds them, each once, up to LINE_MAX_WIDTH of the frame's longer side thick (at least
+    LINE_MIN_PIXELS), a tight photo of a number being wide and low, its lines thick against its height; lines
+    down the frame up to MARGIN_LINE_WIDTH, a notebook's margin line being printed thicker than its rules) is
+    refitted through the middle of its ink (`_centred`), and its ink across it measured as a profile: the median
+    over the whole line at each quarter pixel from its centre (a stroke holds few of a line's pixels). Each band
+    pixel keeps the share of the light the line left that its ink absorbs.
 
     Measured against erasing the lines' pixels from the mask (`remove_lines`, with the crossings given back, and
     a second look with thicker lines for photos read as no digit), on the dev seed 11 of bench/read_accuracy.py's
@@ -57,8 +60,11 @@ def subtract_lines(ink: np.ndarray, mask: np.ndarray, low: np.ndarray) -> tuple[
     200-pixel photo was left, and read as a 1: "84" read "184"), on the dev seeds 7 and 11 (300 separated and
     300 touching photos each, `lenet5-read` v6): separated 94.0% -> 94.7% and 95.7% either way, touching 77.3% ->
     77.7% and 79.3% either way. Not across: there the wider limit took touching numbers for printed lines (48 of
-    bench/read_accuracy.py's 200 touching scans on seed 0, 19 of its 400 photos; down: none)."""
-    apart = max(1, round(LINE_MAX_WIDTH * max(mask.shape)))
+    bench/read_accuracy.py's 200 touching scans on seed 0, 19 of its 400 photos; down: none). At least
+    LINE_MIN_PIXELS across (photos under 267 pixels wide), on the same dev draws: separated the same (288, 284),
+    touching 253 -> 255 and 241 (two two-digit photos read right, none wrong); seed 7's separated and touching
+    scans the same."""
+    apart = max(LINE_MIN_PIXELS, round(LINE_MAX_WIDTH * max(mask.shape)))
     out_ink, out_mask = ink.copy(), mask.copy()
     for flip in (False, True):  # lines across, then down (the arrays transposed: views)
         source, found = (ink.T, mask.T) if flip else (ink, mask)
