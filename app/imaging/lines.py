@@ -62,8 +62,8 @@ def subtract_lines(ink: np.ndarray, mask: np.ndarray, low: np.ndarray) -> tuple[
     77.7% and 79.3% either way. Not across: there the wider limit took touching numbers for printed lines (48 of
     bench/read_accuracy.py's 200 touching scans on seed 0, 19 of its 400 photos; down: none). At least
     LINE_MIN_PIXELS across (photos under 267 pixels wide), on the same dev draws: separated the same (288, 284),
-    touching 253 -> 255 and 241 (two two-digit photos read right, none wrong); seed 7's separated and touching
-    scans the same."""
+    touching 253 -> 255 and 241 (two two-digit photos read right, none wrong); seed 7's separated scans the
+    same."""
     apart = max(LINE_MIN_PIXELS, round(LINE_MAX_WIDTH * max(mask.shape)))
     out_ink, out_mask = ink.copy(), mask.copy()
     for flip in (False, True):  # lines across, then down (the arrays transposed: views)
