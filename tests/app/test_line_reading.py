@@ -9,14 +9,15 @@ import httpx
 import numpy as np
 import pytest
 
-from app.imaging.line import HEIGHT, LINE_HEIGHT, PHASES, WIDTH, views
 from app.imaging import ctc
+from app.imaging.line import HEIGHT, LINE_HEIGHT, PHASES, WIDTH, views
 from app.imaging.reading import LINE_WEIGHT, finer_cuts_wanted, read_number
 from app.imaging.segment import FINER_WIDE_PIECE, Candidate, Cluster, Segmented, number_line, segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings, frames_of
+from tests.app.imaging_helpers import png
+from tests.app.number_helpers import ink_of, page, touching
 from tests.app.test_read import NUMBER
-from tests.app.test_segment import ink_of, page, png, touching
 
 
 def line_of(placed: list[tuple[np.ndarray, int, int]], size: tuple[int, int]) -> np.ndarray:

@@ -10,7 +10,8 @@ import pytest
 from app.imaging.segment import segment_number
 from app.main import create_app
 from tests.app.conftest import add_version, fake_settings
-from tests.app.test_segment import ink_of, page, png
+from tests.app.imaging_helpers import png
+from tests.app.number_helpers import ink_of, page
 from tests.conftest import async_wait_until
 
 NUMBER = png(page([(ink_of(i, 80), 30 + 110 * n, 40) for n, i in enumerate([0, 1, 2])], (160, 380)))

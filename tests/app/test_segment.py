@@ -8,64 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from app.errors import TooManyDigits
 from app.imaging.reading import read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
-from tests.app.imaging_helpers import encode, png
-from tests.conftest import FIXTURE_MNIST
+from tests.app.imaging_helpers import png
+from tests.app.number_helpers import boxes_of, ink_of, near, page, sure_of, touching, whole_boxes
 from training.wrong_cuts import cut_kind
-
-with np.load(FIXTURE_MNIST) as _data:
-    DIGITS, LABELS = _data["x_test"], _data["y_test"]
-
-
-def ink_of(index: int, height: int) -> np.ndarray:
-    """MNIST test digit `index` cropped to its ink and scaled to `height` pixels, 0..1."""
-    digit = DIGITS[index]
-    rows, cols = np.nonzero(digit > 40)
-    crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32) / 255
-    width = max(1, round(crop.shape[1] * height / crop.shape[0]))
-    return np.clip(cv2.resize(crop, (width, height), interpolation=cv2.INTER_CUBIC), 0, 1)
-
-
-def page(placed: list[tuple[np.ndarray, int, int]], size: tuple[int, int] = (200, 600)) -> np.ndarray:
-    """Dark ink on white paper: each (ink, x, y) drawn with its top-left corner at (x, y)."""
-    ink = np.zeros(size, np.float32)
-    for piece, x, y in placed:
-        window = ink[y : y + piece.shape[0], x : x + piece.shape[1]]
-        np.maximum(window, piece, out=window)
-    return np.round(255 * (1 - 0.9 * ink)).astype(np.uint8)
-
-
-def boxes_of(placed: list[tuple[np.ndarray, int, int]]) -> list[tuple[int, int, int, int]]:
-    out = []
-    for piece, x, y in placed:
-        rows, cols = np.nonzero(piece > 0.3)
-        out.append((x + cols.min(), y + rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1))
-    return out
-
-
-def near(box: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 5) -> bool:
-    return all(abs(a - b) <= tolerance for a, b in zip(box, expected))
-
-
-def sure_of(segmented: Segmented, expected: list[tuple[int, int, int, int]], digits: str) -> np.ndarray:
-    """Probabilities that favour the candidates drawn at the expected boxes, as the expected digits."""
-    probabilities = np.full((len(segmented.candidates), 10), 0.4 / 9, np.float32)
-    probabilities[:, 0] = 0.6
-    for index, candidate in enumerate(segmented.candidates):
-        for box, digit in zip(expected, digits):
-            if near(candidate.box, box):
-                probabilities[index] = 0.01 / 9
-                probabilities[index, int(digit)] = 0.99
-    return probabilities
-
-
-def whole_boxes(segmented: Segmented) -> list[tuple[int, int, int, int]]:
-    """The box of each cluster's candidate taken whole, left to right."""
-    return [segmented.candidates[c.parts[(0, c.points - 1)][-1]].box for c in segmented.clusters]
 
 
 def test_separated_digits_one_cluster_each_left_to_right():
@@ -109,19 +58,6 @@ def test_overlapping_boxes_a_seven_over_a_one():
     reading = read_number(segmented, probabilities)
     assert reading.text == "17", [d.box for d in reading.digits]
     assert near(reading.digits[0].box, one) and near(reading.digits[1].box, seven)
-
-
-def touching(first: int, second: int, height: int = 100) -> tuple[np.ndarray, list[tuple[np.ndarray, int, int]]]:
-    """Test digits `first` and `second` side by side, the second moved left until their inks overlap a little."""
-    left, right = ink_of(first, height), ink_of(second, height)
-    x_right = 40 + left.shape[1] - 2
-    solid = page([(left, 40, 50)]) < 128
-    for shift in range(0, left.shape[1]):
-        if (solid & (page([(right, x_right - shift, 50)]) < 128)).sum() >= 6:
-            x_right -= shift
-            break
-    placed = [(left, 40, 50), (right, x_right, 50)]
-    return page(placed), placed
 
 
 def test_touching_pair_is_offered_cut_in_two():
@@ -360,68 +296,3 @@ def test_two_narrow_touching_digits_are_cut_only_at_the_second_look():
             probabilities[index, 1] = 0.99
     assert read_number(first, np.full((1, 10), 0.1, np.float32)).text == ""  # the pair whole, doubted
     assert read_number(finer, probabilities).text == "11"
-
-
-def vignetted(placed: list[tuple[np.ndarray, int, int]], falloff: float = 0.6) -> bytes:
-    """A phone photo of `page(placed)` darker toward its edges (vignetting: the corners get `falloff` less
-    of the middle's light), with camera noise, as a JPEG."""
-    paper = page(placed, (334, 460)).astype(np.float32) / 255
-    rows, cols = np.mgrid[0 : paper.shape[0], 0 : paper.shape[1]]
-    off_centre = ((cols / paper.shape[1] - 0.5) ** 2 + (rows / paper.shape[0] - 0.5) ** 2) * 2  # 1 at a corner
-    light = 0.6 * (1 - falloff * off_centre)
-    noise = np.random.default_rng(0).normal(0, 0.01, paper.shape)
-    photo = np.clip(255 * (light * paper + noise), 0, 255).astype(np.uint8)
-    return encode(Image.fromarray(photo).convert("RGB"), "JPEG", quality=85)
-
-
-def test_light_falling_off_toward_the_frame_edge_is_not_a_digit():
-    # The paper's closing cannot follow the light's fall into the frame's edge, so a faint strip along it
-    # looked like ink, and a tall piece of it was read as a "1" (bench/read_accuracy.py, seed 0, photos
-    # "210" -> "1210" and "13" -> "113").
-    placed = [(ink_of(i, 90), 120 + 110 * n, 110) for n, i in enumerate([0, 1, 2])]  # 7 2 1
-    segmented = segment_number(vignetted(placed))
-    assert segmented.reason is None
-    found = whole_boxes(segmented)
-    assert len(found) == 3 and all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), (
-        found,
-        boxes_of(placed),
-    )
-
-
-def test_a_digit_written_close_to_the_frame_edge_is_kept():
-    # The strips left out along the edge are faint; a written digit there (a tight crop) is strong ink. (With
-    # the light falling off more steeply, a faint strip below the 1 joins it, and its box is taller.)
-    placed = [(ink_of(i, h), x, 110) for i, h, x in ((2, 70, 8), (0, 90, 120), (1, 90, 230))]  # 1 7 2: the 1 in reach
-    found = whole_boxes(segment_number(vignetted(placed, falloff=0.2)))
-    assert len(found) == 3 and all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), (
-        found,
-        boxes_of(placed),
-    )
-
-
-def test_a_short_stroke_apart_from_every_digit_is_not_a_digit():
-    # A stroke lifted off a digit and drawn apart from it (a 4's left stroke, a 9's tail, blurred loose in a
-    # photo), overlapping no digit's columns, narrow and under half the writing's height: fitted to 28x28 it
-    # is a perfect 1, and a phone photo of "143354" read "1143354". A lone piece is a digit only when at
-    # least MIN_DIGIT_HEIGHT of the writing tall or wide.
-    stroke = np.zeros((42, 8), np.float32)
-    stroke[:, 2:6] = 1.0
-    placed = [(ink_of(0, 100), 40, 50), (ink_of(1, 100), 230, 50)]  # 7 2
-    segmented = segment_number(png(page([*placed, (stroke, 170, 100)])))
-    found = whole_boxes(segmented)
-    assert len(found) == 2, found
-    assert all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), (found, boxes_of(placed))
-    # every other candidate reads "0" at 0.6 (sure_of): a cluster for the stroke would read "702"
-    assert read_number(segmented, sure_of(segmented, boxes_of(placed), "72")).text == "72"
-
-
-@pytest.mark.parametrize(("height", "width"), [(42, 95), (56, 30)])
-def test_a_short_digit_beside_taller_ones_is_kept(height, width):
-    # Digits are written at different heights: a lone piece at least half the writing's height tall, or as
-    # wide (a 2 written flat: the same photo set had two, as tall as the stroke above), is offered.
-    short = np.clip(cv2.resize(ink_of(1, 100), (width, height), interpolation=cv2.INTER_AREA) * 1.5, 0, 1)
-    placed = [(ink_of(0, 100), 40, 50), (short, 180, 150 - height), (ink_of(3, 100), 320, 50)]  # 7 2 0
-    segmented = segment_number(png(page(placed)))
-    found = whole_boxes(segmented)
-    assert len(found) == 3, found
-    assert read_number(segmented, sure_of(segmented, boxes_of(placed), "720")).text == "720"

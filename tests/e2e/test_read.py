@@ -10,7 +10,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.app.test_segment import LABELS, png, touching
+from tests.app.imaging_helpers import png
+from tests.app.number_helpers import LABELS, touching
 from tests.conftest import REPO_ROOT
 
 

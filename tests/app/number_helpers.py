@@ -1,0 +1,75 @@
+"""Numbers written for the segmentation and reading tests (tests/app/test_segment.py,
+tests/app/test_segment_strays.py, tests/app/test_read.py, tests/app/test_line_reading.py,
+tests/e2e/test_read.py): MNIST test digits scaled and placed on white paper, where each was drawn, and
+probabilities made up to favour the candidates at given boxes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from app.imaging.segment import Segmented
+from tests.conftest import FIXTURE_MNIST
+
+with np.load(FIXTURE_MNIST) as _data:
+    DIGITS, LABELS = _data["x_test"], _data["y_test"]
+
+
+def ink_of(index: int, height: int) -> np.ndarray:
+    """MNIST test digit `index` cropped to its ink and scaled to `height` pixels, 0..1."""
+    digit = DIGITS[index]
+    rows, cols = np.nonzero(digit > 40)
+    crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32) / 255
+    width = max(1, round(crop.shape[1] * height / crop.shape[0]))
+    return np.clip(cv2.resize(crop, (width, height), interpolation=cv2.INTER_CUBIC), 0, 1)
+
+
+def page(placed: list[tuple[np.ndarray, int, int]], size: tuple[int, int] = (200, 600)) -> np.ndarray:
+    """Dark ink on white paper: each (ink, x, y) drawn with its top-left corner at (x, y)."""
+    ink = np.zeros(size, np.float32)
+    for piece, x, y in placed:
+        window = ink[y : y + piece.shape[0], x : x + piece.shape[1]]
+        np.maximum(window, piece, out=window)
+    return np.round(255 * (1 - 0.9 * ink)).astype(np.uint8)
+
+
+def boxes_of(placed: list[tuple[np.ndarray, int, int]]) -> list[tuple[int, int, int, int]]:
+    out = []
+    for piece, x, y in placed:
+        rows, cols = np.nonzero(piece > 0.3)
+        out.append((x + cols.min(), y + rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1))
+    return out
+
+
+def near(box: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 5) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(box, expected))
+
+
+def sure_of(segmented: Segmented, expected: list[tuple[int, int, int, int]], digits: str) -> np.ndarray:
+    """Probabilities that favour the candidates drawn at the expected boxes, as the expected digits."""
+    probabilities = np.full((len(segmented.candidates), 10), 0.4 / 9, np.float32)
+    probabilities[:, 0] = 0.6
+    for index, candidate in enumerate(segmented.candidates):
+        for box, digit in zip(expected, digits):
+            if near(candidate.box, box):
+                probabilities[index] = 0.01 / 9
+                probabilities[index, int(digit)] = 0.99
+    return probabilities
+
+
+def whole_boxes(segmented: Segmented) -> list[tuple[int, int, int, int]]:
+    """The box of each cluster's candidate taken whole, left to right."""
+    return [segmented.candidates[c.parts[(0, c.points - 1)][-1]].box for c in segmented.clusters]
+
+
+def touching(first: int, second: int, height: int = 100) -> tuple[np.ndarray, list[tuple[np.ndarray, int, int]]]:
+    """Test digits `first` and `second` side by side, the second moved left until their inks overlap a little."""
+    left, right = ink_of(first, height), ink_of(second, height)
+    x_right = 40 + left.shape[1] - 2
+    solid = page([(left, 40, 50)]) < 128
+    for shift in range(left.shape[1]):
+        if (solid & (page([(right, x_right - shift, 50)]) < 128)).sum() >= 6:
+            x_right -= shift
+            break
+    placed = [(left, 40, 50), (right, x_right, 50)]
+    return page(placed), placed
