@@ -1,5 +1,5 @@
-"""Shared by the imaging tests (tests/app/test_imaging.py, tests/app/test_decode_uploads.py): MNIST test
-digits, encoders, and measures of how alike two 28x28 images are."""
+"""Shared by the imaging tests (tests/app/test_imaging.py, tests/app/test_decode_uploads.py; the number tests
+use its encoders too): MNIST test digits, encoders, and measures of how alike two 28x28 images are."""
 
 from __future__ import annotations
 
