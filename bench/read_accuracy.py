@@ -33,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+from scipy.stats import binomtest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
@@ -187,6 +188,13 @@ def edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
+def interval(right: int, total: int) -> tuple[float, float]:
+    """The 95% confidence interval of a share right (`right` of `total`), Wilson's score interval: whether a
+    row's figure is over a target, or two runs' figures differ, beyond what the numbers drawn decide."""
+    found = binomtest(right, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(found.low), float(found.high)
+
+
 def calibration_error(confidence: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error: the gap between confidence and accuracy in ten bins of confidence,
     weighed by their share of the readings."""
@@ -228,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     line = "without" if read_lines is None or model.read_lines(np.zeros((1, 32, 320, 1), np.float32)) is None else "with"
     print(f"model {args.model} ({line} a line reader), {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n")
     print(
-        "| medium | spacing | whole numbers right | digits right | right cuts offered | candidates per number "
+        "| medium | spacing | whole numbers right (95% interval) | digits right | right cuts offered | candidates per number "
         "| ms per number | the classifier alone: whole numbers right |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -265,8 +273,10 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"    {title}: read {text!r} for {truth!r}", file=sys.stderr)
             if not measured:
                 continue
+            low, high = interval(right, args.n)
             print(
-                f"| {medium} | {spacing} | {100 * right / args.n:.1f}% | {100 * digits_right / digits_total:.1f}% "
+                f"| {medium} | {spacing} | {100 * right / args.n:.1f}% ({100 * low:.1f}-{100 * high:.1f}) "
+                f"| {100 * digits_right / digits_total:.1f}% "
                 f"| {f'{100 * offered / args.n:.1f}%' if in_place else 'n/a'} "
                 f"| {candidates / args.n:.1f} | {1000 * elapsed / args.n:.0f} | {100 * right_alone / args.n:.1f}% |",
                 flush=True,

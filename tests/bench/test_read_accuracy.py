@@ -63,4 +63,14 @@ def test_only_reads_the_numbers_the_whole_table_reads(monkeypatch, capsys):
     alone = run("phone photo JPEG, touching")
     assert len(whole) == 6 * 3 and len(alone) == 3
     assert alone == whole[-3:]  # the last condition drawn: touching photos
-    assert "| phone photo JPEG | touching |" in capsys.readouterr().out
+    # none of the 3 read: 0.0%, and Wilson's interval for 0 of 3 is 0 to z^2 / (3 + z^2) = 56.1% (z = 1.96)
+    assert "| phone photo JPEG | touching | 0.0% (0.0-56.1) |" in capsys.readouterr().out
+
+
+def test_a_rows_interval_is_wilsons():
+    """946 of 1000 (the README's separated photos): Wilson's 95% interval, by its formula."""
+    low, high = _read_accuracy().interval(946, 1000)
+    z, n, p = 1.959964, 1000, 0.946
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    assert abs(low - (centre - half)) < 1e-5 and abs(high - (centre + half)) < 1e-5
+    assert round(100 * low, 1) == 93.0 and round(100 * high, 1) == 95.8
