@@ -29,8 +29,8 @@ serve: $(RUNTIME)
 
 # Lint, format check and strict type check (settings in pyproject.toml) before the suite: any finding fails the run.
 test: $(DEV)
-	$(BIN)/ruff check app training
-	$(BIN)/ruff format --check app training
+	$(BIN)/ruff check app training tests bench
+	$(BIN)/ruff format --check app training tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

@@ -6,6 +6,7 @@ usage: .venv/bin/python bench/load.py [--duration 15] [--peers ../shared/peers] 
        [--out bench/results/load.json]
 Needs wrk (apt-get install wrk). Uses the peers' wrk scripts and bodies (see ../shared/peers/README.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +40,16 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [a.replace("{port}", str(self.port)) for a in argv]
         env = {**os.environ, **{k: v.replace("{port}", str(self.port)) for k, v in env.items()}}
-        self.log = open(log_dir / f"{name}.server.log", "wb")
-        self.process = subprocess.Popen(["taskset", "-c", "0", *argv], env=env, cwd=ROOT, stdout=self.log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.log = open(log_dir / f"{name}.server.log", "wb")  # noqa: SIM115 (closed by stop())
+        self.process = subprocess.Popen(
+            ["taskset", "-c", "0", *argv],
+            env=env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -66,14 +74,15 @@ class Server:
 
 def start_service(env: dict[str, str], log_dir: Path) -> Server:
     """This service as every launcher starts it (`python -m app`), on a free port, pinned to CPU 0."""
-    return Server("service", [PY, "-m", "app"], {"LENET_PORT": "{port}", "LENET_LOG_LEVEL": "warning", **env},
-                  "/readyz", log_dir)
+    return Server(
+        "service", [PY, "-m", "app"], {"LENET_PORT": "{port}", "LENET_LOG_LEVEL": "warning", **env}, "/readyz", log_dir
+    )
 
 
 def batch_counters(server: Server) -> tuple[float, float]:
     text = httpx.get(server.url + "/metrics", timeout=5).text
-    total = sum(float(m) for m in re.findall(r'^lenet_batch_size_sum\{[^}]*\} (\S+)$', text, re.M))
-    count = sum(float(m) for m in re.findall(r'^lenet_batch_size_count\{[^}]*\} (\S+)$', text, re.M))
+    total = sum(float(m) for m in re.findall(r"^lenet_batch_size_sum\{[^}]*\} (\S+)$", text, re.MULTILINE))
+    count = sum(float(m) for m in re.findall(r"^lenet_batch_size_count\{[^}]*\} (\S+)$", text, re.MULTILINE))
     return total, count
 
 
@@ -81,11 +90,30 @@ def wrk(server: Server, path: str, body: dict[str, str], conns: int, duration: i
     env = {**os.environ, "WRK_DIR": str(peers / "wrk"), **body}
     script = str(peers / "wrk" / ("multipart.lua" if "PNG" in body else "body.lua"))
     before = batch_counters(server) if server.name == "service" else None
-    done = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency",
-                           "--timeout", "20s", "-s", script, server.url + path],
-                          env=env, capture_output=True, text=True, timeout=duration + 60)
+    done = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{conns}",
+            f"-d{duration}s",
+            "--latency",
+            "--timeout",
+            "20s",
+            "-s",
+            script,
+            server.url + path,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=False,
+    )
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    result = json.loads(line[len("WRKJSON "):]) if line else {"error": done.stdout[-500:] + done.stderr[-500:]}
+    result = json.loads(line[len("WRKJSON ") :]) if line else {"error": done.stdout[-500:] + done.stderr[-500:]}
     if before is not None:
         after = batch_counters(server)
         batches = after[1] - before[1]
@@ -125,7 +153,9 @@ for bs in (1, 64, 256):
     out[bs] = round(n * bs / (time.perf_counter() - t0))
 print(json.dumps(out))
 """
-    done = subprocess.run(["taskset", "-c", "0", PY, "-c", code], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["taskset", "-c", "0", PY, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -134,13 +164,15 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--peers", type=Path, default=ROOT.parent / "shared" / "peers")
     parser.add_argument("--only", default="ceiling,service,naive,triton")
-    parser.add_argument("--triton-python", type=Path, default=Path("/tmp/venv-triton/bin/python"),
-                        help="a venv with nvidia-pytriton and tensorflow-cpu (../shared/peers/README.md); "
-                             "skipped when missing")
+    parser.add_argument(
+        "--triton-python",
+        type=Path,
+        default=Path("/tmp/venv-triton/bin/python"),
+        help="a venv with nvidia-pytriton and tensorflow-cpu (../shared/peers/README.md); skipped when missing",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "load.json")
     parser.add_argument("--env", action="append", default=[], help="extra LENET_X=Y for the service")
-    parser.add_argument("--scenarios", default=None, help="service scenarios to run, e.g. png:1,png:64 "
-                                                           "(default: all)")
+    parser.add_argument("--scenarios", default=None, help="service scenarios to run, e.g. png:1,png:64 (default: all)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
@@ -153,8 +185,11 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     png = {"PNG": str(peers / "digits" / "00_label7.png")}
     v2 = {"BODY_FILE": str(peers / "bodies" / "v2_single.json"), "CONTENT_TYPE": "application/json"}
-    v2bin = {"BODY_FILE": str(peers / "bodies" / "v2_single.bin"), "CONTENT_TYPE": "application/octet-stream",
-             "HLEN": (peers / "bodies" / "v2_single.bin.hlen").read_text().strip()}
+    v2bin = {
+        "BODY_FILE": str(peers / "bodies" / "v2_single.bin"),
+        "CONTENT_TYPE": "application/octet-stream",
+        "HLEN": (peers / "bodies" / "v2_single.bin.hlen").read_text().strip(),
+    }
     b256 = {"BODY_FILE": str(peers / "batch256.json"), "CONTENT_TYPE": "application/json"}
     only = set(args.only.split(","))
     report: dict[str, object] = {"duration_s": args.duration, "rows": []}
@@ -167,9 +202,13 @@ def main() -> int:
         env = {"LENET_MODELS_DIR": str(work / "models"), "LENET_LOG_LEVEL": "warning"}
         env.update(dict(item.split("=", 1) for item in args.env))
         scenarios = [
-            ("png", "/predict", png, 1, 1), ("png", "/predict", png, 16, 1), ("png", "/predict", png, 64, 1),
-            ("v2-json", "/v2/models/lenet5/infer", v2, 64, 1), ("v2-binary", "/v2/models/lenet5/infer", v2bin, 64, 1),
-            ("json256", "/predict", b256, 4, 256)]
+            ("png", "/predict", png, 1, 1),
+            ("png", "/predict", png, 16, 1),
+            ("png", "/predict", png, 64, 1),
+            ("v2-json", "/v2/models/lenet5/infer", v2, 64, 1),
+            ("v2-binary", "/v2/models/lenet5/infer", v2bin, 64, 1),
+            ("json256", "/predict", b256, 4, 256),
+        ]
         if args.scenarios:
             wanted = set(args.scenarios.split(","))
             scenarios = [s for s in scenarios if f"{s[0]}:{s[3]}" in wanted]
@@ -178,32 +217,62 @@ def main() -> int:
         for row in rows:
             row["server"] = label
     if "naive" in only:
-        naive = Server("naive", [PY, str(peers / "servers" / "naive.py")], {"MODEL_DIR": str(model), "PORT": "{port}"},
-                       "/health", log_dir)
-        rows += run_server(naive, [
-            ("png", "/predict", png, 1, 1), ("png", "/predict", png, 16, 1), ("png", "/predict", png, 64, 1),
-            ("json256", "/predict_json", b256, 4, 256)], args, peers)
+        naive = Server(
+            "naive",
+            [PY, str(peers / "servers" / "naive.py")],
+            {"MODEL_DIR": str(model), "PORT": "{port}"},
+            "/health",
+            log_dir,
+        )
+        rows += run_server(
+            naive,
+            [
+                ("png", "/predict", png, 1, 1),
+                ("png", "/predict", png, 16, 1),
+                ("png", "/predict", png, 64, 1),
+                ("json256", "/predict_json", b256, 4, 256),
+            ],
+            args,
+            peers,
+        )
 
     if "triton" in only and args.triton_python.exists():
         import sysconfig
 
-        env = {"MODEL_DIR": str(model), "PORT": "{port}",
-               # Triton's Python stub links the interpreter's own libpython (see the peers' run_all.sh)
-               "LD_LIBRARY_PATH": str(sysconfig.get_config_var("LIBDIR"))}
+        env = {
+            "MODEL_DIR": str(model),
+            "PORT": "{port}",
+            # Triton's Python stub links the interpreter's own libpython (see the peers' run_all.sh)
+            "LD_LIBRARY_PATH": str(sysconfig.get_config_var("LIBDIR")),
+        }
         b256v2 = {"BODY_FILE": str(peers / "bodies" / "v2_batch256.json"), "CONTENT_TYPE": "application/json"}
-        triton = Server("triton", [str(args.triton_python), str(peers / "servers" / "pytriton_batched.py")], env,
-                        "/v2/models/lenet/ready", log_dir)  # its server turns ready before its models
-        rows += run_server(triton, [
-            ("v2-json", "/v2/models/lenet/infer", v2, 64, 1), ("v2-binary", "/v2/models/lenet/infer", v2bin, 64, 1),
-            ("v2-json256", "/v2/models/lenet_bulk/infer", b256v2, 4, 256)], args, peers)
+        triton = Server(
+            "triton",
+            [str(args.triton_python), str(peers / "servers" / "pytriton_batched.py")],
+            env,
+            "/v2/models/lenet/ready",
+            log_dir,
+        )  # its server turns ready before its models
+        rows += run_server(
+            triton,
+            [
+                ("v2-json", "/v2/models/lenet/infer", v2, 64, 1),
+                ("v2-binary", "/v2/models/lenet/infer", v2bin, 64, 1),
+                ("v2-json256", "/v2/models/lenet_bulk/infer", b256v2, 4, 256),
+            ],
+            args,
+            peers,
+        )
     elif "triton" in only:
         print(f"triton skipped: {args.triton_python} not found", flush=True)
 
     print("\n| server | request | c | req/s | images/s | p50 ms | p99 ms | mean batch | non-2xx |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['server']} | {r['scenario']} | {r['conns']} | {r.get('rps', 0):,.0f} | {r.get('images_per_s', 0):,.0f} "
-              f"| {r.get('p50_ms', 0):.1f} | {r.get('p99_ms', 0):.1f} | {r.get('mean_batch') or '-'} | {r.get('non2xx', '?')} |")
+        print(
+            f"| {r['server']} | {r['scenario']} | {r['conns']} | {r.get('rps', 0):,.0f} | {r.get('images_per_s', 0):,.0f} "
+            f"| {r.get('p50_ms', 0):.1f} | {r.get('p99_ms', 0):.1f} | {r.get('mean_batch') or '-'} | {r.get('non2xx', '?')} |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     shutil.rmtree(work, ignore_errors=True)

@@ -6,6 +6,7 @@ Run it alone (not beside tests): it is single-threaded and timing-sensitive.
 
     .venv/bin/python bench/multipart_parse.py [--repeat 7] [--seconds 0.2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,14 @@ CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
 def form_body(files: int) -> bytes:
     png = (REPO_ROOT / "examples" / "digit.png").read_bytes()
-    part = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="digit.png"\r\n'
-            "Content-Type: image/png\r\n\r\n").encode() + png + b"\r\n"
+    part = (
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="digit.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + b"\r\n"
+    )
     return part * files + f"--{BOUNDARY}--\r\n".encode()
 
 
@@ -69,6 +76,7 @@ def python_multipart(body: bytes) -> list[bytes]:
 async def starlette_form(body: bytes, times: int) -> None:
     headers = [(b"content-type", CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
     for _ in range(times):
+
         async def receive() -> dict[str, object]:
             return {"type": "http.request", "body": body, "more_body": False}
 
@@ -108,6 +116,7 @@ def calls(parse: Callable[[bytes], object], body: bytes) -> Callable[[int], None
     def run(times: int) -> None:
         for _ in range(times):
             parse(body)
+
     return run
 
 
@@ -117,8 +126,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=0.2, help="length of one timing")
     args = parser.parse_args()
     loop = asyncio.new_event_loop()
-    print(f"Python {sys.version.split()[0]}, multipart {multipart.__version__}, best of {args.repeat}; "
-          f"load average {os.getloadavg()[0]:.2f} at the start")
+    print(
+        f"Python {sys.version.split()[0]}, multipart {multipart.__version__}, best of {args.repeat}; "
+        f"load average {os.getloadavg()[0]:.2f} at the start"
+    )
     print("| body | path | us per request | x bare multipart |")
     print("|---|---|---:|---:|")
     for label, files in (("one PNG", 1), ("64 PNGs", 64)):
@@ -128,12 +139,16 @@ def main() -> int:
         def form(times: int, body: bytes = body) -> None:
             loop.run_until_complete(starlette_form(body, times))
 
-        results = best_us({
-            "bare `multipart` push parser (baseline)": calls(bare_multipart, body),
-            "service path (multipart + checks + limits)": calls(service_path, body),
-            "python-multipart parser": calls(python_multipart, body),
-            "Starlette request.form()": form,
-        }, args.repeat, args.seconds)
+        results = best_us(
+            {
+                "bare `multipart` push parser (baseline)": calls(bare_multipart, body),
+                "service path (multipart + checks + limits)": calls(service_path, body),
+                "python-multipart parser": calls(python_multipart, body),
+                "Starlette request.form()": form,
+            },
+            args.repeat,
+            args.seconds,
+        )
         baseline = next(iter(results.values()))
         for name, us in results.items():
             print(f"| {label} ({len(body):,} B) | {name} | {us:,.1f} | {us / baseline:.2f} |")

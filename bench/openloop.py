@@ -18,6 +18,7 @@ answer within --timeout). Traffic only to 127.0.0.1.
 usage: python bench/openloop.py PORT --rate 4000 --duration 60 --png examples/digit.png:7 [--out F]
        python bench/openloop.py PORT --closed-loop 64 --duration 3 --png examples/digit.png:7 [--out F]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,10 +43,18 @@ class Payload:
 
 
 def predict_png(png: bytes, digit: int | None, path: str = "/predict") -> Payload:
-    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"d.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}"
-            f"\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    body = (
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="d.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}"
+        f"\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     return Payload(head + body, None if digit is None else f'"digit":{digit},'.encode())
 
 
@@ -137,9 +146,20 @@ class _Connection(asyncio.Protocol):
 
 
 class OpenLoop:
-    def __init__(self, port: int, payloads: list[Payload], rate: float, duration: float, *,
-                 max_connections: int = 4096, idle_timeout: float = 4.0, timeout: float = 30.0,
-                 probe_every: float = 0.02, probe_for: float = 2.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        port: int,
+        payloads: list[Payload],
+        rate: float,
+        duration: float,
+        *,
+        max_connections: int = 4096,
+        idle_timeout: float = 4.0,
+        timeout: float = 30.0,
+        probe_every: float = 0.02,
+        probe_for: float = 2.0,
+        seed: int = 0,
+    ) -> None:
         self.port, self.payloads = port, payloads
         self.max_connections, self.idle_timeout, self.timeout = max_connections, idle_timeout, timeout
         rng = np.random.default_rng(seed)
@@ -166,9 +186,12 @@ class OpenLoop:
         """Open `n` idle connections before the load starts, as wrk2 does (no connection storm)."""
         self._loop = asyncio.get_running_loop()
         for start in range(0, n, 256):
-            conns = await asyncio.gather(*(self._loop.create_connection(lambda: _Connection(self), "127.0.0.1",
-                                                                        self.port)
-                                           for _ in range(start, min(n, start + 256))))
+            conns = await asyncio.gather(
+                *(
+                    self._loop.create_connection(lambda: _Connection(self), "127.0.0.1", self.port)
+                    for _ in range(start, min(n, start + 256))
+                )
+            )
             self.idle.extend(conn for _, conn in conns)
         self.open = self.peak_open = len(self.idle)
 
@@ -266,10 +289,12 @@ class ClosedLoop(OpenLoop):
     for `duration` seconds. Latency counts from each request's sending; `duration` becomes the time of the
     last answer, so served_rps is what the server answered in the time it took."""
 
-    def __init__(self, port: int, payloads: list[Payload], connections: int, duration: float, *,
-                 timeout: float = 30.0) -> None:
-        super().__init__(port, payloads, rate=1, duration=duration, max_connections=connections, timeout=timeout,
-                         probe_for=0)
+    def __init__(
+        self, port: int, payloads: list[Payload], connections: int, duration: float, *, timeout: float = 30.0
+    ) -> None:
+        super().__init__(
+            port, payloads, rate=1, duration=duration, max_connections=connections, timeout=timeout, probe_for=0
+        )
         self.schedule, self.connections = [], connections
 
     async def run(self, preopen: int = 0) -> list[Outcome]:
@@ -322,24 +347,38 @@ def summarize(gen: OpenLoop, outcomes: list[Outcome]) -> dict:
         "offered_rps": round(len(sent) / (max(sent) - min(sent)), 1) if len(sent) > 1 else None,
         "served_rps": round(len(ok) / gen.duration, 1),
         "shed_rps": round(len(shed) / gen.duration, 1),
-        "requests": len(load), "statuses": statuses,
+        "requests": len(load),
+        "statuses": statuses,
         "lost": sum(1 for o in load if not o.status),
-        "lost_detail": [{"error": o.error, "scheduled_s": round(o.scheduled, 3),
-                         "connection": "new" if math.isnan(o.reused_after)
-                         else f"reused after {o.reused_after:.3f} s idle"} for o in load if not o.status][:20],
+        "lost_detail": [
+            {
+                "error": o.error,
+                "scheduled_s": round(o.scheduled, 3),
+                "connection": "new" if math.isnan(o.reused_after) else f"reused after {o.reused_after:.3f} s idle",
+            }
+            for o in load
+            if not o.status
+        ][:20],
         "wrong_answers": sum(1 for o in ok if o.correct is False),
         "shed_without_retry_after": sum(1 for o in shed if not o.retry_after),
-        "served_p50_ms": _ms([o.latency for o in ok], 50), "served_p99_ms": _ms([o.latency for o in ok], 99),
+        "served_p50_ms": _ms([o.latency for o in ok], 50),
+        "served_p99_ms": _ms([o.latency for o in ok], 99),
         "served_max_ms": _ms([o.latency for o in ok], 100),
-        "shed_p50_ms": _ms([o.latency for o in shed], 50), "shed_p99_ms": _ms([o.latency for o in shed], 99),
+        "shed_p50_ms": _ms([o.latency for o in shed], 50),
+        "shed_p99_ms": _ms([o.latency for o in shed], 99),
         "answered_p99_ms": _ms([o.latency for o in answered], 99),
         "served_p99_by_10s": windows,
-        "generator_lag_p99_ms": _ms(gen.lag[:len(load)], 99),
-        "peak_connections": gen.peak_open, "peak_waiting_in_client": gen.peak_waiting,
+        "generator_lag_p99_ms": _ms(gen.lag[: len(load)], 99),
+        "peak_connections": gen.peak_open,
+        "peak_waiting_in_client": gen.peak_waiting,
         "recovery_first_200_after_load_s": round(first_ok.done - gen.duration, 3) if first_ok else None,
-        "recovery_probes": {"sent": len(probes), "served": sum(o.status == 200 for o in probes),
-                            "shed": sum(o.status == 503 for o in probes), "lost": sum(not o.status for o in probes),
-                            "p99_ms_from_1s_after": _ms(late_probes, 99)},
+        "recovery_probes": {
+            "sent": len(probes),
+            "served": sum(o.status == 200 for o in probes),
+            "shed": sum(o.status == 503 for o in probes),
+            "lost": sum(not o.status for o in probes),
+            "p99_ms_from_1s_after": _ms(late_probes, 99),
+        },
     }
 
 
@@ -348,18 +387,34 @@ def main() -> int:
     parser.add_argument("port", type=int, help="the server's port on 127.0.0.1")
     load = parser.add_mutually_exclusive_group(required=True)
     load.add_argument("--rate", type=float, help="offered requests per second (open loop)")
-    load.add_argument("--closed-loop", type=int, metavar="N",
-                      help="instead: N connections, each sending again as soon as answered (measures capacity)")
+    load.add_argument(
+        "--closed-loop",
+        type=int,
+        metavar="N",
+        help="instead: N connections, each sending again as soon as answered (measures capacity)",
+    )
     parser.add_argument("--duration", type=float, default=60)
-    parser.add_argument("--png", action="append", required=True,
-                        help="PATH[:DIGIT]: a PNG to upload to /predict and the digit every 200 must name; repeatable")
-    parser.add_argument("--max-connections", type=int, default=4096,
-                        help="connections at most; requests wait in the client past it (that wait counts)")
+    parser.add_argument(
+        "--png",
+        action="append",
+        required=True,
+        help="PATH[:DIGIT]: a PNG to upload to /predict and the digit every 200 must name; repeatable",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=4096,
+        help="connections at most; requests wait in the client past it (that wait counts)",
+    )
     parser.add_argument("--preopen", type=int, default=0, help="connections opened before the load starts")
     parser.add_argument("--raw", type=Path, help="write every outcome here (.npz) for a closer look")
-    parser.add_argument("--idle-timeout", type=float, default=4.0,
-                        help="a connection idle this long is closed rather than reused; keep it below the server's "
-                             "keep-alive timeout (uvicorn's 5 s), as HTTP clients do")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=4.0,
+        help="a connection idle this long is closed rather than reused; keep it below the server's "
+        "keep-alive timeout (uvicorn's 5 s), as HTTP clients do",
+    )
     parser.add_argument("--timeout", type=float, default=30, help="an answer later than this counts as lost")
     parser.add_argument("--probe-every", type=float, default=0.02)
     parser.add_argument("--probe-for", type=float, default=2.0)
@@ -372,19 +427,33 @@ def main() -> int:
     if args.closed_loop:
         gen: OpenLoop = ClosedLoop(args.port, payloads, args.closed_loop, args.duration, timeout=args.timeout)
     else:
-        gen = OpenLoop(args.port, payloads, args.rate, args.duration, max_connections=args.max_connections,
-                       idle_timeout=args.idle_timeout, timeout=args.timeout, probe_every=args.probe_every,
-                       probe_for=args.probe_for)
+        gen = OpenLoop(
+            args.port,
+            payloads,
+            args.rate,
+            args.duration,
+            max_connections=args.max_connections,
+            idle_timeout=args.idle_timeout,
+            timeout=args.timeout,
+            probe_every=args.probe_every,
+            probe_for=args.probe_for,
+        )
     try:
         import uvloop  # the generator must not be the bottleneck; uvloop halves its cost per request
+
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
     started = time.monotonic()
     outcomes = runner(gen.run(args.preopen))
     if args.raw:
-        np.savez_compressed(args.raw, **{name: np.array([getattr(o, name) for o in outcomes])
-                                         for name in ("scheduled", "sent", "done", "status", "probe")})
+        np.savez_compressed(
+            args.raw,
+            **{
+                name: np.array([getattr(o, name) for o in outcomes])
+                for name in ("scheduled", "sent", "done", "status", "probe")
+            },
+        )
     summary = {**summarize(gen, outcomes), "wall_s": round(time.monotonic() - started, 1)}
     text = json.dumps(summary, indent=1)
     print(text)

@@ -11,6 +11,7 @@ the served p99 of every 10 s window under --p99-limit-ms, RSS growth after the f
 usage: .venv/bin/python bench/overload.py [--duration 60] [--factor 2] [--preopen 0]
 Needs wrk (apt-get install wrk). Server on CPU 0; wrk and the generator on CPU 1; traffic only to 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import PY, ROOT, start_service, wrk  # noqa: E402
+from load import PY, ROOT, start_service, wrk
 
 
 def rss_mb(pid: int) -> float:
@@ -40,8 +41,12 @@ def rss_mb(pid: int) -> float:
 def served_503s(url: str) -> int:
     """503s the server says it gave: shed at admission plus turned away by a full batching queue."""
     text = httpx.get(url + "/metrics", timeout=5).text
-    return int(sum(float(v) for v in re.findall(r"^lenet_(?:shed_requests|rejected)_total(?:\{[^}]*\})? (\S+)$",
-                                                text, re.M)))
+    return int(
+        sum(
+            float(v)
+            for v in re.findall(r"^lenet_(?:shed_requests|rejected)_total(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE)
+        )
+    )
 
 
 def labelled_pngs(folder: Path) -> list[str]:
@@ -54,8 +59,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--factor", type=float, default=2.0, help="offered rate as a multiple of the measured one")
-    parser.add_argument("--preopen", type=int, default=0, help="open this many connections first (as wrk2 does) "
-                                                              "instead of opening them as requests arrive")
+    parser.add_argument(
+        "--preopen",
+        type=int,
+        default=0,
+        help="open this many connections first (as wrk2 does) instead of opening them as requests arrive",
+    )
     parser.add_argument("--p99-limit-ms", type=float, default=500)
     parser.add_argument("--rss-growth-mb", type=float, default=50)
     parser.add_argument("--peers", type=Path, default=ROOT.parent / "shared" / "peers")
@@ -69,8 +78,14 @@ def main() -> int:
     shutil.copytree(ROOT / "models" / "lenet5" / "1", work / "models" / "lenet5" / "1")
     log_dir = args.out.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    server = start_service({"LENET_MODELS_DIR": str(work / "models"), "LENET_JOBS_DIR": str(work / "jobs"),
-                            **dict(item.split("=", 1) for item in args.env)}, log_dir)
+    server = start_service(
+        {
+            "LENET_MODELS_DIR": str(work / "models"),
+            "LENET_JOBS_DIR": str(work / "jobs"),
+            **dict(item.split("=", 1) for item in args.env),
+        },
+        log_dir,
+    )
     samples: list[tuple[float, float]] = []  # (seconds since the load started, RSS MB)
     stop = threading.Event()
     try:
@@ -90,9 +105,22 @@ def main() -> int:
         sampler = threading.Thread(target=sample)
         sampler.start()
         summary_file = work / "openloop.json"
-        command = ["taskset", "-c", "1", PY, str(ROOT / "bench" / "openloop.py"), str(server.port),
-                   "--rate", str(rate), "--duration", str(args.duration), "--preopen", str(args.preopen),
-                   "--out", str(summary_file)]
+        command = [
+            "taskset",
+            "-c",
+            "1",
+            PY,
+            str(ROOT / "bench" / "openloop.py"),
+            str(server.port),
+            "--rate",
+            str(rate),
+            "--duration",
+            str(args.duration),
+            "--preopen",
+            str(args.preopen),
+            "--out",
+            str(summary_file),
+        ]
         for spec in labelled_pngs(args.peers / "digits"):
             command += ["--png", spec]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=args.duration + 120)
@@ -111,30 +139,39 @@ def main() -> int:
     windows = [w["p99_ms"] for w in load["served_p99_by_10s"] if w["p99_ms"] is not None]
     shed_client = load["statuses"].get("503", 0) + load["recovery_probes"]["shed"]
     report = {
-        "capacity_rps_closed_loop_c64": capacity, "factor": args.factor, "preopen": args.preopen, **load,
-        "rss_mb_before": round(rss_before, 1), "rss_mb_at_10s": round(settled[-1], 1),
-        "rss_mb_peak": round(max(during), 1), "rss_mb_end": round(during[-1], 1),
-        "ready_after": ready, "server_counted_503s": shed_server, "client_saw_503s": shed_client,
+        "capacity_rps_closed_loop_c64": capacity,
+        "factor": args.factor,
+        "preopen": args.preopen,
+        **load,
+        "rss_mb_before": round(rss_before, 1),
+        "rss_mb_at_10s": round(settled[-1], 1),
+        "rss_mb_peak": round(max(during), 1),
+        "rss_mb_end": round(during[-1], 1),
+        "ready_after": ready,
+        "server_counted_503s": shed_server,
+        "client_saw_503s": shed_client,
     }
     checks = {
         "every request answered (none lost)": load["lost"] == 0,
         "only 200, or 503 with Retry-After": set(load["statuses"]) <= {"200", "503"}
-                                             and load["shed_without_retry_after"] == 0,
+        and load["shed_without_retry_after"] == 0,
         "every 200 names the right digit": load["wrong_answers"] == 0,
         f"offered at least {0.95 * args.factor:.2f}x the measured rate": load["offered_rps"] >= 0.95 * rate,
-        f"served p99 under {args.p99_limit_ms:g} ms in every 10 s window":
-            bool(windows) and max(windows) <= args.p99_limit_ms,
-        f"RSS grew under {args.rss_growth_mb:g} MB after the first 10 s":
-            max(during) - settled[-1] <= args.rss_growth_mb,
+        f"served p99 under {args.p99_limit_ms:g} ms in every 10 s window": bool(windows)
+        and max(windows) <= args.p99_limit_ms,
+        f"RSS grew under {args.rss_growth_mb:g} MB after the first 10 s": max(during) - settled[-1]
+        <= args.rss_growth_mb,
         "a 200 within 1 s of the load stopping": (load["recovery_first_200_after_load_s"] or 99) <= 1.0,
         "server and client count the same 503s": shed_server == shed_client,
         "ready afterwards": ready == 200,
     }
     report["checks"] = checks
     print(json.dumps(report, indent=1))
-    print(f"\noffered {load['offered_rps']:,.0f} req/s ({args.factor:g}x the {capacity:,.0f} measured), "
-          f"served {load['served_rps']:,.0f}/s, shed {load['shed_rps']:,.0f}/s, lost {load['lost']}; served "
-          f"p50 {load['served_p50_ms']} ms, p99 {load['served_p99_ms']} ms; peak RSS {max(during):.0f} MB")
+    print(
+        f"\noffered {load['offered_rps']:,.0f} req/s ({args.factor:g}x the {capacity:,.0f} measured), "
+        f"served {load['served_rps']:,.0f}/s, shed {load['shed_rps']:,.0f}/s, lost {load['lost']}; served "
+        f"p50 {load['served_p50_ms']} ms, p99 {load['served_p99_ms']} ms; peak RSS {max(during):.0f} MB"
+    )
     for name, ok in checks.items():
         print(f"  {'ok  ' if ok else 'FAIL'} {name}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         shares = ", ".join(f"{name} {count}" for name, count in paths.most_common())
         print(f"| {title} | {plain:.1f}% | {old} | {now:.1f}% | {ms:.2f}{old_time} | {shares} |", flush=True)
 
-    print("\n| image with no digit | answered \"no digit\" | ms per image |")
+    print('\n| image with no digit | answered "no digit" | ms per image |')
     print("|---|---:|---:|")
     for title, render in no_digit_cases().items():
         if args.only not in title:

@@ -39,15 +39,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
-from preprocess_accuracy import Predict  # noqa: E402
-from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke  # noqa: E402
+from preprocess_accuracy import Predict
+from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke
 
-from app.imaging.decode import shrink  # noqa: E402
-from app.imaging.line import views  # noqa: E402
-from app.imaging.reading import Reading, finer_cuts_wanted, read_number  # noqa: E402
-from app.imaging.segment import FINER_WIDE_PIECE, NUMBER_SIDE, Segmented, segment_number  # noqa: E402
-from app.model import SavedModelDigits  # noqa: E402
-from training.wrong_cuts import InkLine, cut_kind  # noqa: E402
+from app.imaging.decode import shrink
+from app.imaging.line import views
+from app.imaging.reading import Reading, finer_cuts_wanted, read_number
+from app.imaging.segment import FINER_WIDE_PIECE, NUMBER_SIDE, Segmented, segment_number
+from app.model import SavedModelDigits
+from training.wrong_cuts import InkLine, cut_kind
 
 # ink 0..1 of the whole number, the digits' mean height in pixels, and each digit's ink in its own layer
 Number = tuple[np.ndarray, float, np.ndarray]
@@ -200,7 +200,10 @@ def calibration_error(confidence: np.ndarray, right: np.ndarray, bins: int = 10)
     weighed by their share of the readings."""
     which = np.minimum((confidence * bins).astype(np.int64), bins - 1)
     return float(
-        sum((which == b).mean() * abs(confidence[which == b].mean() - right[which == b].mean()) for b in np.unique(which))
+        sum(
+            (which == b).mean() * abs(confidence[which == b].mean() - right[which == b].mean())
+            for b in np.unique(which)
+        )
     )
 
 
@@ -217,7 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "6")
     parser.add_argument(
-        "--only", default="", help="only conditions whose title contains this text (the same numbers as in the whole table)"
+        "--only",
+        default="",
+        help="only conditions whose title contains this text (the same numbers as in the whole table)",
     )
     parser.add_argument("--show", type=int, default=0, help="print this many misread numbers per condition")
     parser.add_argument("--no-line-reader", action="store_true", help="read with the classifier's cuts alone")
@@ -233,8 +238,12 @@ def main(argv: list[str] | None = None) -> None:
         return model.predict(pixels[..., None])
 
     rng = np.random.default_rng(args.seed)
-    line = "without" if read_lines is None or model.read_lines(np.zeros((1, 32, 320, 1), np.float32)) is None else "with"
-    print(f"model {args.model} ({line} a line reader), {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n")
+    line = (
+        "without" if read_lines is None or model.read_lines(np.zeros((1, 32, 320, 1), np.float32)) is None else "with"
+    )
+    print(
+        f"model {args.model} ({line} a line reader), {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n"
+    )
     print(
         "| medium | spacing | whole numbers right (95% interval) | digits right | right cuts offered | candidates per number "
         "| ms per number | the classifier alone: whole numbers right |"

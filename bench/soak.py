@@ -5,6 +5,7 @@ usage: .venv/bin/python bench/soak.py [--minutes 5] [--swap-every 3] [--clients 
 Uses MNIST test digits that both bundled models classify correctly, so any wrong answer is the
 service's fault, not the model's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import ROOT, start_service  # noqa: E402
-from overload import rss_mb  # noqa: E402
+from load import ROOT, start_service
+from overload import rss_mb
 
 
 def png(array: np.ndarray) -> bytes:
@@ -56,8 +57,14 @@ def main() -> int:
     shutil.copytree(sources[0], model_dir / "1")
     log_dir = args.out.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    server = start_service({"LENET_MODELS_DIR": str(work / "models"), "LENET_JOBS_DIR": str(work / "jobs"),
-                            "LENET_POLL_INTERVAL_S": "0.5"}, log_dir)
+    server = start_service(
+        {
+            "LENET_MODELS_DIR": str(work / "models"),
+            "LENET_JOBS_DIR": str(work / "jobs"),
+            "LENET_POLL_INTERVAL_S": "0.5",
+        },
+        log_dir,
+    )
     stop = threading.Event()
     tally = {"ok": 0, "wrong": 0, "failed": 0, "versions": set()}
     lock = threading.Lock()
@@ -104,10 +111,18 @@ def main() -> int:
         stop.set()
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    report = {"minutes": args.minutes, "swaps": swaps, "versions_seen": len(tally["versions"]),
-              "requests_ok": tally["ok"], "wrong_answers": tally["wrong"], "failed_requests": tally["failed"],
-              "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss[-1], 1) if rss else None,
-              "rss_mb_max": round(max(rss), 1) if rss else None, "check_digits": len(digits)}
+    report = {
+        "minutes": args.minutes,
+        "swaps": swaps,
+        "versions_seen": len(tally["versions"]),
+        "requests_ok": tally["ok"],
+        "wrong_answers": tally["wrong"],
+        "failed_requests": tally["failed"],
+        "rss_mb_start": round(rss_start, 1),
+        "rss_mb_end": round(rss[-1], 1) if rss else None,
+        "rss_mb_max": round(max(rss), 1) if rss else None,
+        "check_digits": len(digits),
+    }
     print(json.dumps(report, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))

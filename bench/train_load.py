@@ -5,6 +5,7 @@ LENET_TRAIN_THREADS threads), wrk to CPU 1; single-PNG requests at --conns for -
 
 usage: .venv/bin/python bench/train_load.py [--duration 15] [--conns 16] [--data ../shared/datasets/mnist.npz]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import ROOT, start_service, wrk  # noqa: E402
+from load import ROOT, start_service, wrk
 
 TOKEN = "bench-token"
 
@@ -35,8 +36,13 @@ def main() -> int:
     shutil.copytree(ROOT / "models" / "lenet5" / "1", work / "models" / "lenet5" / "1")
     log_dir = args.out.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = {"LENET_MODELS_DIR": str(work / "models"), "LENET_JOBS_DIR": str(work / "jobs"),
-           "LENET_ADMIN_TOKEN": TOKEN, "LENET_MNIST_PATH": str(args.data.resolve()), "LENET_LOG_LEVEL": "warning"}
+    env = {
+        "LENET_MODELS_DIR": str(work / "models"),
+        "LENET_JOBS_DIR": str(work / "jobs"),
+        "LENET_ADMIN_TOKEN": TOKEN,
+        "LENET_MNIST_PATH": str(args.data.resolve()),
+        "LENET_LOG_LEVEL": "warning",
+    }
     server = start_service(env, log_dir)
     png = {"PNG": str(args.peers.resolve() / "digits" / "00_label7.png")}
     rows = {}
@@ -44,7 +50,9 @@ def main() -> int:
         wrk(server, "/predict", png, args.conns, 3, args.peers.resolve())  # warm-up
         rows["idle"] = wrk(server, "/predict", png, args.conns, args.duration, args.peers.resolve())
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        job = httpx.post(server.url + "/train", headers=auth, json={"arch": "lenet5", "epochs": 50, "promote": "never"}).json()
+        job = httpx.post(
+            server.url + "/train", headers=auth, json={"arch": "lenet5", "epochs": 50, "promote": "never"}
+        ).json()
         deadline = time.monotonic() + 120
         while httpx.get(f"{server.url}/train/{job['job_id']}", headers=auth).json()["progress"].get("step") is None:
             if time.monotonic() > deadline:
@@ -59,11 +67,15 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     print("\n| /predict (PNG) | c | req/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|---:|")
     for label, r in rows.items():
-        print(f"| {label} | {args.conns} | {r.get('rps', 0):,.0f} | {r.get('p50_ms', 0):.1f} | {r.get('p99_ms', 0):.1f} "
-              f"| {r.get('non2xx')} |")
+        print(
+            f"| {label} | {args.conns} | {r.get('rps', 0):,.0f} | {r.get('p50_ms', 0):.1f} | {r.get('p99_ms', 0):.1f} "
+            f"| {r.get('non2xx')} |"
+        )
     if "job_progress" in rows.get("training", {}):
         p = rows["training"]["job_progress"]
-        print(f"training job meanwhile: epoch {p.get('epoch')}/{p.get('epochs')}, step {p.get('step')}/{p.get('steps')}")
+        print(
+            f"training job meanwhile: epoch {p.get('epoch')}/{p.get('epochs')}, step {p.get('step')}/{p.get('steps')}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
     return 0

@@ -35,8 +35,9 @@ def full_mnist():
     return load_mnist(SHARED_MNIST)
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str],
-               interval: float = 0.02) -> object:
+def wait_until(
+    predicate: Callable[[], object], timeout: float, message: str | Callable[[], str], interval: float = 0.02
+) -> object:
     """Wait for a condition instead of sleeping a guessed time: poll `predicate` until it is truthy and return
     its value; after `timeout` seconds fail with `message` (a callable is called then, e.g. for a log tail)."""
     deadline = time.monotonic() + timeout
@@ -47,8 +48,9 @@ def wait_until(predicate: Callable[[], object], timeout: float, message: str | C
     return value
 
 
-async def async_wait_until(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str],
-                           interval: float = 0.005) -> object:
+async def async_wait_until(
+    predicate: Callable[[], object], timeout: float, message: str | Callable[[], str], interval: float = 0.005
+) -> object:
     """`wait_until` inside a running event loop: polls without blocking the loop the condition depends on."""
     deadline = time.monotonic() + timeout
     while not (value := predicate()):

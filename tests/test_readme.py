@@ -1,5 +1,6 @@
 """The README stays true: its error table lists exactly the error codes the service can send, and every
 relative link or repository path it names (and bench/README.md names) exists."""
+
 from __future__ import annotations
 
 import ast
@@ -31,14 +32,21 @@ def service_error_codes() -> dict[str, int]:
 
 
 def _strings(node: ast.AST) -> set[str]:
-    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-            and CODE.fullmatch(n.value)}
+    return {
+        n.value
+        for n in ast.walk(node)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and CODE.fullmatch(n.value)
+    }
 
 
 def _assigned(scope: ast.AST, name: str) -> set[str]:
     """Code-like string literals assigned to `name` anywhere in `scope` (e.g. a status -> code mapping)."""
-    return {s for n in ast.walk(scope) if isinstance(n, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == name for t in n.targets) for s in _strings(n.value)}
+    return {
+        s
+        for n in ast.walk(scope)
+        if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in n.targets)
+        for s in _strings(n.value)
+    }
 
 
 def source_codes(path: Path) -> set[str]:
@@ -61,8 +69,9 @@ def source_codes(path: Path) -> set[str]:
                     codes |= _strings(argument)
         elif isinstance(node, ast.ClassDef):
             for statement in node.body:
-                if isinstance(statement, ast.Assign) and any(getattr(t, "id", None) == "code"
-                                                             for t in statement.targets):
+                if isinstance(statement, ast.Assign) and any(
+                    getattr(t, "id", None) == "code" for t in statement.targets
+                ):
                     codes |= _strings(statement.value)
         elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
             text = node.value.decode("utf-8", "replace") if isinstance(node.value, bytes) else node.value
@@ -79,7 +88,7 @@ def readme_error_table(text: str) -> dict[str, str]:
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if re.fullmatch(r"\|\s*status\s*\|\s*code\s*\|\s*when\s*\|", line))
     rows = {}
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         status, code = (cell.strip() for cell in line.strip("|").split("|")[:2])
@@ -90,7 +99,7 @@ def readme_error_table(text: str) -> dict[str, str]:
 
 def test_the_collector_sees_every_kind_of_definition(tmp_path: Path) -> None:
     module = tmp_path / "sample.py"
-    module.write_text('''
+    module.write_text("""
 class Teapot(ServiceError):
     code = "teapot"
 BODY = b'{"error":{"code":"hand_written","message":"..."}}'
@@ -101,30 +110,38 @@ def other(exc):
     error_response(500, "literal", "m")
     error_response(exc.status, exc.code, exc.message)
     raise Something("message", code="keyword")
-''')
+""")
     assert source_codes(module) == {"teapot", "hand_written", "mapped", "fallback", "literal", "keyword"}
 
 
 def test_the_error_table_lists_exactly_the_codes_the_service_defines() -> None:
     table = readme_error_table(README.read_text())
     defined = defined_codes()
-    assert not defined - set(table), f"codes the service can send but the README's error table misses: " \
-                                     f"{sorted(defined - set(table))}"
-    assert not set(table) - defined, f"codes in the README's error table that the service no longer defines: " \
-                                     f"{sorted(set(table) - defined)}"
+    assert not defined - set(table), (
+        f"codes the service can send but the README's error table misses: {sorted(defined - set(table))}"
+    )
+    assert not set(table) - defined, (
+        f"codes in the README's error table that the service no longer defines: {sorted(set(table) - defined)}"
+    )
 
 
 def test_the_error_table_gives_each_domain_error_its_status() -> None:
     table = readme_error_table(README.read_text())
-    wrong = {code: (table.get(code), status) for code, status in service_error_codes().items()
-             if code in table and table[code] != str(status)}
+    wrong = {
+        code: (table.get(code), status)
+        for code, status in service_error_codes().items()
+        if code in table and table[code] != str(status)
+    }
     assert not wrong, f"code: (README status, app.errors status): {wrong}"
 
 
 def _ignored(relative: str) -> bool:
     """Paths the repository creates but does not commit (data/, bench/results/, ...), as .gitignore names them."""
-    patterns = [p.strip().strip("/") for p in (REPO_ROOT / ".gitignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip().strip("/")
+        for p in (REPO_ROOT / ".gitignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
     parts = relative.strip("/").split("/")
     return any(fnmatch.fnmatch("/".join(parts[:i]), p) for p in patterns for i in range(1, len(parts) + 1))
 

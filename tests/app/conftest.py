@@ -1,4 +1,5 @@
 """Fakes for the service's model interface, so repository and API tests need no TensorFlow."""
+
 from __future__ import annotations
 
 import io
@@ -123,9 +124,15 @@ def loader() -> FakeLoader:
 
 def fake_settings(tmp_path: Path, **overrides: object) -> Settings:
     """Settings for an app over a repository in `tmp_path`, polled fast, batches of 8, no warm-up."""
-    options: dict[str, object] = {"models_dir": tmp_path / "models", "jobs_dir": tmp_path / "jobs",
-                                  "default_model": "lenet5", "poll_interval_s": 0.05, "max_delay_ms": 5,
-                                  "max_batch_size": 8, "warmup_batches": 0}
+    options: dict[str, object] = {
+        "models_dir": tmp_path / "models",
+        "jobs_dir": tmp_path / "jobs",
+        "default_model": "lenet5",
+        "poll_interval_s": 0.05,
+        "max_delay_ms": 5,
+        "max_batch_size": 8,
+        "warmup_batches": 0,
+    }
     return Settings(**(options | overrides))  # type: ignore[arg-type]
 
 
@@ -140,7 +147,7 @@ with np.load(FIXTURE_MNIST) as _data:
 
 
 def metric(text: str, name: str) -> float:
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
     assert found, f"{name} not in /metrics"
     return float(found.group(1))
 
@@ -158,8 +165,12 @@ async def crowded(settings, loader):
 
 
 # ----- the inference protocol's error object ($inference_error_response and its siblings) -----
-V2_ERROR_SCHEMA = {"type": "object", "required": ["error"], "additionalProperties": False,
-                   "properties": {"error": {"type": "string", "minLength": 1}}}
+V2_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {"error": {"type": "string", "minLength": 1}},
+}
 
 
 def assert_v2_error(response: httpx.Response, status: int, contains: str = "") -> str:

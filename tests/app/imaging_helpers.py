@@ -36,7 +36,7 @@ def shifted_correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def centre_of_mass(a: np.ndarray) -> tuple[float, float]:
-    rows, cols = np.mgrid[0:a.shape[0], 0:a.shape[1]]
+    rows, cols = np.mgrid[0 : a.shape[0], 0 : a.shape[1]]
     return float((rows * a).sum() / a.sum()), float((cols * a).sum() / a.sum())
 
 
@@ -56,9 +56,16 @@ def upscaled(digit: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(image, np.float32) / 255
 
 
-def on_paper(digit: np.ndarray, *, size: tuple[int, int] = (280, 280), at: tuple[int, int] = (0, 0),
-             side: int = 280, paper: float = 255, ink: float = 0) -> np.ndarray:
+def on_paper(
+    digit: np.ndarray,
+    *,
+    size: tuple[int, int] = (280, 280),
+    at: tuple[int, int] = (0, 0),
+    side: int = 280,
+    paper: float = 255,
+    ink: float = 0,
+) -> np.ndarray:
     """Dark ink on paper: an L image of `size` (width, height) with the digit at `at` (left, top)."""
     share = np.zeros((size[1], size[0]), np.float32)
-    share[at[1]:at[1] + side, at[0]:at[0] + side] = upscaled(digit, side)
+    share[at[1] : at[1] + side, at[0] : at[0] + side] = upscaled(digit, side)
     return np.clip(paper * (1 - share) + ink * share, 0, 255).astype(np.uint8)

@@ -1,4 +1,5 @@
 """Admission control (app/admission.py) on the real app with a fake model."""
+
 from __future__ import annotations
 
 import asyncio

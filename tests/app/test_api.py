@@ -1,4 +1,5 @@
 """The HTTP API on the real app with a fake model (httpx over ASGI, lifespan run for real)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -74,26 +75,42 @@ async def test_json_instances_arrays_and_b64(client, digit_png):
 async def test_concurrent_requests_are_batched(client, loader, digit_png):
     (model,) = loader.loaded.values()
     model.sizes.clear()
-    responses = await asyncio.gather(*(client.post("/predict", files={"image": ("d.png", digit_png, "image/png")})
-                                       for _ in range(8)))
+    responses = await asyncio.gather(
+        *(client.post("/predict", files={"image": ("d.png", digit_png, "image/png")}) for _ in range(8))
+    )
     assert all(r.status_code == 200 for r in responses)
     assert sum(model.sizes) == 8 and max(model.sizes) > 1  # the model saw batches, not 8 single calls
 
 
-@pytest.mark.parametrize("kwargs,status,code", [
-    pytest.param({"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "bad_image", id="text-as-png"),
-    pytest.param({"files": {"picture": ("x.png", b"x", "image/png")}}, 400, "bad_request", id="wrong-field"),
-    pytest.param({"json": {"instances": [[[1] * 27] * 28]}}, 400, "bad_array", id="wrong-shape"),
-    pytest.param({"json": {"instances": []}}, 400, "bad_request", id="empty-list"),
-    pytest.param({"json": {"images": []}}, 400, "bad_request", id="missing-instances"),
-    pytest.param({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "bad_request",
-                 id="bad-json"),
-    pytest.param({"content": b"\xff\xfe", "headers": {"content-type": "application/json"}}, 400, "bad_request",
-                 id="invalid-utf8"),
-    pytest.param({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type",
-                 id="text-plain"),
-    pytest.param({"json": {"instances": [{"b64": "!!!"}]}}, 400, "bad_image", id="bad-base64"),
-])
+@pytest.mark.parametrize(
+    "kwargs,status,code",
+    [
+        pytest.param({"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "bad_image", id="text-as-png"),
+        pytest.param({"files": {"picture": ("x.png", b"x", "image/png")}}, 400, "bad_request", id="wrong-field"),
+        pytest.param({"json": {"instances": [[[1] * 27] * 28]}}, 400, "bad_array", id="wrong-shape"),
+        pytest.param({"json": {"instances": []}}, 400, "bad_request", id="empty-list"),
+        pytest.param({"json": {"images": []}}, 400, "bad_request", id="missing-instances"),
+        pytest.param(
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            "bad_request",
+            id="bad-json",
+        ),
+        pytest.param(
+            {"content": b"\xff\xfe", "headers": {"content-type": "application/json"}},
+            400,
+            "bad_request",
+            id="invalid-utf8",
+        ),
+        pytest.param(
+            {"content": b"hello", "headers": {"content-type": "text/plain"}},
+            415,
+            "unsupported_media_type",
+            id="text-plain",
+        ),
+        pytest.param({"json": {"instances": [{"b64": "!!!"}]}}, 400, "bad_image", id="bad-base64"),
+    ],
+)
 async def test_bad_input_gets_a_clear_4xx(client, kwargs, status, code):
     assert_error(await client.post("/predict", **kwargs), status, code)
     assert (await client.get("/readyz")).status_code == 200
@@ -103,8 +120,9 @@ async def test_too_many_instances_and_too_large_body(client, settings):
     too_many = {"instances": [[0] * 784] * (settings.max_instances + 1)}
     assert_error(await client.post("/predict", json=too_many), 400, "too_many_instances")
     huge = b"0" * (settings.max_body_bytes + 1)
-    assert_error(await client.post("/predict", content=huge, headers={"content-type": "application/json"}),
-                 413, "body_too_large")
+    assert_error(
+        await client.post("/predict", content=huge, headers={"content-type": "application/json"}), 413, "body_too_large"
+    )
 
 
 async def test_unknown_model_and_version(client):
@@ -127,8 +145,10 @@ async def test_health_models_and_metrics(client, digit_png):
 
 async def test_v2_json_and_binary(client):
     image = np.zeros((2, 28, 28, 1), np.float32)
-    request = {"id": "r1", "inputs": [{"name": "image", "shape": [2, 28, 28, 1], "datatype": "FP32",
-                                        "data": image.reshape(-1).tolist()}]}
+    request = {
+        "id": "r1",
+        "inputs": [{"name": "image", "shape": [2, 28, 28, 1], "datatype": "FP32", "data": image.reshape(-1).tolist()}],
+    }
     response = await client.post("/v2/models/lenet5/infer", json=request)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -137,12 +157,24 @@ async def test_v2_json_and_binary(client):
     assert output["name"] == "probabilities" and output["shape"] == [2, 10] and len(output["data"]) == 20
 
     raw = image.astype("<f4").tobytes()
-    header = json.dumps({"inputs": [{"name": "image", "shape": [2, 28, 28, 1], "datatype": "FP32",
-                                     "parameters": {"binary_data_size": len(raw)}}],
-                         "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}]}).encode()
-    response = await client.post("/v2/models/lenet5/versions/1/infer", content=header + raw,
-                                 headers={"Inference-Header-Content-Length": str(len(header)),
-                                          "content-type": "application/octet-stream"})
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "shape": [2, 28, 28, 1],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    response = await client.post(
+        "/v2/models/lenet5/versions/1/infer",
+        content=header + raw,
+        headers={"Inference-Header-Content-Length": str(len(header)), "content-type": "application/octet-stream"},
+    )
     assert response.status_code == 200, response.text
     split = int(response.headers["inference-header-content-length"])
     meta = json.loads(response.content[:split])
@@ -163,15 +195,28 @@ async def test_v2_metadata_health_and_errors(client):
     assert_v2_error(await client.post("/v2/models/lenet5/infer", json=bad), 400, "784")
     nan = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [float("nan")] * 784}]}
     # NaN is not JSON at all: refused by the parser.
-    assert_v2_error(await client.post("/v2/models/lenet5/infer", content=json.dumps(nan),
-                                      headers={"content-type": "application/json"}), 400, "not valid JSON")
+    assert_v2_error(
+        await client.post(
+            "/v2/models/lenet5/infer", content=json.dumps(nan), headers={"content-type": "application/json"}
+        ),
+        400,
+        "not valid JSON",
+    )
     huge = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [1e300] * 784}]}
     assert_v2_error(await client.post("/v2/models/lenet5/infer", json=huge), 400, "between 0 and 255")
     nan_binary = np.full(784, np.nan, "<f4").tobytes()
-    header = json.dumps({"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32",
-                                     "parameters": {"binary_data_size": 3136}}]}).encode()
-    assert_v2_error(await client.post("/v2/models/lenet5/infer", content=header + nan_binary,
-                                      headers={"Inference-Header-Content-Length": str(len(header))}), 400, "finite")
+    header = json.dumps(
+        {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "parameters": {"binary_data_size": 3136}}]}
+    ).encode()
+    assert_v2_error(
+        await client.post(
+            "/v2/models/lenet5/infer",
+            content=header + nan_binary,
+            headers={"Inference-Header-Content-Length": str(len(header))},
+        ),
+        400,
+        "finite",
+    )
 
 
 async def test_version_metadata_and_figures(client, settings):
@@ -187,11 +232,14 @@ async def test_version_metadata_and_figures(client, settings):
     assert (await client.get("/models/lenet5/versions/1/report/..%2F..%2Fetc%2Fpasswd")).status_code in (404, 422)
 
 
-@pytest.mark.parametrize("request_body", [
-    pytest.param({"parameters": [None]}, id="top-level-parameters-list"),
-    pytest.param({"outputs": [{"name": "probabilities", "parameters": "yes"}]}, id="output-parameters-string"),
-    pytest.param({"outputs": "probabilities"}, id="outputs-string"),
-])
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        pytest.param({"parameters": [None]}, id="top-level-parameters-list"),
+        pytest.param({"outputs": [{"name": "probabilities", "parameters": "yes"}]}, id="output-parameters-string"),
+        pytest.param({"outputs": "probabilities"}, id="outputs-string"),
+    ],
+)
 async def test_v2_malformed_parameters_are_400_not_500(client, request_body):
     # Found by schemathesis: these used to raise AttributeError (a 500).
     body = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [0.0] * 784}], **request_body}
@@ -204,14 +252,16 @@ async def test_v2_version_ready_means_infer_would_succeed(settings, loader):
     add_version(settings.models_dir, "lenet5", 3, broken=True)  # refused: version 2 serves
     app = create_app(settings, loader)
     body = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [0.0] * 784}]}
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            for version, ready in ((1, True), (2, True), (3, False)):
-                answer = await http.get(f"/v2/models/lenet5/versions/{version}/ready")
-                infer = await http.post(f"/v2/models/lenet5/versions/{version}/infer", json=body)
-                assert (answer.status_code == 200) is ready, (version, answer.text)
-                assert (infer.status_code == 200) is ready, (version, infer.text)
-            assert (await http.get("/v2/models/lenet5/versions/4/ready")).status_code == 404
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        for version, ready in ((1, True), (2, True), (3, False)):
+            answer = await http.get(f"/v2/models/lenet5/versions/{version}/ready")
+            infer = await http.post(f"/v2/models/lenet5/versions/{version}/infer", json=body)
+            assert (answer.status_code == 200) is ready, (version, answer.text)
+            assert (infer.status_code == 200) is ready, (version, infer.text)
+        assert (await http.get("/v2/models/lenet5/versions/4/ready")).status_code == 404
 
 
 # ----- images that hold no digit: "digit": null with the reason, the rest answered as usual -----
@@ -244,19 +294,27 @@ async def test_a_blank_upload_is_answered_null_and_the_digit_beside_it_as_usual(
     assert metric(text, 'lenet_images_predicted_total{model="lenet5"}') == 1
 
 
-@pytest.mark.parametrize("kinds", [
-    pytest.param(["zeros", "digit"], id="lists-fast-path"),
-    pytest.param(["flat-zeros", "digit", "zeros"], id="flat-and-nested-fast-path"),
-    pytest.param(["zeros-28x28x1", "digit-b64"], id="beside-b64-per-instance-path"),
-    pytest.param(["blank-b64", "digit"], id="blank-b64"),
-])
+@pytest.mark.parametrize(
+    "kinds",
+    [
+        pytest.param(["zeros", "digit"], id="lists-fast-path"),
+        pytest.param(["flat-zeros", "digit", "zeros"], id="flat-and-nested-fast-path"),
+        pytest.param(["zeros-28x28x1", "digit-b64"], id="beside-b64-per-instance-path"),
+        pytest.param(["blank-b64", "digit"], id="blank-b64"),
+    ],
+)
 async def test_all_zero_arrays_and_blank_b64_instances_are_answered_null(client, loader, digit_png, kinds):
     (model,) = loader.loaded.values()
     with np.load(FIXTURE_MNIST) as data:
         digit = data["x_test"][0]
-    instances = {"digit": digit.tolist(), "digit-b64": {"b64": base64.b64encode(digit_png).decode()},
-                 "zeros": [[0] * 28] * 28, "flat-zeros": [0.0] * 784, "zeros-28x28x1": [[[0]] * 28] * 28,
-                 "blank-b64": {"b64": base64.b64encode(BLANK_PNG).decode()}}
+    instances = {
+        "digit": digit.tolist(),
+        "digit-b64": {"b64": base64.b64encode(digit_png).decode()},
+        "zeros": [[0] * 28] * 28,
+        "flat-zeros": [0.0] * 784,
+        "zeros-28x28x1": [[[0]] * 28] * 28,
+        "blank-b64": {"b64": base64.b64encode(BLANK_PNG).decode()},
+    }
     response = await client.post("/predict", json={"instances": [instances[kind] for kind in kinds]})
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
@@ -269,10 +327,13 @@ async def test_all_zero_arrays_and_blank_b64_instances_are_answered_null(client,
     assert model.sizes == [1]
 
 
-@pytest.mark.parametrize("kwargs", [
-    pytest.param({"files": [("image", ("a.png", BLANK_PNG, "image/png"))] * 2}, id="blank-uploads"),
-    pytest.param({"json": {"instances": [[0] * 784] * 3}}, id="zero-arrays"),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"files": [("image", ("a.png", BLANK_PNG, "image/png"))] * 2}, id="blank-uploads"),
+        pytest.param({"json": {"instances": [[0] * 784] * 3}}, id="zero-arrays"),
+    ],
+)
 async def test_a_request_with_no_digit_at_all_names_the_model_without_calling_it(client, loader, kwargs):
     (model,) = loader.loaded.values()
     response = await client.post("/predict", **kwargs)

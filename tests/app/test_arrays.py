@@ -16,8 +16,6 @@ def assert_mnist_like(a: np.ndarray) -> None:
     assert a.min() >= 0 and a.max() <= 1
 
 
-
-
 EXPECTED = SEVEN.astype(np.float32) / 255
 
 
@@ -106,11 +104,14 @@ def test_batches_scale_each_image_by_its_own_range():
     np.testing.assert_allclose(normalise_batch(np.ones((1, 28, 28)), scale=255.0), 1 / 255, rtol=1e-6)
 
 
-@pytest.mark.parametrize("value,mentions", [
-    pytest.param(np.nan, "finite", id="nan"),
-    pytest.param(-0.5, "between", id="negative"),
-    pytest.param(300.0, "between", id="above-255"),
-])
+@pytest.mark.parametrize(
+    "value,mentions",
+    [
+        pytest.param(np.nan, "finite", id="nan"),
+        pytest.param(-0.5, "between", id="negative"),
+        pytest.param(300.0, "between", id="above-255"),
+    ],
+)
 def test_batches_refuse_bad_values(value, mentions):
     batch = np.zeros((2, 28, 28))
     batch[1, 3, 3] = value
@@ -126,12 +127,15 @@ def test_batch_fast_path_matches_instance_by_instance():
         np.testing.assert_allclose(row, preprocess_array(instance), atol=1e-6)
 
 
-@pytest.mark.parametrize("instances", [
-    pytest.param([SEVEN.tolist(), SEVEN[:27].tolist()], id="ragged"),
-    pytest.param([[["a"] * 28] * 28], id="strings"),
-    pytest.param([[[None] * 28] * 28], id="nulls"),
-    pytest.param([np.zeros((28, 29)).tolist()], id="wrong-shape"),
-])
+@pytest.mark.parametrize(
+    "instances",
+    [
+        pytest.param([SEVEN.tolist(), SEVEN[:27].tolist()], id="ragged"),
+        pytest.param([[["a"] * 28] * 28], id="strings"),
+        pytest.param([[[None] * 28] * 28], id="nulls"),
+        pytest.param([np.zeros((28, 29)).tolist()], id="wrong-shape"),
+    ],
+)
 def test_batch_fast_path_declines_what_it_cannot_vouch_for(instances):
     assert batch_from_lists(instances) is None
 

@@ -52,7 +52,7 @@ async def test_concurrent_requests_share_batches_and_keep_their_results():
     batcher = make(model)
     results = await asyncio.gather(*(batcher.predict(tagged(i)) for i in range(10)))
     assert sorted(model.sizes, reverse=True) == [4, 4, 2]
-    assert [int(round(r[0, 0])) for r in results] == list(range(10))
+    assert [round(r[0, 0]) for r in results] == list(range(10))
 
 
 async def test_a_lone_request_waits_at_most_max_delay():
@@ -70,15 +70,20 @@ async def test_large_request_is_split_into_batches_in_order():
     batcher = make(model, max_batch_size=4)
     out = await batcher.predict(tagged(*range(11)))
     assert max(model.sizes) <= 4 and sum(model.sizes) == 11
-    assert [int(round(v)) for v in out[:, 0]] == list(range(11))
+    assert [round(v) for v in out[:, 0]] == list(range(11))
 
 
 async def test_full_queue_turns_requests_away_at_once():
     gate = threading.Event()
     rejected = []
     model = Recorder(block=gate)
-    batcher = make(model, max_batch_size=2, max_queue_images=4, max_delay_s=0.0,
-                   observer=BatchObserver(rejected=lambda: rejected.append(1)))
+    batcher = make(
+        model,
+        max_batch_size=2,
+        max_queue_images=4,
+        max_delay_s=0.0,
+        observer=BatchObserver(rejected=lambda: rejected.append(1)),
+    )
     first = asyncio.ensure_future(batcher.predict(tagged(1, 2)))  # taken by the worker, blocked in the model
     await async_wait_until(model.called.is_set, 5, "the worker never took the first batch")
     queued = asyncio.ensure_future(batcher.predict(tagged(3, 4, 5, 6)))  # fills the queue
@@ -119,7 +124,7 @@ async def test_retired_batcher_answers_what_it_queued_then_closes():
     await asyncio.sleep(0)  # one loop turn: each request runs up to its await, its image queued
     assert batcher.queued_images == 3  # queued before the retirement, still inside max_delay
     batcher.retire()
-    assert [int(round(r[0, 0])) for r in await asyncio.gather(*pending)] == [0, 1, 2]
+    assert [round(r[0, 0]) for r in await asyncio.gather(*pending)] == [0, 1, 2]
     await asyncio.wait_for(batcher.closed.wait(), 1)
     with pytest.raises(BatcherClosed):
         await batcher.predict(tagged(9))

@@ -1,4 +1,5 @@
 """Response compression (app/compression.py): gzip on Accept-Encoding for successful answers; errors stay plain."""
+
 from __future__ import annotations
 
 import gzip
@@ -51,12 +52,15 @@ async def test_a_large_success_is_gzipped_only_when_the_client_accepts_gzip(http
     assert "content-encoding" not in response.headers and body == BIG
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param("/?status=400", id="client-error"),
-    pytest.param("/?status=503", id="server-error"),
-    pytest.param("/small", id="small"),
-    pytest.param("/events", id="event-stream"),
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/?status=400", id="client-error"),
+        pytest.param("/?status=503", id="server-error"),
+        pytest.param("/small", id="small"),
+        pytest.param("/events", id="event-stream"),
+    ],
+)
 async def test_errors_small_answers_and_event_streams_stay_plain(http, path):
     # tritonclient reads an error body without decompressing it, as Triton never compresses errors.
     response, body = await raw(http, path, "gzip")

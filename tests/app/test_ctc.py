@@ -1,5 +1,6 @@
 """app.imaging.ctc against TensorFlow's own CTC: the loss (tf.nn.ctc_loss) and the beam search
 (keras.ops.ctc_decode), on the same frames."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,9 @@ def frames(seed: int, length: int = 30, sharpness: float = 3.0) -> tuple[np.ndar
 def test_log_likelihood_is_tensorflows_ctc_loss(seed, text):
     logits, log_probs = frames(seed)
     labels = tf.constant([[int(c) + 1 for c in text]], tf.int32)
-    loss = tf.nn.ctc_loss(labels, logits, label_length=[len(text)], logit_length=[logits.shape[1]],
-                          logits_time_major=False, blank_index=0)
+    loss = tf.nn.ctc_loss(
+        labels, logits, label_length=[len(text)], logit_length=[logits.shape[1]], logits_time_major=False, blank_index=0
+    )
     assert ctc.log_likelihood(log_probs, text) == pytest.approx(-float(loss[0]), rel=1e-4)
 
 

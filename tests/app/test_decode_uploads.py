@@ -28,6 +28,7 @@ from tests.app.imaging_helpers import (
 
 # ---- formats and pixel modes ---------------------------------------------------------------------
 
+
 def _mode(digit: np.ndarray, mode: str) -> Image.Image:
     return Image.fromarray(digit).convert(mode)
 
@@ -89,6 +90,7 @@ def test_animated_gif_uses_the_first_frame() -> None:
 
 # ---- hostile and broken uploads ------------------------------------------------------------------
 
+
 def _chunk(tag: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
 
@@ -98,8 +100,12 @@ def png_claiming(width: int, height: int) -> bytes:
 
     Decoding it would fail as truncated, so ImageTooLarge proves the size is checked first."""
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize(
@@ -155,6 +161,7 @@ def test_unreadable_uploads_are_bad_images(data: bytes) -> None:
 
 
 # ---- the picture shown back to users --------------------------------------------------------------
+
 
 def test_to_png_round_trips() -> None:
     array = preprocess_image(png(TWO))

@@ -3,6 +3,7 @@ not by timing requests: every presented token, whatever its length or content, r
 `hmac.compare_digest` as a digest of the same fixed length as the expected one's, so the comparison
 does the same work wherever the tokens differ. (Network timing on a shared 2-core machine cannot
 resolve a difference of nanoseconds; a test that claimed to would prove nothing.)"""
+
 from __future__ import annotations
 
 import hmac
@@ -23,15 +24,18 @@ def request_with(authorization: str | None) -> Request:
     return Request({"type": "http", "method": "POST", "path": "/train", "headers": headers})
 
 
-@pytest.mark.parametrize("presented, accepted", [
-    pytest.param(TOKEN, True, id="right"),
-    pytest.param(TOKEN[:-1] + "X", False, id="wrong-last-character"),
-    pytest.param("X" + TOKEN[1:], False, id="wrong-first-character"),
-    pytest.param(TOKEN[:5], False, id="prefix"),
-    pytest.param(TOKEN + "tail", False, id="longer"),
-    pytest.param("", False, id="empty"),
-    pytest.param("x" * 10_000, False, id="huge"),
-])
+@pytest.mark.parametrize(
+    "presented, accepted",
+    [
+        pytest.param(TOKEN, True, id="right"),
+        pytest.param(TOKEN[:-1] + "X", False, id="wrong-last-character"),
+        pytest.param("X" + TOKEN[1:], False, id="wrong-first-character"),
+        pytest.param(TOKEN[:5], False, id="prefix"),
+        pytest.param(TOKEN + "tail", False, id="longer"),
+        pytest.param("", False, id="empty"),
+        pytest.param("x" * 10_000, False, id="huge"),
+    ],
+)
 async def test_every_token_is_compared_as_equal_length_digests(monkeypatch, presented, accepted):
     compared: list[tuple[bytes, bytes]] = []
     original = hmac.compare_digest
@@ -48,7 +52,7 @@ async def test_every_token_is_compared_as_equal_length_digests(monkeypatch, pres
         with pytest.raises(Unauthorized):
             await require_admin(request_with(f"Bearer {presented}"), settings)
     assert len(compared) == 1, "the token must go through hmac.compare_digest exactly once"
-    (a, b), = compared
+    ((a, b),) = compared
     assert isinstance(a, bytes) and isinstance(b, bytes) and len(a) == len(b) == 32
     assert TOKEN.encode() not in (a, b), "compare digests, never the raw token"
 

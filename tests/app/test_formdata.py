@@ -1,6 +1,7 @@
 """The multipart parser against an independent one: python-multipart (Starlette's parser), on a corpus and on
 generated bodies. Accepted: both read the same parts, or both refuse, or ours alone refuses for one of the
 deliberate reasons in STRICTER. Never: ours accepts what python-multipart refuses, or reads other parts."""
+
 from __future__ import annotations
 
 import re
@@ -20,12 +21,10 @@ MAX_PARTS = 8
 CT = "multipart/form-data; boundary=B"
 # Where ours refuses a body that python-multipart reads: each a form that parsers disagree on, or a limit.
 STRICTER = {
-    "padding or other bytes after a boundary (python-multipart: padding or content; multipart: error)":
-        "not a delimiter",
+    "padding or other bytes after a boundary (python-multipart: padding or content; multipart: error)": "not a delimiter",
     "a preamble of more than blank lines": "no preamble",
     "a repeated parameter or header, or a %22/%0D/%0A escape": "^ambiguous",
-    "leftovers or a backslash in a header value, a tab before a parameter":
-        "Content-Type header|Content-Disposition of a part",
+    "leftovers or a backslash in a header value, a tab before a parameter": "Content-Type header|Content-Disposition of a part",
     "loose part header syntax (bare LF in a value)": "^malformed multipart part header",
     "a part's Content-Length that does not match its content": "Content-Length",
     "header bytes that are not UTF-8 (python-multipart falls back to Latin-1)": "failed to decode",
@@ -94,15 +93,19 @@ def outcome(body: bytes, content_type: str) -> str:
         if theirs is None:
             return "both refuse"
         assert any(re.search(pattern, exc.message) for pattern in STRICTER.values()), (
-            f"only ours refused, for no listed reason: {exc.message!r}; python-multipart read {theirs!r}")
+            f"only ours refused, for no listed reason: {exc.message!r}; python-multipart read {theirs!r}"
+        )
         return "ours stricter"
     assert theirs is not None, f"ours read {ours!r} where python-multipart refuses the body"
     assert [tuple(part) for part in ours] == theirs
     return "same"
 
 
-def part(disposition: str = 'form-data; name="image"; filename="a.png"', content: bytes = b"\x89PNG\r\n\x1a\n--B\r\x00",
-         extra: bytes = b"Content-Type: image/png\r\n") -> bytes:
+def part(
+    disposition: str = 'form-data; name="image"; filename="a.png"',
+    content: bytes = b"\x89PNG\r\n\x1a\n--B\r\x00",
+    extra: bytes = b"Content-Type: image/png\r\n",
+) -> bytes:
     return b"Content-Disposition: " + disposition.encode() + b"\r\n" + extra + b"\r\n" + content
 
 
@@ -110,7 +113,7 @@ def form(*parts: bytes, boundary: bytes = b"B", before: bytes = b"", after: byte
     return before + b"".join(b"--" + boundary + b"\r\n" + p + b"\r\n" for p in parts) + b"--" + boundary + b"--" + after
 
 
-LONG = "x" * (HEADER_LINE_BYTES - len("Content-Disposition: form-data; name=\"image\"; filename=\"\""))
+LONG = "x" * (HEADER_LINE_BYTES - len('Content-Disposition: form-data; name="image"; filename=""'))
 CORPUS = [
     # ordinary bodies: both read the same parts
     ("same", CT, form(part()), "one-file"),
@@ -118,15 +121,23 @@ CORPUS = [
     ("same", CT, form(part('form-data; name="note"', b"only a note", b"")), "other-field-only"),
     ("same", CT, b"--B--\r\n", "empty-form"),
     ("same", 'multipart/form-data; boundary="a b:c"', form(part(), boundary=b"a b:c"), "quoted-boundary"),
-    ("same", "multipart/form-data; boundary=\"0aZ'()+_,-./:=?\"", form(part(), boundary=b"0aZ'()+_,-./:=?"),
-     "every-boundary-char"),
+    (
+        "same",
+        'multipart/form-data; boundary="0aZ\'()+_,-./:=?"',
+        form(part(), boundary=b"0aZ'()+_,-./:=?"),
+        "every-boundary-char",
+    ),
     ("same", "multipart/form-data; xboundary=A; boundary=B", form(part()), "boundary-after-xboundary"),
     ("same", "multipart/form-data; charset=utf-8;boundary=B ", form(part()), "charset-and-no-space"),
     ("same", CT, form(part("form-data; name=image; filename=a.png")), "unquoted-parameters"),
     ("same", CT, form(part('Form-Data;  name = "image"', b"")), "spaced-parameters-and-empty-content"),
     ("same", CT, form(part('form-data; name="image"; filename="\u00e9\u20ac.png"')), "utf8-filename"),
-    ("same", CT, form(part("form-data; name=\"image\"; filename=\"x.png\"; filename*=UTF-8''%E2%82%AC.png")),
-     "filename-star-ignored-by-both"),
+    (
+        "same",
+        CT,
+        form(part('form-data; name="image"; filename="x.png"; filename*=UTF-8\'\'%E2%82%AC.png')),
+        "filename-star-ignored-by-both",
+    ),
     ("same", CT, form(part("form-data; name=\"image\"; filename*=UTF-8''%E2%82%AC.png")), "filename-star-only"),
     ("same", CT, form(part('form-data; name="image"; filename="it\'s 100% a digit.png"')), "quote-and-percent"),
     ("same", CT, form(part(extra=b"content-type: image/png\r\nX-Any: 1\r\n")), "header-case-and-extra"),
@@ -179,8 +190,12 @@ CORPUS = [
     ("ours stricter", CT, form(part(extra=b"Content-Length: 3\r\n", content=b"x")), "part-content-length"),
     ("ours stricter", CT, form(part().replace(b"a.png", b"\xe9.png")), "latin-1-filename"),
     ("ours stricter", CT, form(part(extra=b"X!Y: 1\r\n")), "header-name-with-bang"),
-    ("ours stricter", CT, form(part(extra=b"X-Pad: " + b"p" * 4200 + b"\r\nX-Pad: " + b"p" * 4200 + b"\r\n")),
-     "header-block-over-8k"),
+    (
+        "ours stricter",
+        CT,
+        form(part(extra=b"X-Pad: " + b"p" * 4200 + b"\r\nX-Pad: " + b"p" * 4200 + b"\r\n")),
+        "header-block-over-8k",
+    ),
     ("ours stricter", CT, form(*[part()] * (MAX_PARTS + 1)), "too-many-parts"),
 ]
 
@@ -225,10 +240,25 @@ def disposition(draw: st.DrawFn, odd: bool) -> bytes:
 
 @st.composite
 def content(draw: st.DrawFn, delimiter: bytes, odd: bool) -> bytes:
-    data = [b"\r\n", b"--", b"\r", b"\n", b"-", b"\x00", b"\r\n--", delimiter, b"\r\n" + delimiter[:-1],
-            b"\n" + delimiter, b"\r" + delimiter]
-    hostile = [b"\r\n" + delimiter + b"x", b"\r\n" + delimiter + b" \r\n", b"\r\n" + delimiter + b"\r\n",
-               b"\r\n" + delimiter + b"--"]
+    data = [
+        b"\r\n",
+        b"--",
+        b"\r",
+        b"\n",
+        b"-",
+        b"\x00",
+        b"\r\n--",
+        delimiter,
+        b"\r\n" + delimiter[:-1],
+        b"\n" + delimiter,
+        b"\r" + delimiter,
+    ]
+    hostile = [
+        b"\r\n" + delimiter + b"x",
+        b"\r\n" + delimiter + b" \r\n",
+        b"\r\n" + delimiter + b"\r\n",
+        b"\r\n" + delimiter + b"--",
+    ]
     pieces = st.binary(max_size=8) | st.sampled_from(data + (hostile if odd else []))
     return b"".join(draw(st.lists(pieces, max_size=6)))
 
@@ -242,10 +272,18 @@ def multipart_body(draw: st.DrawFn) -> tuple[bytes, str]:
 
     boundary = draw(st.text("0aZ'()+_,-./:=? ", min_size=1, max_size=8).filter(lambda b: not b.endswith(" ")))
     quoted = not set(boundary) <= TOKEN_CHARS or draw(st.booleans())
-    content_type = "multipart/form-data; " + draw(often("", "charset=utf-8; ", "xboundary=x; ")) + (
-        f'boundary="{boundary}"' if quoted else f"boundary={boundary}")
-    content_type = knob(content_type, content_type.replace('"', ""), content_type + "; boundary=x",
-                        content_type.replace("; ", ";\t"), content_type.replace("; b", '; x="a\\\\"; b'))
+    content_type = (
+        "multipart/form-data; "
+        + draw(often("", "charset=utf-8; ", "xboundary=x; "))
+        + (f'boundary="{boundary}"' if quoted else f"boundary={boundary}")
+    )
+    content_type = knob(
+        content_type,
+        content_type.replace('"', ""),
+        content_type + "; boundary=x",
+        content_type.replace("; ", ";\t"),
+        content_type.replace("; b", '; x="a\\\\"; b'),
+    )
     delimiter = b"--" + boundary.encode()
     body = draw(often(b"", b"\r\n", b"\r\n\r\n")) + knob(b"", b"\n", b"preamble\r\n")
     for _ in range(draw(st.integers(0, 4))):
@@ -257,8 +295,11 @@ def multipart_body(draw: st.DrawFn) -> tuple[bytes, str]:
     if odd and draw(st.booleans()):  # cut short, or one byte inserted, dropped or replaced anywhere
         at = draw(st.integers(0, len(body)))
         byte = draw(st.sampled_from([b"\r", b"\n", b"-", b" ", b'"', b";", b"x"]))
-        body = draw(st.sampled_from([body[:at], body[:at] + byte + body[at:], body[:at] + body[at + 1:],
-                                     body[:at] + byte + body[at + 1:]]))
+        body = draw(
+            st.sampled_from(
+                [body[:at], body[:at] + byte + body[at:], body[:at] + body[at + 1 :], body[:at] + byte + body[at + 1 :]]
+            )
+        )
     return body, content_type
 
 

@@ -30,6 +30,7 @@ from tests.conftest import REPO_ROOT
 
 # ---- images that already look like MNIST -------------------------------------------------------
 
+
 @pytest.mark.parametrize("index", [pytest.param(i, id=f"test-digit-{i}") for i in range(5)])
 def test_mnist_png_comes_back_nearly_unchanged(index: int) -> None:
     digit = DIGITS[index]
@@ -97,10 +98,14 @@ def test_faint_smudge_does_not_shrink_the_digit() -> None:
 
 # ---- browser canvas exports: ink is in the alpha channel -----------------------------------------
 
+
 @pytest.mark.parametrize(
     "colour",
-    [pytest.param((0, 0, 0), id="black-strokes"), pytest.param((255, 255, 255), id="white-strokes"),
-     pytest.param((30, 60, 200), id="blue-strokes")],
+    [
+        pytest.param((0, 0, 0), id="black-strokes"),
+        pytest.param((255, 255, 255), id="white-strokes"),
+        pytest.param((30, 60, 200), id="blue-strokes"),
+    ],
 )
 def test_transparent_canvas_strokes_become_white_ink(colour: tuple[int, int, int]) -> None:
     alpha = (upscaled(SEVEN, 200) * 255).astype(np.uint8)
@@ -124,10 +129,14 @@ def test_transparent_palette_image_uses_its_transparency() -> None:
 
 # ---- geometry: fit into 20x20, centre of mass at the centre --------------------------------------
 
+
 @pytest.mark.parametrize(
     "at",
-    [pytest.param((10, 10), id="top-left"), pytest.param((300, 200), id="bottom-right"),
-     pytest.param((180, 20), id="top-right")],
+    [
+        pytest.param((10, 10), id="top-left"),
+        pytest.param((300, 200), id="bottom-right"),
+        pytest.param((180, 20), id="top-right"),
+    ],
 )
 def test_off_centre_digit_in_big_canvas_is_centred_and_fitted(at: tuple[int, int]) -> None:
     out = preprocess_image(png(on_paper(TWO, size=(480, 360), at=at, side=150)))
@@ -154,6 +163,7 @@ def test_aspect_ratio_is_kept(bar: tuple[slice, slice], expected: str) -> None:
 
 # ---- nothing to see -------------------------------------------------------------------------------
 
+
 def _noisy_blank_paper() -> bytes:
     noise = np.random.default_rng(5).normal(0, 3, (200, 200))
     return encode(Image.fromarray(np.clip(200 + noise, 0, 255).astype(np.uint8)), "JPEG", quality=70)
@@ -175,8 +185,8 @@ def test_a_blank_image_holds_no_digit(data: bytes) -> None:
     assert caught.value.reason == "no_ink"
 
 
-
 # ---- phone photos of paper (app/imaging/photo.py) ---------------------------------------------------
+
 
 def _photo_of_paper(digit: np.ndarray | None, *, lines: str, shadow: bool, seed: int = 0) -> bytes:
     """Pencil on ruled or squared paper: only moderately darker than the paper, a soft shadow over
@@ -186,10 +196,10 @@ def _photo_of_paper(digit: np.ndarray | None, *, lines: str, shadow: bool, seed:
     paper = np.ones((height, width), np.float32)
     if lines != "plain":
         for y in range(17, height, 34):
-            paper[y:y + 2] *= 0.72  # printed rules, a little lighter than the pencil
+            paper[y : y + 2] *= 0.72  # printed rules, a little lighter than the pencil
         if lines == "grid":
             for x in range(11, width, 34):
-                paper[:, x:x + 2] *= 0.72
+                paper[:, x : x + 2] *= 0.72
     share = np.zeros((height, width), np.float32)
     if digit is not None:
         share[150:350, 150:350] = upscaled(digit, 200)
@@ -211,7 +221,9 @@ def _photo_of_paper(digit: np.ndarray | None, *, lines: str, shadow: bool, seed:
     ],
 )
 @pytest.mark.parametrize("index", [pytest.param(0, id="seven"), pytest.param(1, id="two")])
-def test_a_photo_of_a_digit_on_paper_gives_the_digit_without_lines_or_shadow(lines: str, shadow: bool, index: int) -> None:
+def test_a_photo_of_a_digit_on_paper_gives_the_digit_without_lines_or_shadow(
+    lines: str, shadow: bool, index: int
+) -> None:
     out = preprocess_image(_photo_of_paper(DIGITS[index], lines=lines, shadow=shadow))
     reference = preprocess_image(png(DIGITS[index]))
     assert_mnist_like(out)

@@ -1,6 +1,7 @@
 """Reading with a line reader: the number's line image (app.imaging.line), the reading that weighs the
 classifier's cuts against the line reader's texts (app.imaging.reading), and POST /read sending the lines
 of a request to a version that has one."""
+
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
@@ -168,9 +169,11 @@ async def client_reading_lines_as(tmp_path, loader, line: str):
     settings = fake_settings(tmp_path)
     add_version(settings.models_dir, "lenet5", 1, digit=7, sure=0.5, line=line)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            yield http
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        yield http
 
 
 @pytest.fixture
@@ -187,7 +190,9 @@ async def test_read_sends_a_requests_lines_to_the_version_at_once_and_weighs_the
     readings = response.json()["readings"]
     assert [r["text"] for r in readings] == ["787", "787"]  # "777" without the line reader
     assert model.line_sizes == [2 * PHASES]  # both lines, each in its views, in one call
-    assert [d["confidence"] for d in readings[0]["digits"]] == pytest.approx([0.5, 0.5 / 9, 0.5], abs=1e-6)  # rounded to 6 places
+    assert [d["confidence"] for d in readings[0]["digits"]] == pytest.approx(
+        [0.5, 0.5 / 9, 0.5], abs=1e-6
+    )  # rounded to 6 places
 
 
 async def test_a_line_reader_that_fails_leaves_the_classifiers_reading(tmp_path, loader):

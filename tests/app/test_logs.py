@@ -1,4 +1,5 @@
 """Log lines are JSON, and TensorFlow's native chatter stays out of them unless the level is debug."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,13 @@ def test_native_lines_are_logged_when_the_block_fails(caplog) -> None:
 def test_uvicorn_lines_use_our_json_format() -> None:
     config = uvicorn_log_config("info")
     assert config["loggers"]["uvicorn.access"]["handlers"] == ["json"]
-    record = logging.makeLogRecord({"name": "uvicorn.access", "msg": '%s - "%s %s HTTP/%s" %d',
-                                    "args": ("127.0.0.1:5", "GET", "/healthz", "1.1", 200), "levelname": "INFO"})
+    record = logging.makeLogRecord(
+        {
+            "name": "uvicorn.access",
+            "msg": '%s - "%s %s HTTP/%s" %d',
+            "args": ("127.0.0.1:5", "GET", "/healthz", "1.1", 200),
+            "levelname": "INFO",
+        }
+    )
     entry = json.loads(JsonFormatter().format(record))
     assert entry["logger"] == "uvicorn.access" and entry["message"].endswith('"GET /healthz HTTP/1.1" 200')

@@ -1,4 +1,5 @@
 """Request ids and request metrics (app/metrics.py) on the real app with a fake model."""
+
 from __future__ import annotations
 
 from tests.app.conftest import PNG_FIELD, metric

@@ -1,4 +1,5 @@
 """The TensorFlow side: loading versions, refusing broken ones, device choice."""
+
 from __future__ import annotations
 
 import shutil

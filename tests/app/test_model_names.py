@@ -1,14 +1,14 @@
 """A model name from a request never reaches outside the model repository: every route that takes a
 name answers 404 for traversal, encoded or not, and no answer names a server path."""
+
 from __future__ import annotations
 
 import httpx
+import numpy as np
 import pytest
 
 from app.main import create_app
 from tests.app.conftest import add_version, png_bytes
-
-import numpy as np
 
 # A SavedModel folder outside the repository, as a rejected training candidate is (jobs/<id>/candidate/1).
 OUTSIDE = "../jobs/abc/candidate"
@@ -33,10 +33,12 @@ async def client(settings, loader):
     # digit 3 marks the outside model: an answer of 3 means it was loaded
     add_version(settings.models_dir.parent / "jobs" / "abc", "candidate", 1, digit=3)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            http.settings = settings  # type: ignore[attr-defined]
-            yield http
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        http.settings = settings  # type: ignore[attr-defined]
+        yield http
 
 
 def assert_no_server_path(response: httpx.Response, settings) -> None:
@@ -57,16 +59,19 @@ async def test_predict_query_name_cannot_leave_the_repository(client, name):
 
 
 @pytest.mark.parametrize("name", HOSTILE)
-@pytest.mark.parametrize("route", [
-    pytest.param("GET /v2/models/{}", id="v2-metadata"),
-    pytest.param("GET /v2/models/{}/versions/1", id="v2-version-metadata"),
-    pytest.param("GET /v2/models/{}/ready", id="v2-ready"),
-    pytest.param("GET /v2/models/{}/versions/1/ready", id="v2-version-ready"),
-    pytest.param("POST /v2/models/{}/infer", id="v2-infer"),
-    pytest.param("POST /v2/models/{}/versions/1/infer", id="v2-version-infer"),
-    pytest.param("GET /models/{}/versions/1", id="models-version"),
-    pytest.param("GET /models/{}/versions/1/report/confusion_matrix.png", id="models-figure"),
-])
+@pytest.mark.parametrize(
+    "route",
+    [
+        pytest.param("GET /v2/models/{}", id="v2-metadata"),
+        pytest.param("GET /v2/models/{}/versions/1", id="v2-version-metadata"),
+        pytest.param("GET /v2/models/{}/ready", id="v2-ready"),
+        pytest.param("GET /v2/models/{}/versions/1/ready", id="v2-version-ready"),
+        pytest.param("POST /v2/models/{}/infer", id="v2-infer"),
+        pytest.param("POST /v2/models/{}/versions/1/infer", id="v2-version-infer"),
+        pytest.param("GET /models/{}/versions/1", id="models-version"),
+        pytest.param("GET /models/{}/versions/1/report/confusion_matrix.png", id="models-figure"),
+    ],
+)
 async def test_path_name_cannot_leave_the_repository(client, route, name):
     method, template = route.split()
     body = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [0.0] * 784}]}
@@ -98,8 +103,9 @@ def test_the_pattern_is_one_and_conservative():
 async def test_a_model_folder_linking_outside_is_not_served(client, settings):
     (settings.models_dir / "linked").symlink_to(settings.models_dir.parent / "jobs" / "abc" / "candidate")
     png = png_bytes(np.zeros((28, 28), np.uint8))
-    answer = await client.post("/predict", params={"model": "linked", "version": 1},
-                               files={"image": ("d.png", png, "image/png")})
+    answer = await client.post(
+        "/predict", params={"model": "linked", "version": 1}, files={"image": ("d.png", png, "image/png")}
+    )
     assert answer.status_code == 404, answer.text
     listed = (await client.get("/models")).json()
     assert "linked" not in [m["name"] for m in listed["models"]]

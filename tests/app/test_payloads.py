@@ -13,8 +13,8 @@ from starlette.requests import Request
 
 from app import payloads
 from app.errors import BadRequest, BodyTooLarge, TooManyInstances, UnsupportedMediaType
-from app.main import create_app
 from app.imaging import NO_DIGIT_REASONS
+from app.main import create_app
 from app.payloads import NO_INK, Limits, images_from_json, images_from_request, multipart_files, read_body
 from tests.app.conftest import add_version
 from tests.conftest import REPO_ROOT
@@ -46,20 +46,43 @@ def test_quoted_boundary_and_unnamed_file():
     assert multipart_files(sent, 'multipart/form-data; boundary="a b:c"', "image", 10) == [(None, b"x")]
 
 
-@pytest.mark.parametrize("sent,content_type,message", [
-    pytest.param(body(("image", "a.png", b"x")), "multipart/form-data", "without a boundary", id="no-boundary"),
-    pytest.param(b"just text", "multipart/form-data; boundary=XyZ", "never appears", id="no-delimiter"),
-    pytest.param(body(("image", "a.png", b"x"), close=False), "multipart/form-data; boundary=XyZ",
-                 "no closing boundary", id="truncated"),
-    pytest.param(b"--XyZ\r\nno blank line--XyZ--", "multipart/form-data; boundary=XyZ", "no closing boundary",
-                 id="no-header-block"),
-    pytest.param(b"--XyZ\r\nContent-Type: image/png\r\n\r\nx\r\n--XyZ--", "multipart/form-data; boundary=XyZ",
-                 "Content-Disposition", id="no-disposition"),
-    pytest.param(b"preamble\r\n" + body(("image", "a.png", b"x")), "multipart/form-data; boundary=XyZ",
-                 "no preamble", id="preamble"),
-    pytest.param(body(("picture", "a.png", b"x")), "multipart/form-data; boundary=XyZ",
-                 "fields sent: picture", id="wrong-field"),
-])
+@pytest.mark.parametrize(
+    "sent,content_type,message",
+    [
+        pytest.param(body(("image", "a.png", b"x")), "multipart/form-data", "without a boundary", id="no-boundary"),
+        pytest.param(b"just text", "multipart/form-data; boundary=XyZ", "never appears", id="no-delimiter"),
+        pytest.param(
+            body(("image", "a.png", b"x"), close=False),
+            "multipart/form-data; boundary=XyZ",
+            "no closing boundary",
+            id="truncated",
+        ),
+        pytest.param(
+            b"--XyZ\r\nno blank line--XyZ--",
+            "multipart/form-data; boundary=XyZ",
+            "no closing boundary",
+            id="no-header-block",
+        ),
+        pytest.param(
+            b"--XyZ\r\nContent-Type: image/png\r\n\r\nx\r\n--XyZ--",
+            "multipart/form-data; boundary=XyZ",
+            "Content-Disposition",
+            id="no-disposition",
+        ),
+        pytest.param(
+            b"preamble\r\n" + body(("image", "a.png", b"x")),
+            "multipart/form-data; boundary=XyZ",
+            "no preamble",
+            id="preamble",
+        ),
+        pytest.param(
+            body(("picture", "a.png", b"x")),
+            "multipart/form-data; boundary=XyZ",
+            "fields sent: picture",
+            id="wrong-field",
+        ),
+    ],
+)
 def test_malformed_bodies_are_bad_requests(sent, content_type, message):
     with pytest.raises(BadRequest, match=message):
         multipart_files(sent, content_type, "image", 10)
@@ -81,20 +104,28 @@ def test_the_boundary_is_the_boundary_parameter_not_a_suffix_of_another():
     assert multipart_files(sent, "multipart/form-data; xboundary=A; boundary=B", "image", 1) == [("a.png", b"png")]
 
 
-@pytest.mark.parametrize("content_type,boundary", [
-    pytest.param('multipart/form-data; boundary=""', '""', id="empty-quoted"),
-    pytest.param("multipart/form-data; boundary=B; boundary=C", "B", id="repeated"),
-    pytest.param("multipart/form-data; boundary=B x", "B", id="leftover-after-token"),
-    pytest.param("multipart/form-data; boundary=" + "b" * 71, "b" * 71, id="longer-than-70"),
-])
+@pytest.mark.parametrize(
+    "content_type,boundary",
+    [
+        pytest.param('multipart/form-data; boundary=""', '""', id="empty-quoted"),
+        pytest.param("multipart/form-data; boundary=B; boundary=C", "B", id="repeated"),
+        pytest.param("multipart/form-data; boundary=B x", "B", id="leftover-after-token"),
+        pytest.param("multipart/form-data; boundary=" + "b" * 71, "b" * 71, id="longer-than-70"),
+    ],
+)
 def test_an_unusable_or_ambiguous_boundary_is_a_bad_request(content_type, boundary):
     with pytest.raises(BadRequest, match="boundary|Content-Type"):
         multipart_files(image_body(b"png", boundary=boundary), content_type, "image", 1)
 
 
-@pytest.mark.parametrize("after", [
-    pytest.param(b"X", id="other-byte"), pytest.param(b" \t", id="padding"), pytest.param(b"-X", id="one-dash"),
-])
+@pytest.mark.parametrize(
+    "after",
+    [
+        pytest.param(b"X", id="other-byte"),
+        pytest.param(b" \t", id="padding"),
+        pytest.param(b"-X", id="one-dash"),
+    ],
+)
 def test_a_boundary_inside_content_is_refused_not_split_on(after):
     # A line that starts with the boundary but is not a delimiter: python-multipart reads it as content (after
     # padding, as a delimiter), multipart refuses the body. Refusing cannot differ from a proxy's reading.
@@ -114,15 +145,20 @@ def test_parts_beyond_the_images_and_a_few_other_fields_are_refused():
     fields = [("note", None, b"x")] * payloads.MAX_OTHER_FIELDS
     assert multipart_files(body(("image", "a.png", b"x"), *fields), "multipart/form-data; boundary=XyZ", "image", 1)
     with pytest.raises(TooManyInstances, match="parts"):
-        multipart_files(body(("image", "a.png", b"x"), *fields, ("note", None, b"x")),
-                        "multipart/form-data; boundary=XyZ", "image", 1)
+        multipart_files(
+            body(("image", "a.png", b"x"), *fields, ("note", None, b"x")),
+            "multipart/form-data; boundary=XyZ",
+            "image",
+            1,
+        )
 
 
 MiB = 1 << 20
 HOSTILE: dict[str, Callable[[], bytes]] = {  # bodies of 3 to 4.5 MiB, built when a test needs one
     "many tiny parts": lambda: b"--XyZ\r\nContent-Disposition: form-data; name=image\r\n\r\nx\r\n" * 80_000,
-    "one huge header": lambda: (b"--XyZ\r\nContent-Disposition: form-data; name=image\r\nX-Pad: "
-                                + b"a" * (4 * MiB) + b"\r\n\r\nx\r\n--XyZ--"),
+    "one huge header": lambda: (
+        b"--XyZ\r\nContent-Disposition: form-data; name=image\r\nX-Pad: " + b"a" * (4 * MiB) + b"\r\n\r\nx\r\n--XyZ--"
+    ),
     "near-delimiter repeated": lambda: image_body(b"\r\n--XyZX" * (MiB // 2)),
     "near-delimiter prefix repeated": lambda: image_body(b"\r\n--Xy" * (MiB // 2)),
     "one huge part": lambda: image_body(b"\x89PNG" * MiB),
@@ -151,14 +187,18 @@ def request_with(sent: bytes, content_type: str = "multipart/form-data; boundary
         return {"type": "http.request", "body": sent, "more_body": False}
 
     headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(sent)).encode())]
-    return Request({"type": "http", "method": "POST", "path": "/predict", "headers": headers, "query_string": b""},
-                   receive)
+    return Request(
+        {"type": "http", "method": "POST", "path": "/predict", "headers": headers, "query_string": b""}, receive
+    )
 
 
-@pytest.mark.parametrize("padding,in_worker", [
-    pytest.param(0, False, id="small-inline"),
-    pytest.param(256 * 1024, True, id="large-in-a-thread"),
-])
+@pytest.mark.parametrize(
+    "padding,in_worker",
+    [
+        pytest.param(0, False, id="small-inline"),
+        pytest.param(256 * 1024, True, id="large-in-a-thread"),
+    ],
+)
 async def test_large_multipart_bodies_are_parsed_off_the_event_loop(monkeypatch, padding, in_worker):
     threads = []
     real = payloads.multipart_files
@@ -169,21 +209,34 @@ async def test_large_multipart_bodies_are_parsed_off_the_event_loop(monkeypatch,
 
     monkeypatch.setattr(payloads, "multipart_files", recording)
     sent = body(("note", None, b"n" * padding), ("image", "digit.png", DIGIT))
-    images = await images_from_request(request_with(sent), Limits(max_body_bytes=1 << 24, max_instances=4,
-                                                                  max_image_pixels=1 << 20))
+    images = await images_from_request(
+        request_with(sent), Limits(max_body_bytes=1 << 24, max_instances=4, max_image_pixels=1 << 20)
+    )
     assert images.pixels.shape == (1, 28, 28, 1) and images.reasons == (None,)
     (parsed_in,) = threads
     assert (parsed_in != threading.get_ident()) is in_worker
 
 
-@pytest.mark.parametrize("sent,content_type,message", [
-    pytest.param(body(("image", "a.png" + "x" * 8192, DIGIT)), "multipart/form-data; boundary=XyZ",
-                 "header over the limit", id="huge-header"),
-    pytest.param(image_body(b"\r\n--XyZX"), "multipart/form-data; boundary=XyZ", "not a delimiter",
-                 id="near-delimiter"),
-    pytest.param(image_body(DIGIT, boundary="B"), "multipart/form-data; boundary=B; boundary=C", "appears twice",
-                 id="repeated-boundary"),
-])
+@pytest.mark.parametrize(
+    "sent,content_type,message",
+    [
+        pytest.param(
+            body(("image", "a.png" + "x" * 8192, DIGIT)),
+            "multipart/form-data; boundary=XyZ",
+            "header over the limit",
+            id="huge-header",
+        ),
+        pytest.param(
+            image_body(b"\r\n--XyZX"), "multipart/form-data; boundary=XyZ", "not a delimiter", id="near-delimiter"
+        ),
+        pytest.param(
+            image_body(DIGIT, boundary="B"),
+            "multipart/form-data; boundary=B; boundary=C",
+            "appears twice",
+            id="repeated-boundary",
+        ),
+    ],
+)
 async def test_a_bad_multipart_body_gets_the_400_envelope(settings, loader, sent, content_type, message):
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
@@ -193,7 +246,6 @@ async def test_a_bad_multipart_body_gets_the_400_envelope(settings, loader, sent
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "bad_request" and message in error["message"]
-
 
 
 # ----- images that hold no digit -----
@@ -207,12 +259,15 @@ async def test_many_list_instances_get_their_reasons_in_one_pass(monkeypatch):
 
     monkeypatch.setattr(payloads, "preprocess_array", per_instance)
     instances = [[[0] * 28] * 28 if index % 3 else [[index % 256] * 28] * 28 for index in range(256)]
-    images = await images_from_json(orjson.dumps({"instances": instances}),
-                                    Limits(max_body_bytes=1 << 24, max_instances=256, max_image_pixels=1 << 20))
+    images = await images_from_json(
+        orjson.dumps({"instances": instances}),
+        Limits(max_body_bytes=1 << 24, max_instances=256, max_image_pixels=1 << 20),
+    )
     assert images.pixels.shape == (256, 28, 28, 1)
     expected = [None if index % 3 == 0 and index else NO_INK for index in range(256)]  # index 0 is all zero
     assert list(images.reasons) == expected
     assert images.with_digit.tolist() == [index for index, reason in enumerate(expected) if reason is None]
+
 
 # ----- compressed bodies (Content-Encoding) -----
 def streamed(chunks: list[bytes], **headers: str) -> Request:
@@ -223,20 +278,24 @@ def streamed(chunks: list[bytes], **headers: str) -> Request:
         return messages.pop(0)
 
     raw = [(k.replace("_", "-").lower().encode(), v.encode()) for k, v in headers.items()]
-    return Request({"type": "http", "method": "POST", "path": "/v2/models/m/infer", "headers": raw,
-                    "query_string": b""}, receive)
+    return Request(
+        {"type": "http", "method": "POST", "path": "/v2/models/m/infer", "headers": raw, "query_string": b""}, receive
+    )
 
 
 def pieces(data: bytes, size: int = 1000) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+    return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
 
 
-@pytest.mark.parametrize("encoding,compress", [
-    pytest.param("gzip", gzip.compress, id="gzip"),
-    pytest.param("x-gzip", gzip.compress, id="x-gzip"),
-    pytest.param("deflate", zlib.compress, id="deflate-zlib"),
-    pytest.param("identity", lambda data: data, id="identity"),
-])
+@pytest.mark.parametrize(
+    "encoding,compress",
+    [
+        pytest.param("gzip", gzip.compress, id="gzip"),
+        pytest.param("x-gzip", gzip.compress, id="x-gzip"),
+        pytest.param("deflate", zlib.compress, id="deflate-zlib"),
+        pytest.param("identity", lambda data: data, id="identity"),
+    ],
+)
 async def test_a_compressed_body_is_read_decompressed(encoding, compress):
     plain = bytes(range(256)) * 200
     request = streamed(pieces(compress(plain)), content_encoding=encoding)
@@ -275,14 +334,17 @@ async def test_a_compression_bomb_is_refused_without_inflating_it():
     assert peak < 4 * limit + 2 * len(sent), f"peak {peak / limit:.1f}x the limit"
 
 
-@pytest.mark.parametrize("chunks,encoding,error,message", [
-    pytest.param([gzip.compress(b"x" * 100)[:-5]], "gzip", BadRequest, "truncated", id="truncated"),
-    pytest.param([gzip.compress(b"x"), b"junk"], "gzip", BadRequest, "after the end", id="trailing-junk"),
-    pytest.param([b"not compressed at all"], "gzip", BadRequest, "not valid gzip", id="not-gzip"),
-    pytest.param([zlib.compress(b"x")[2:-4]], "deflate", BadRequest, "not valid deflate", id="raw-deflate"),
-    pytest.param([b"x"], "br", UnsupportedMediaType, "'br'", id="brotli"),
-    pytest.param([b"x"], "gzip, gzip", UnsupportedMediaType, "one", id="stacked"),
-])
+@pytest.mark.parametrize(
+    "chunks,encoding,error,message",
+    [
+        pytest.param([gzip.compress(b"x" * 100)[:-5]], "gzip", BadRequest, "truncated", id="truncated"),
+        pytest.param([gzip.compress(b"x"), b"junk"], "gzip", BadRequest, "after the end", id="trailing-junk"),
+        pytest.param([b"not compressed at all"], "gzip", BadRequest, "not valid gzip", id="not-gzip"),
+        pytest.param([zlib.compress(b"x")[2:-4]], "deflate", BadRequest, "not valid deflate", id="raw-deflate"),
+        pytest.param([b"x"], "br", UnsupportedMediaType, "'br'", id="brotli"),
+        pytest.param([b"x"], "gzip, gzip", UnsupportedMediaType, "one", id="stacked"),
+    ],
+)
 async def test_a_bad_or_unknown_encoding_is_refused(chunks, encoding, error, message):
     with pytest.raises(error, match=message):
         await read_body(streamed(chunks, content_encoding=encoding), 1 << 20)

@@ -1,5 +1,6 @@
 """Printed lines out of a photo's ink: /predict erases their pixels from the mask (app.imaging.lines.remove_lines);
 POST /read takes their own ink out of the ink map (subtract_lines), which keeps the strokes on them."""
+
 from __future__ import annotations
 
 from pathlib import Path

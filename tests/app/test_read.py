@@ -1,4 +1,5 @@
 """POST /read on the real app with a fake model (it answers 7 for every candidate, at 0.99)."""
+
 from __future__ import annotations
 
 import base64
@@ -23,9 +24,11 @@ async def client(tmp_path, loader):
     settings = fake_settings(tmp_path, max_read_digits=4)
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            yield http
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        yield http
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -84,8 +87,9 @@ async def test_only_empty_images_still_name_the_model(client, loader):
         pytest.param({"json": {"instances": []}}, 400, "bad_request", id="no-instances"),
         pytest.param({"files": {"image": ("x.png", b"not an image", "image/png")}}, 400, "bad_image", id="not-image"),
         pytest.param({"files": {"other": ("x.png", NUMBER, "image/png")}}, 400, "bad_request", id="wrong-field"),
-        pytest.param({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type",
-                     id="media-type"),
+        pytest.param(
+            {"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type", id="media-type"
+        ),
     ],
 )
 async def test_bad_requests_use_the_error_envelope(client, request_kwargs, status, code):
@@ -114,22 +118,24 @@ async def test_the_reading_model_reads_by_default_while_it_is_served(tmp_path, l
     settings = fake_settings(tmp_path)
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            upload = {"image": ("number.png", NUMBER, "image/png")}
-            # No reading model in the repository: the default model reads.
-            body = (await http.post("/read", files=upload)).json()
-            assert body["model"] == {"name": "lenet5", "version": 1} and body["readings"][0]["text"] == "777"
-            add_version(settings.models_dir, settings.read_model, 1, digit=4)
-            repository = app.state.repository
-            await async_wait_until(lambda: repository.serving(settings.read_model), 10, "the reading model was not loaded")
-            body = (await http.post("/read", files=upload)).json()
-            assert body["model"] == {"name": "lenet5-read", "version": 1} and body["readings"][0]["text"] == "444"
-            # A request that names a model gets it; /predict keeps the default model.
-            body = (await http.post("/read?model=lenet5", files=upload)).json()
-            assert body["model"]["name"] == "lenet5" and body["readings"][0]["text"] == "777"
-            body = (await http.post("/predict", files=upload)).json()
-            assert body["model"]["name"] == "lenet5"
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        upload = {"image": ("number.png", NUMBER, "image/png")}
+        # No reading model in the repository: the default model reads.
+        body = (await http.post("/read", files=upload)).json()
+        assert body["model"] == {"name": "lenet5", "version": 1} and body["readings"][0]["text"] == "777"
+        add_version(settings.models_dir, settings.read_model, 1, digit=4)
+        repository = app.state.repository
+        await async_wait_until(lambda: repository.serving(settings.read_model), 10, "the reading model was not loaded")
+        body = (await http.post("/read", files=upload)).json()
+        assert body["model"] == {"name": "lenet5-read", "version": 1} and body["readings"][0]["text"] == "444"
+        # A request that names a model gets it; /predict keeps the default model.
+        body = (await http.post("/read?model=lenet5", files=upload)).json()
+        assert body["model"]["name"] == "lenet5" and body["readings"][0]["text"] == "777"
+        body = (await http.post("/predict", files=upload)).json()
+        assert body["model"]["name"] == "lenet5"
 
 
 async def test_a_twelve_digit_number_is_read_whole(tmp_path, loader):
@@ -137,9 +143,11 @@ async def test_a_twelve_digit_number_is_read_whole(tmp_path, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=3)
     twelve = png(page([(ink_of(i, 60), 20 + 75 * n, 40) for n, i in enumerate(range(12))], (140, 940)))
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            response = await http.post("/read", files={"image": ("twelve.png", twelve, "image/png")})
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        response = await http.post("/read", files={"image": ("twelve.png", twelve, "image/png")})
     (reading,) = response.json()["readings"]
     assert reading["text"] == "3" * 12
     xs = [d["box"][0] for d in reading["digits"]]
@@ -150,11 +158,13 @@ async def test_a_request_may_offer_the_model_only_so_many_candidates(tmp_path, l
     settings = fake_settings(tmp_path, max_queue_images=2 * len(segment_number(NUMBER).candidates) + 2)
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            one = [("image", ("n.png", NUMBER, "image/png"))]
-            assert (await http.post("/read", files=one)).status_code == 200
-            response = await http.post("/read", files=one * 3)  # more than half the queue
-            assert_error(response, 400, "too_many_digits")
-            assert "image[" in response.json()["error"]["message"]
-            assert (await http.post("/read", files=one)).status_code == 200  # and the next request is read
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        one = [("image", ("n.png", NUMBER, "image/png"))]
+        assert (await http.post("/read", files=one)).status_code == 200
+        response = await http.post("/read", files=one * 3)  # more than half the queue
+        assert_error(response, 400, "too_many_digits")
+        assert "image[" in response.json()["error"]["message"]
+        assert (await http.post("/read", files=one)).status_code == 200  # and the next request is read

@@ -107,8 +107,11 @@ async def test_watcher_swaps_by_itself(settings, loader):
     repository = await started(settings, loader)
     try:
         add_version(settings.models_dir, "lenet5", 3, digit=3)
-        await async_wait_until(lambda: repository.serving("lenet5").version == 3, 10,
-                               lambda: f"the watcher never swapped to version 3: {repository.describe()}")
+        await async_wait_until(
+            lambda: repository.serving("lenet5").version == 3,
+            10,
+            lambda: f"the watcher never swapped to version 3: {repository.describe()}",
+        )
         assert await digit_of(repository) == (3, 3)
     finally:
         await repository.close()

@@ -1,4 +1,5 @@
 """/train on the real app (ASGI) with real training processes; the model behind /predict is a fake."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +27,14 @@ from training.config import TrainConfig
 
 TOKEN = "s3cret-token-for-tests"
 QUICK = {"epochs": 1, "train_limit": 200, "promote": "never"}
-FINISHED = {"event": "finished", "state": "exported", "version": None, "path": "/jobs/x/candidate/1",
-            "reason": "", "test_accuracy": 0.5}
+FINISHED = {
+    "event": "finished",
+    "state": "exported",
+    "version": None,
+    "path": "/jobs/x/candidate/1",
+    "reason": "",
+    "test_accuracy": 0.5,
+}
 
 
 @dataclass
@@ -54,14 +61,25 @@ def emit(line):
 
 @asynccontextmanager
 async def running_service(tmp_path: Path, loader, **overrides) -> AsyncIterator[Service]:
-    settings = Settings(**{"models_dir": tmp_path / "models", "jobs_dir": tmp_path / "jobs",
-                           "mnist_path": FIXTURE_MNIST, "admin_token": TOKEN, "warmup_batches": 0,
-                           "poll_interval_s": 0.2, **overrides})
+    settings = Settings(
+        **{
+            "models_dir": tmp_path / "models",
+            "jobs_dir": tmp_path / "jobs",
+            "mnist_path": FIXTURE_MNIST,
+            "admin_token": TOKEN,
+            "warmup_batches": 0,
+            "poll_interval_s": 0.2,
+            **overrides,
+        }
+    )
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://test",
-            headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as http,
+    ):
         yield Service(http, app, tmp_path)
 
 
@@ -86,17 +104,24 @@ async def wait_until_done(http: httpx.AsyncClient, job_id: str, timeout: float =
     raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s: {job['reason']!r} {job['log_tail']}")
 
 
-@pytest.mark.parametrize("headers,status,code", [
-    pytest.param({}, 401, "unauthorized", id="no-token"),
-    pytest.param({"Authorization": "Bearer wrong"}, 401, "unauthorized", id="wrong-token"),
-    pytest.param({"Authorization": f"Basic {TOKEN}"}, 401, "unauthorized", id="wrong-scheme"),
-    pytest.param({"Authorization": f"Bearer {TOKEN}x"}, 401, "unauthorized", id="token-prefix"),
-    # What a timing attack tries: the right length, right but for the last character; and a bare prefix.
-    # Both sides are hashed before compare_digest, so neither answers faster than a wrong token.
-    pytest.param({"Authorization": f"Bearer {TOKEN[:-1]}{chr(ord(TOKEN[-1]) ^ 1)}"}, 401, "unauthorized",
-                 id="all-but-last-character"),
-    pytest.param({"Authorization": f"Bearer {TOKEN[:-1]}"}, 401, "unauthorized", id="token-minus-last-character"),
-])
+@pytest.mark.parametrize(
+    "headers,status,code",
+    [
+        pytest.param({}, 401, "unauthorized", id="no-token"),
+        pytest.param({"Authorization": "Bearer wrong"}, 401, "unauthorized", id="wrong-token"),
+        pytest.param({"Authorization": f"Basic {TOKEN}"}, 401, "unauthorized", id="wrong-scheme"),
+        pytest.param({"Authorization": f"Bearer {TOKEN}x"}, 401, "unauthorized", id="token-prefix"),
+        # What a timing attack tries: the right length, right but for the last character; and a bare prefix.
+        # Both sides are hashed before compare_digest, so neither answers faster than a wrong token.
+        pytest.param(
+            {"Authorization": f"Bearer {TOKEN[:-1]}{chr(ord(TOKEN[-1]) ^ 1)}"},
+            401,
+            "unauthorized",
+            id="all-but-last-character",
+        ),
+        pytest.param({"Authorization": f"Bearer {TOKEN[:-1]}"}, 401, "unauthorized", id="token-minus-last-character"),
+    ],
+)
 async def test_admin_endpoints_need_the_token(admin, headers, status, code):
     for method, path in (("POST", "/train"), ("GET", "/train"), ("GET", "/train/x"), ("DELETE", "/train/x")):
         response = await admin.request(method, path, headers={"Authorization": "", **headers}, json=QUICK)
@@ -108,8 +133,10 @@ async def test_admin_endpoints_are_disabled_without_a_configured_token(tmp_path,
     settings = Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", warmup_batches=0)
     add_version(settings.models_dir, "lenet5", 1)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                                   base_url="http://test") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
         response = await http.post("/train", json=QUICK, headers={"Authorization": "Bearer anything"})
     assert response.status_code == 403 and "LENET_ADMIN_TOKEN" in response.json()["error"]["message"]
 
@@ -201,18 +228,33 @@ async def test_a_failed_job_says_why(tmp_path, loader):
     assert any("missing.npz" in line for line in listed["log_tail"]), listed
 
 
-@pytest.mark.parametrize("overrides,body,expected", [
-    pytest.param({"train_timeout_s": 1.5}, "emit(json.dumps({'event': 'start'}) + '\\n')\nwhile True:\n"
-                 "    time.sleep(0.2)\n    emit(json.dumps({'event': 'batch', 'epoch': 1, 'step': 1}) + '\\n')\n",
-                 "time limit", id="hangs-past-the-time-limit"),
-    pytest.param({"train_stall_s": 1.0}, "time.sleep(600)\n", "no progress", id="never-writes-progress"),
-    pytest.param({}, "print('W0000 00:00:1.0 1 port.cc:1] TensorFlow noise', file=sys.stderr)\n"
-                     "print('error: the real cause', file=sys.stderr)\n"
-                     "print('I0000 00:00:1.0 1 cudart_stub.cc:31] more noise', file=sys.stderr)\nsys.exit(3)\n",
-                 "the real cause", id="exits-without-progress"),
-    pytest.param({}, "emit(json.dumps({'event': 'failed', 'error': 'ValueError: a cause from the CLI'}) + '\\n')\n"
-                     "sys.exit(2)\n", "a cause from the CLI", id="reports-its-failure"),
-])
+@pytest.mark.parametrize(
+    "overrides,body,expected",
+    [
+        pytest.param(
+            {"train_timeout_s": 1.5},
+            "emit(json.dumps({'event': 'start'}) + '\\n')\nwhile True:\n"
+            "    time.sleep(0.2)\n    emit(json.dumps({'event': 'batch', 'epoch': 1, 'step': 1}) + '\\n')\n",
+            "time limit",
+            id="hangs-past-the-time-limit",
+        ),
+        pytest.param({"train_stall_s": 1.0}, "time.sleep(600)\n", "no progress", id="never-writes-progress"),
+        pytest.param(
+            {},
+            "print('W0000 00:00:1.0 1 port.cc:1] TensorFlow noise', file=sys.stderr)\n"
+            "print('error: the real cause', file=sys.stderr)\n"
+            "print('I0000 00:00:1.0 1 cudart_stub.cc:31] more noise', file=sys.stderr)\nsys.exit(3)\n",
+            "the real cause",
+            id="exits-without-progress",
+        ),
+        pytest.param(
+            {},
+            "emit(json.dumps({'event': 'failed', 'error': 'ValueError: a cause from the CLI'}) + '\\n')\nsys.exit(2)\n",
+            "a cause from the CLI",
+            id="reports-its-failure",
+        ),
+    ],
+)
 async def test_a_faulty_training_process_always_ends_and_frees_the_slot(tmp_path, loader, overrides, body, expected):
     async with running_service(tmp_path, loader, **overrides) as service:
         service.fake_training(body)

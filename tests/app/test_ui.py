@@ -1,4 +1,5 @@
 """The page and the API docs on the real app with a fake model: everything they load comes from the app."""
+
 from __future__ import annotations
 
 from html.parser import HTMLParser
@@ -18,9 +19,11 @@ ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"
 async def client(settings, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            yield http
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        yield http
 
 
 class LinkParser(HTMLParser):
@@ -38,10 +41,13 @@ def linked_urls(html: str) -> list[str]:
     return parser.urls
 
 
-@pytest.mark.parametrize("path, script", [
-    pytest.param("/docs", "/static/vendor/swagger-ui/swagger-ui-bundle.js", id="swagger-ui"),
-    pytest.param("/redoc", "/static/vendor/redoc/redoc.standalone.js", id="redoc"),
-])
+@pytest.mark.parametrize(
+    "path, script",
+    [
+        pytest.param("/docs", "/static/vendor/swagger-ui/swagger-ui-bundle.js", id="swagger-ui"),
+        pytest.param("/redoc", "/static/vendor/redoc/redoc.standalone.js", id="redoc"),
+    ],
+)
 async def test_the_api_docs_load_only_vendored_assets_from_the_app(client, path, script):
     response = await client.get(path)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
@@ -55,7 +61,7 @@ async def test_the_api_docs_load_only_vendored_assets_from_the_app(client, path,
     for url in urls:
         asset = await client.get(url)
         assert asset.status_code == 200, url
-        expected = ASSET_TYPES[url[url.rindex("."):]]
+        expected = ASSET_TYPES[url[url.rindex(".") :]]
         assert asset.headers["content-type"].split(";")[0] == expected, url
         assert len(asset.content) > 500, url
 

@@ -71,6 +71,9 @@ def test_a_rows_interval_is_wilsons():
     """946 of 1000 (the README's separated photos): Wilson's 95% interval, by its formula."""
     low, high = _read_accuracy().interval(946, 1000)
     z, n, p = 1.959964, 1000, 0.946
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    centre, half = (
+        (p + z * z / (2 * n)) / (1 + z * z / n),
+        z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5,
+    )
     assert abs(low - (centre - half)) < 1e-5 and abs(high - (centre + half)) < 1e-5
     assert round(100 * low, 1) == 93.0 and round(100 * high, 1) == 95.8

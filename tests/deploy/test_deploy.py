@@ -1,8 +1,8 @@
 """Container and cluster files, checked without a Docker engine: lint, config, schema, and the
 image's own start command run directly on this machine."""
+
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -11,12 +11,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import free_port
 
 DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.cpu.yml", "docker-compose.scale.yml"]
@@ -31,18 +29,21 @@ def tool(name: str) -> str:
 
 
 def instruction(name: str) -> list[str]:
-    return re.findall(rf"^{name}\s+(.+?)(?<!\\)$", DOCKERFILE, re.M | re.S)
+    return re.findall(rf"^{name}\s+(.+?)(?<!\\)$", DOCKERFILE, re.MULTILINE | re.DOTALL)
 
 
 def test_hadolint_passes():
-    done = subprocess.run([tool("hadolint"), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True)
+    done = subprocess.run([tool("hadolint"), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_image_is_pinned_to_the_project_tensorflow():
-    pin = next(d for d in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-               if d.startswith("tensorflow"))
-    image = re.search(r"^ARG TF_IMAGE=tensorflow/tensorflow:(\S+)-gpu$", DOCKERFILE, re.M).group(1)
+    pin = next(
+        d
+        for d in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        if d.startswith("tensorflow")
+    )
+    image = re.search(r"^ARG TF_IMAGE=tensorflow/tensorflow:(\S+)-gpu$", DOCKERFILE, re.MULTILINE).group(1)
     assert pin == "tensorflow>=2.21,<2.22" and image.startswith("2.21.")
     assert "USER 10001" in DOCKERFILE and "HEALTHCHECK" in DOCKERFILE and "/readyz" in DOCKERFILE
 
@@ -50,13 +51,20 @@ def test_image_is_pinned_to_the_project_tensorflow():
 @pytest.mark.parametrize("compose", [pytest.param(f, id=f) for f in COMPOSE_FILES])
 @pytest.mark.parametrize("profile", [pytest.param([], id="default"), pytest.param(["--profile", "train"], id="train")])
 def test_compose_config_is_valid(compose, profile):
-    done = subprocess.run([tool("docker-compose"), "-f", compose, *profile, "config"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, env={**os.environ, "LENET_ADMIN_TOKEN": "x"})
+    done = subprocess.run(
+        [tool("docker-compose"), "-f", compose, *profile, "config"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LENET_ADMIN_TOKEN": "x"},
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     config = yaml.safe_load(done.stdout)
     api = config["services"]["api"]
     assert "models:/models" in " ".join(str(v) for v in api["volumes"]) or any(
-        isinstance(v, dict) and v.get("target") == "/models" for v in api["volumes"])
+        isinstance(v, dict) and v.get("target") == "/models" for v in api["volumes"]
+    )
     assert api["healthcheck"]["test"][-1].count("/readyz") == 1
     if profile:
         assert "train" in config["services"]
@@ -71,7 +79,7 @@ def test_gpu_compose_reserves_a_gpu_and_the_cpu_one_does_not():
 
 def test_kubernetes_manifests_validate():
     manifests = sorted(str(p) for p in (REPO_ROOT / "deploy" / "k8s").glob("*.yaml"))
-    done = subprocess.run([tool("kubernetes-validate"), *manifests], capture_output=True, text=True)
+    done = subprocess.run([tool("kubernetes-validate"), *manifests], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     deployment = yaml.safe_load((REPO_ROOT / "deploy/k8s/deployment.yaml").read_text())
     container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -100,7 +108,7 @@ def test_the_mnist_that_make_mnist_writes_is_what_the_containers_read():
 
 def test_the_grpc_port_is_exposed_everywhere_the_http_port_is():
     """LENET_GRPC_PORT (8001) in the image, both compose files that publish ports, nginx and Kubernetes."""
-    assert re.search(r"^EXPOSE 8000 8001$", DOCKERFILE, re.M) and "LENET_GRPC_PORT=8001" in DOCKERFILE
+    assert re.search(r"^EXPOSE 8000 8001$", DOCKERFILE, re.MULTILINE) and "LENET_GRPC_PORT=8001" in DOCKERFILE
     for compose in ("docker-compose.yml", "docker-compose.cpu.yml"):
         assert "8001:8001" in yaml.safe_load((REPO_ROOT / compose).read_text())["services"]["api"]["ports"]
     scaled = yaml.safe_load((REPO_ROOT / "docker-compose.scale.yml").read_text())["services"]
@@ -110,4 +118,6 @@ def test_the_grpc_port_is_exposed_everywhere_the_http_port_is():
     ports = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
     assert {"name": "grpc", "containerPort": 8001} in ports
     service = yaml.safe_load((REPO_ROOT / "deploy/k8s/service.yaml").read_text())
-    assert {"name": "grpc", "port": 8001, "targetPort": "grpc", "appProtocol": "kubernetes.io/h2c"} in service["spec"]["ports"]
+    assert {"name": "grpc", "port": 8001, "targetPort": "grpc", "appProtocol": "kubernetes.io/h2c"} in service["spec"][
+        "ports"
+    ]

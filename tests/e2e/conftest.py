@@ -1,4 +1,5 @@
 """Start the real server process (uvicorn, the real SavedModel) on 127.0.0.1 for end-to-end tests."""
+
 from __future__ import annotations
 
 import os
@@ -36,12 +37,24 @@ def free_port() -> int:
 
 def start_server(models_dir: Path, log_path: Path, **env: str) -> Server:
     port = free_port()
-    environment = {**os.environ, "LENET_MODELS_DIR": str(models_dir), "LENET_POLL_INTERVAL_S": "0.5",
-                   "LENET_JOBS_DIR": str(models_dir.parent / "jobs"), "LENET_HOST": "127.0.0.1",
-                   "LENET_PORT": str(port), **env}
+    environment = {
+        **os.environ,
+        "LENET_MODELS_DIR": str(models_dir),
+        "LENET_POLL_INTERVAL_S": "0.5",
+        "LENET_JOBS_DIR": str(models_dir.parent / "jobs"),
+        "LENET_HOST": "127.0.0.1",
+        "LENET_PORT": str(port),
+        **env,
+    }
     with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO_ROOT, env=environment, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app"],
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     server = Server(f"http://127.0.0.1:{port}", models_dir, process, log_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -1,6 +1,7 @@
 """kserve's InferenceRESTClient against a running server, in a process of its own: kserve registers the same
 `inference.*` protobuf names as tritonclient's gRPC stubs (which the server and other tests load), and one
 process cannot hold both. Run by tests/e2e/test_v2_clients.py; prints one JSON object of what it saw."""
+
 from __future__ import annotations
 
 import asyncio

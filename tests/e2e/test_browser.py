@@ -4,9 +4,11 @@ Real mouse and touch strokes on the canvas, an upload, the model panel, a real t
 screen and the keyboard; no request may leave the page for another origin. Screenshots go to
 artifacts/screenshots/ (git-ignored).
 """
+
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,7 +22,8 @@ from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT
 from tests.e2e.conftest import Server, start_server, stop_server
 
 sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="the Python package playwright is not installed (pip install playwright)")
+    "playwright.sync_api", reason="the Python package playwright is not installed (pip install playwright)"
+)
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
@@ -28,8 +31,15 @@ if not CHROMIUM.exists():
 expect = sync_api.expect
 expect.set_options(timeout=15_000)
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TOKEN = "browser-admin-token"
 DIGIT_PNG = REPO_ROOT / "examples" / "digit.png"  # an MNIST 7
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
@@ -39,8 +49,12 @@ PHONE = {"width": 375, "height": 667}
 # Strokes as fractions of the pad, each a list of points the pointer passes through.
 ONE = [[(0.5, 0.18), (0.5, 0.82)]]
 SEVEN = [[(0.28, 0.22), (0.72, 0.22)], [(0.72, 0.22), (0.6, 0.5), (0.45, 0.82)]]
-ZERO = [[(0.5 + 0.2 * x, 0.5 + 0.3 * y) for x, y in
-         [(0, -1), (0.7, -0.7), (1, 0), (0.7, 0.7), (0, 1), (-0.7, 0.7), (-1, 0), (-0.7, -0.7), (0, -1)]]]
+ZERO = [
+    [
+        (0.5 + 0.2 * x, 0.5 + 0.3 * y)
+        for x, y in [(0, -1), (0.7, -0.7), (1, 0), (0.7, 0.7), (0, 1), (-0.7, 0.7), (-1, 0), (-0.7, -0.7), (0, -1)]
+    ]
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +62,9 @@ def ui_server(tmp_path_factory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("e2e-browser")
     for name in ("lenet5", "lenet5-plus"):
         shutil.copytree(BUNDLED_MODELS / name / "1", root / "models" / name / "1")
-    server = start_server(root / "models", root / "server.log", LENET_ADMIN_TOKEN=TOKEN,
-                          LENET_MNIST_PATH=str(FIXTURE_MNIST))
+    server = start_server(
+        root / "models", root / "server.log", LENET_ADMIN_TOKEN=TOKEN, LENET_MNIST_PATH=str(FIXTURE_MNIST)
+    )
     yield server
     stop_server(server)
     assert TOKEN not in server.log()
@@ -96,8 +111,7 @@ def visit(browser, ui_server) -> Iterator[Callable[..., Visit]]:
     for context in contexts:
         context.close()
     for seen in visits:
-        foreign = [r.url for r in seen.requests
-                   if not r.url.startswith((ui_server.url + "/", "data:", "blob:"))]
+        foreign = [r.url for r in seen.requests if not r.url.startswith((ui_server.url + "/", "data:", "blob:"))]
         assert not foreign, f"requests left the page's origin {ui_server.url}: {foreign}"
         assert not seen.errors, f"script errors: {seen.errors}"
 
@@ -105,8 +119,11 @@ def visit(browser, ui_server) -> Iterator[Callable[..., Visit]]:
 def on_pad(page, stroke: list[tuple[float, float]], steps: int = 8, pad: str = "#pad") -> list[tuple[float, float]]:
     """Page coordinates of a stroke given in fractions of the pad, `steps` points per segment."""
     box = page.locator(pad).bounding_box()
-    points = [stroke[0]] + [(a[0] + (b[0] - a[0]) * i / steps, a[1] + (b[1] - a[1]) * i / steps)
-                            for a, b in zip(stroke, stroke[1:]) for i in range(1, steps + 1)]
+    points = [stroke[0]] + [
+        (a[0] + (b[0] - a[0]) * i / steps, a[1] + (b[1] - a[1]) * i / steps)
+        for a, b in itertools.pairwise(stroke)
+        for i in range(1, steps + 1)
+    ]
     return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
 
 
@@ -148,11 +165,14 @@ def screenshot(target, name: str, **options: object) -> None:
     target.screenshot(path=str(SCREENSHOTS / name), **options)
 
 
-@pytest.mark.parametrize("strokes, digit", [
-    pytest.param(ONE, "1", id="one-vertical-line"),
-    pytest.param(SEVEN, "7", id="seven-bar-and-diagonal"),
-    pytest.param(ZERO, "0", id="zero-loop"),
-])
+@pytest.mark.parametrize(
+    "strokes, digit",
+    [
+        pytest.param(ONE, "1", id="one-vertical-line"),
+        pytest.param(SEVEN, "7", id="seven-bar-and-diagonal"),
+        pytest.param(ZERO, "0", id="zero-loop"),
+    ],
+)
 def test_a_drawn_digit_is_recognised_once_the_pointer_pauses(visit, strokes, digit):
     seen = visit()
     page = seen.page
@@ -176,9 +196,12 @@ def test_a_drawn_digit_is_recognised_once_the_pointer_pauses(visit, strokes, dig
 
 
 # A number on the wide pad (fractions of it): a 1, a 7 and a 1, apart.
-NUMBER_171 = [[(0.15, 0.2), (0.15, 0.8)],
-              [(0.35, 0.22), (0.5, 0.22)], [(0.5, 0.22), (0.45, 0.5), (0.4, 0.8)],
-              [(0.7, 0.2), (0.7, 0.8)]]
+NUMBER_171 = [
+    [(0.15, 0.2), (0.15, 0.8)],
+    [(0.35, 0.22), (0.5, 0.22)],
+    [(0.5, 0.22), (0.45, 0.5), (0.4, 0.8)],
+    [(0.7, 0.2), (0.7, 0.8)],
+]
 
 
 def test_a_written_number_is_read_digit_by_digit_with_its_boxes(visit):
@@ -257,7 +280,6 @@ def test_an_api_error_is_shown_in_an_alert(visit):
     expect(alert).to_be_hidden()
 
 
-
 def test_a_blank_canvas_is_answered_no_digit_found(visit):
     # The pad sends nothing while it is empty, so its blank export goes in through the upload field instead:
     # the same PNG bytes the pad would send, answered by the real server and model.
@@ -280,6 +302,7 @@ def test_a_blank_canvas_is_answered_no_digit_found(visit):
     expect(page.locator("#no-digit")).to_be_hidden()
     expect(page.locator("#probabilities")).to_be_visible()
 
+
 def test_the_model_panel_explains_the_serving_model_and_switching_model_changes_predictions(visit):
     page = visit().page
     expect(page.locator("#model-name")).to_have_text("lenet5")
@@ -292,8 +315,9 @@ def test_the_model_panel_explains_the_serving_model_and_switching_model_changes_
     expect(rows.first).to_contain_text("6 filters x (5x5x1 weights + 1 bias)")
     expect(rows.first.locator("td.num")).to_have_text("156")
     for figure in ("#fig-confusion", "#fig-curves"):
-        page.wait_for_function("id => { const img = document.querySelector(id); return img.naturalWidth > 0 }",
-                               arg=figure)
+        page.wait_for_function(
+            "id => { const img = document.querySelector(id); return img.naturalWidth > 0 }", arg=figure
+        )
     versions = page.locator("#versions tbody tr")
     expect(versions).to_have_count(1)
     expect(versions.first).to_contain_text("serving")

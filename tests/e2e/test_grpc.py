@@ -1,5 +1,6 @@
 """gRPC against the real server process (uvicorn, the real SavedModel), through tritonclient.grpc as a V2
 client would use it; the statuses its errors carry; the health service; SIGTERM stopping HTTP and gRPC."""
+
 from __future__ import annotations
 
 import shutil
@@ -45,8 +46,11 @@ def start_grpc_server(root, **env: str) -> GrpcServer:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[GrpcServer]:
-    server = start_grpc_server(tmp_path_factory.mktemp("grpc"), LENET_GRPC_MAX_MESSAGE_BYTES=str(MESSAGE_LIMIT),
-                               LENET_MAX_QUEUE_IMAGES=str(QUEUE_LIMIT))
+    server = start_grpc_server(
+        tmp_path_factory.mktemp("grpc"),
+        LENET_GRPC_MAX_MESSAGE_BYTES=str(MESSAGE_LIMIT),
+        LENET_MAX_QUEUE_IMAGES=str(QUEUE_LIMIT),
+    )
     yield server
     stop_server(server.http)
 
@@ -59,8 +63,9 @@ def client(served) -> Iterator[tg.InferenceServerClient]:
 
 def image_input(datatype: str, images: np.ndarray, shape: tuple[int, ...] | None = None) -> tg.InferInput:
     scale = 1 if datatype == "UINT8" else 255
-    values = (images / scale).astype({"UINT8": np.uint8, "FP16": np.float16, "FP32": np.float32,
-                                      "FP64": np.float64}[datatype])
+    values = (images / scale).astype(
+        {"UINT8": np.uint8, "FP16": np.float16, "FP32": np.float32, "FP64": np.float64}[datatype]
+    )
     values = values.reshape(shape or (len(images), 28, 28, 1))
     tensor = tg.InferInput("image", list(values.shape), datatype)
     tensor.set_data_from_numpy(values)
@@ -82,31 +87,43 @@ def test_health_and_metadata(client):
 @pytest.mark.parametrize("datatype", ["UINT8", "FP16", "FP32", "FP64"])
 @pytest.mark.parametrize("shape", [pytest.param(None, id="nhwc"), pytest.param((8, 784), id="flat")])
 def test_infer_with_raw_inputs_reads_the_digits(client, served, datatype, shape):
-    result = client.infer("lenet5", [image_input(datatype, DIGITS, shape)], request_id="req-1",
-                          outputs=[tg.InferRequestedOutput("probabilities")])
+    result = client.infer(
+        "lenet5",
+        [image_input(datatype, DIGITS, shape)],
+        request_id="req-1",
+        outputs=[tg.InferRequestedOutput("probabilities")],
+    )
     probabilities = result.as_numpy("probabilities")
     assert probabilities.shape == (8, 10) and probabilities.dtype == np.float32
     assert probabilities.argmax(axis=1).tolist() == LABELS.tolist()
     response = result.get_response()
     assert (response.model_name, response.model_version, response.id) == ("lenet5", "1", "req-1")
     assert len(response.raw_output_contents) == 1  # raw in, raw out
-    rest = httpx.post(f"{served.http.url}/v2/models/lenet5/infer", json={"inputs": [{
-        "name": "image", "shape": [8, 28, 28, 1], "datatype": "UINT8", "data": DIGITS.ravel().tolist()}]}).json()
+    rest = httpx.post(
+        f"{served.http.url}/v2/models/lenet5/infer",
+        json={
+            "inputs": [{"name": "image", "shape": [8, 28, 28, 1], "datatype": "UINT8", "data": DIGITS.ravel().tolist()}]
+        },
+    ).json()
     np.testing.assert_allclose(probabilities, np.reshape(rest["outputs"][0]["data"], (8, 10)), atol=1e-3)
 
 
-@pytest.mark.parametrize("datatype,field,scale", [
-    pytest.param("UINT8", "uint_contents", 1, id="uint8"),
-    pytest.param("FP32", "fp32_contents", 255, id="fp32"),
-    pytest.param("FP64", "fp64_contents", 255, id="fp64"),
-])
+@pytest.mark.parametrize(
+    "datatype,field,scale",
+    [
+        pytest.param("UINT8", "uint_contents", 1, id="uint8"),
+        pytest.param("FP32", "fp32_contents", 255, id="fp32"),
+        pytest.param("FP64", "fp64_contents", 255, id="fp64"),
+    ],
+)
 def test_infer_with_typed_contents_answers_typed(served, datatype, field, scale):
     request = pb.ModelInferRequest(model_name="lenet5")
     tensor = request.inputs.add(name="image", datatype=datatype, shape=[8, 784])
     getattr(tensor.contents, field).extend((DIGITS.ravel() / scale).tolist() if scale != 1 else DIGITS.ravel().tolist())
     with grpc.insecure_channel(served.address) as channel:
         response, call = pbg.GRPCInferenceServiceStub(channel).ModelInfer.with_call(
-            request, metadata=(("x-request-id", "typed-1"),))
+            request, metadata=(("x-request-id", "typed-1"),)
+        )
     assert not response.raw_output_contents
     probabilities = np.array(response.outputs[0].contents.fp32_contents).reshape(8, 10)
     assert probabilities.argmax(axis=1).tolist() == LABELS.tolist()
@@ -132,13 +149,17 @@ def test_errors_reach_tritonclient_as_status_codes(client):
         "unknown model": status_of(lambda: client.infer("no-such-model", good)),
         "unknown version": status_of(lambda: client.infer("lenet5", good, model_version="9")),
         "metadata of an unknown model": status_of(lambda: client.get_model_metadata("no-such-model")),
-        "queue full": status_of(lambda: client.infer("lenet5", [image_input("UINT8", np.zeros((QUEUE_LIMIT + 1,
-                                                                                                  28, 28)))])),
+        "queue full": status_of(
+            lambda: client.infer("lenet5", [image_input("UINT8", np.zeros((QUEUE_LIMIT + 1, 28, 28)))])
+        ),
         "message too large": status_of(lambda: client.infer("lenet5", [image_input("FP32", np.zeros((400, 28, 28)))])),
         # a full queue's worth of images: inference takes milliseconds, past any rounding of a 1 us deadline (one
         # image answered within it once in CI: "no error")
-        "client deadline": status_of(lambda: client.infer("lenet5", [image_input("UINT8", np.resize(DIGITS, (
-            QUEUE_LIMIT, 28, 28)))], client_timeout=0.000001)),
+        "client deadline": status_of(
+            lambda: client.infer(
+                "lenet5", [image_input("UINT8", np.resize(DIGITS, (QUEUE_LIMIT, 28, 28)))], client_timeout=0.000001
+            )
+        ),
         "Triton-only method": status_of(lambda: client.get_model_config("lenet5")),
     }
     print("\n".join(f"{what:30} {status:30} {message}" for what, (status, message) in seen.items()))
@@ -187,14 +208,18 @@ def test_the_grpc_health_service_says_serving(served):
     with grpc.insecure_channel(served.address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for service in ("", "inference.GRPCInferenceService"):
-            assert stub.Check(health_pb2.HealthCheckRequest(service=service)).status == \
-                health_pb2.HealthCheckResponse.SERVING
+            assert (
+                stub.Check(health_pb2.HealthCheckRequest(service=service)).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
 
 
 def test_grpc_calls_are_in_the_metrics(client, served):
     client.infer("lenet5", [image_input("UINT8", DIGITS[:1])])
-    assert status_of(lambda: client.infer("no-such-model", [image_input("UINT8", DIGITS[:1])]))[0] == \
-        "StatusCode.NOT_FOUND"
+    assert (
+        status_of(lambda: client.infer("no-such-model", [image_input("UINT8", DIGITS[:1])]))[0]
+        == "StatusCode.NOT_FOUND"
+    )
     text = httpx.get(f"{served.http.url}/metrics").text
     assert 'lenet_grpc_requests_total{code="OK",method="/inference.GRPCInferenceService/ModelInfer"}' in text
     assert 'lenet_grpc_requests_total{code="NOT_FOUND",method="/inference.GRPCInferenceService/ModelInfer"}' in text

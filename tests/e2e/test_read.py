@@ -1,5 +1,6 @@
 """POST /read against the real server and the bundled models (as `make serve` runs them): the README's example,
 touching digits, an empty image."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,14 @@ from tests.conftest import REPO_ROOT
 
 def test_readme_read_example(bundled_server):
     # The README's example, verbatim but for the port.
-    done = subprocess.run(["curl", "-s", "-F", "image=@examples/number.png", f"{bundled_server.url}/read"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["curl", "-s", "-F", "image=@examples/number.png", f"{bundled_server.url}/read"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     body = json.loads(done.stdout)
     assert body["model"] == {"name": "lenet5-read", "version": 6}  # the reading model, as LENET_READ_MODEL says
     (reading,) = body["readings"]
@@ -27,19 +34,24 @@ def test_readme_read_example(bundled_server):
     assert xs == sorted(xs) and all(0 <= x < 285 for x in xs)  # left to right, inside the 285-pixel image
 
 
-@pytest.mark.parametrize(("first", "second"), [
-    pytest.param(0, 1, id="7-2"),
-    # The 0 reaches left under the 7's bar, past where its stem starts: no cut path from top to bottom keeps
-    # the 7 whole. LeNet-5 alone (lenet5-read/2) doubted every 7 without its stem's top and read "217";
-    # with our CNN answering beside it (lenet5-read/3) the 7 with a little of the 0 is read as a 7.
-    pytest.param(0, 3, id="7-0"),
-    pytest.param(4, 5, id="4-1"),
-])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(0, 1, id="7-2"),
+        # The 0 reaches left under the 7's bar, past where its stem starts: no cut path from top to bottom keeps
+        # the 7 whole. LeNet-5 alone (lenet5-read/2) doubted every 7 without its stem's top and read "217";
+        # with our CNN answering beside it (lenet5-read/3) the 7 with a little of the 0 is read as a 7.
+        pytest.param(0, 3, id="7-0"),
+        pytest.param(4, 5, id="4-1"),
+    ],
+)
 def test_touching_digits_are_split(bundled_server, first, second):
     gray, _ = touching(first, second)
     count, _ = cv2.connectedComponents((gray < 128).astype(np.uint8))
     assert count == 2  # one piece of ink: the digits touch
-    response = httpx.post(f"{bundled_server.url}/read", files={"image": ("pair.png", png(gray), "image/png")}, timeout=30)
+    response = httpx.post(
+        f"{bundled_server.url}/read", files={"image": ("pair.png", png(gray), "image/png")}, timeout=30
+    )
     assert response.status_code == 200, response.text
     (reading,) = response.json()["readings"]
     assert reading["text"] == f"{LABELS[first]}{LABELS[second]}", reading
@@ -49,8 +61,10 @@ def test_touching_digits_are_split(bundled_server, first, second):
 
 def test_empty_image_and_a_number_in_one_request(bundled_server):
     blank = png(np.full((150, 400), 255, np.uint8))
-    files = [("image", ("blank.png", blank, "image/png")),
-             ("image", ("number.png", (REPO_ROOT / "examples" / "number.png").read_bytes(), "image/png"))]
+    files = [
+        ("image", ("blank.png", blank, "image/png")),
+        ("image", ("number.png", (REPO_ROOT / "examples" / "number.png").read_bytes(), "image/png")),
+    ]
     response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=30)
     assert response.status_code == 200, response.text
     empty, number = response.json()["readings"]
@@ -78,8 +92,9 @@ def test_a_touching_number_the_cuts_alone_misread_is_read_with_the_line_reader(b
     scan = (REPO_ROOT / "tests" / "fixtures" / "touching_scan_1217.png").read_bytes()
     readings = {}
     for version in (3, 5):
-        response = httpx.post(f"{bundled_server.url}/read?version={version}",
-                              files={"image": ("scan.png", scan, "image/png")}, timeout=30)
+        response = httpx.post(
+            f"{bundled_server.url}/read?version={version}", files={"image": ("scan.png", scan, "image/png")}, timeout=30
+        )
         assert response.status_code == 200, response.text
         readings[version] = response.json()["readings"][0]
     assert readings[3]["text"] != "1217"

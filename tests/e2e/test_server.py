@@ -1,15 +1,16 @@
 """The real server process with the real model: what a user and an operator do."""
+
 from __future__ import annotations
 
 import base64
 import io
 import json
 import shutil
+import struct
 import subprocess
 import threading
 import time
 import zlib
-import struct
 
 import httpx
 import numpy as np
@@ -17,8 +18,8 @@ import pytest
 from PIL import Image
 
 from app.imaging import NO_DIGIT_REASONS
-from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT, wait_until
-from tests.e2e.conftest import newest_bundled_version, start_server, stop_server
+from tests.conftest import FIXTURE_MNIST, REPO_ROOT, wait_until
+from tests.e2e.conftest import newest_bundled_version
 
 
 def png(array: np.ndarray) -> bytes:
@@ -29,8 +30,14 @@ def png(array: np.ndarray) -> bytes:
 
 def test_readme_curl_example(bundled_server):
     # The README's example, verbatim but for the port, and its answer as the README shows it.
-    done = subprocess.run(["curl", "-s", "-F", "image=@examples/digit.png", f"{bundled_server.url}/predict"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["curl", "-s", "-F", "image=@examples/digit.png", f"{bundled_server.url}/predict"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     body = json.loads(done.stdout)
     assert body["model"] == {"name": "lenet5", "version": newest_bundled_version()}
     assert body["predictions"][0]["digit"] == 7 and body["predictions"][0]["confidence"] > 0.9
@@ -51,7 +58,6 @@ def test_real_digits_through_http(server):
     response = httpx.post(f"{server.url}/predict", json={"instances": instances}, timeout=60)
     predicted = np.array([p["digit"] for p in response.json()["predictions"]])
     assert (predicted == labels[:50]).mean() >= 0.98
-
 
 
 def jpeg(array: np.ndarray) -> bytes:
@@ -78,8 +84,12 @@ def assert_no_digit(item: dict, reasons: tuple[str, ...] = ("no_ink",)) -> None:
 def test_images_without_a_digit_answer_null_beside_real_digits(server):
     with np.load(FIXTURE_MNIST) as data:
         digits, labels = data["x_test"][:2], data["y_test"][:2].tolist()
-    files = [("image", ("white.png", WHITE_PNG, "image/png")), ("image", ("0.png", png(digits[0]), "image/png")),
-             ("image", ("grey.jpg", GREY_JPEG, "image/jpeg")), ("image", ("1.png", png(digits[1]), "image/png"))]
+    files = [
+        ("image", ("white.png", WHITE_PNG, "image/png")),
+        ("image", ("0.png", png(digits[0]), "image/png")),
+        ("image", ("grey.jpg", GREY_JPEG, "image/jpeg")),
+        ("image", ("1.png", png(digits[1]), "image/png")),
+    ]
     response = httpx.post(f"{server.url}/predict", files=files, timeout=30)
     assert response.status_code == 200, response.text
     white, first, grey, second = response.json()["predictions"]
@@ -98,32 +108,36 @@ def test_images_without_a_digit_answer_null_beside_real_digits(server):
 
 
 def test_a_request_with_no_digit_at_all_is_answered_and_names_the_model(server):
-    response = httpx.post(f"{server.url}/predict?return_image=true", json={"instances": [[0.0] * 784] * 2},
-                          timeout=30)
+    response = httpx.post(f"{server.url}/predict?return_image=true", json={"instances": [[0.0] * 784] * 2}, timeout=30)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == {"name": "lenet5", "version": 1}
     for item in body["predictions"]:
         assert not np.asarray(Image.open(io.BytesIO(base64.b64decode(item.pop("image"))))).any()
         assert_no_digit(item)
-    response = httpx.post(f"{server.url}/predict?model=nope", files={"image": ("w.png", WHITE_PNG, "image/png")},
-                          timeout=30)
+    response = httpx.post(
+        f"{server.url}/predict?model=nope", files={"image": ("w.png", WHITE_PNG, "image/png")}, timeout=30
+    )
     assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
 
 
 def test_the_readmes_no_digit_example_is_what_the_server_answers(bundled_server):
     section = (REPO_ROOT / "README.md").read_text().split("### When an image holds no digit", 1)[1]
     documented = json.loads(section.split("```json\n", 1)[1].split("\n```", 1)[0])
-    files = [("image", ("blank.png", WHITE_PNG, "image/png")),
-             ("image", ("digit.png", (REPO_ROOT / "examples/digit.png").read_bytes(), "image/png"))]
+    files = [
+        ("image", ("blank.png", WHITE_PNG, "image/png")),
+        ("image", ("digit.png", (REPO_ROOT / "examples/digit.png").read_bytes(), "image/png")),
+    ]
     response = httpx.post(f"{bundled_server.url}/predict", files=files, timeout=30)
     assert response.json() == documented
+
 
 def test_kserve_v2_request(server):
     with np.load(FIXTURE_MNIST) as data:
         images, labels = data["x_test"][:4], data["y_test"][:4]
-    request = {"inputs": [{"name": "image", "shape": [4, 28, 28, 1], "datatype": "UINT8",
-                           "data": images.reshape(-1).tolist()}]}
+    request = {
+        "inputs": [{"name": "image", "shape": [4, 28, 28, 1], "datatype": "UINT8", "data": images.reshape(-1).tolist()}]
+    }
     response = httpx.post(f"{server.url}/v2/models/lenet5/infer", json=request, timeout=30)
     assert response.status_code == 200, response.text
     output = response.json()["outputs"][0]
@@ -139,16 +153,27 @@ def bomb_png(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", raw)
+        + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("files,status,code", [
-    pytest.param({"image": ("bomb.png", bomb_png(50_000, 50_000), "image/png")}, 400, "image_too_large", id="bomb"),
-    pytest.param({"image": ("empty.png", b"", "image/png")}, 400, "bad_image", id="zero-bytes"),
-    pytest.param({"image": ("cut.png", (REPO_ROOT / "examples/digit.png").read_bytes()[:60], "image/png")}, 400,
-                 "bad_image", id="truncated"),
-])
+@pytest.mark.parametrize(
+    "files,status,code",
+    [
+        pytest.param({"image": ("bomb.png", bomb_png(50_000, 50_000), "image/png")}, 400, "image_too_large", id="bomb"),
+        pytest.param({"image": ("empty.png", b"", "image/png")}, 400, "bad_image", id="zero-bytes"),
+        pytest.param(
+            {"image": ("cut.png", (REPO_ROOT / "examples/digit.png").read_bytes()[:60], "image/png")},
+            400,
+            "bad_image",
+            id="truncated",
+        ),
+    ],
+)
 def test_bad_uploads_leave_the_server_ready(server, files, status, code):
     response = httpx.post(f"{server.url}/predict", files=files, timeout=30)
     assert response.status_code == status and response.json()["error"]["code"] == code
@@ -188,8 +213,11 @@ def test_hot_swap_under_load_loses_nothing_and_refuses_broken_versions(server):
     wait_until(lambda: len(answers) >= 8, 30, lambda: f"the clients got no answers: {answers}")
     publish(server.models_dir, server.models_dir / "lenet5" / "1", 2)
     wait_for_version(server, 2)
-    wait_until(lambda: sum(version == 2 for _, version in list(answers)) >= 8, 30,
-               lambda: f"no answers from version 2 after the swap: {answers[-20:]}")
+    wait_until(
+        lambda: sum(version == 2 for _, version in list(answers)) >= 8,
+        30,
+        lambda: f"no answers from version 2 after the swap: {answers[-20:]}",
+    )
     stop.set()
     for thread in threads:
         thread.join()
@@ -214,8 +242,17 @@ def test_hot_swap_under_load_loses_nothing_and_refuses_broken_versions(server):
 
 def test_openapi_documents_every_endpoint(server):
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
-    for path in ("/predict", "/models", "/healthz", "/readyz", "/metrics", "/v2", "/v2/models/{name}/infer",
-                 "/v2/models/{name}/versions/{version}/infer", "/v2/health/ready"):
+    for path in (
+        "/predict",
+        "/models",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v2",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/v2/health/ready",
+    ):
         assert path in paths, path
     assert "multipart/form-data" in paths["/predict"]["post"]["requestBody"]["content"]
 

@@ -1,4 +1,5 @@
 """/train against the real server process: a real job, the gate, a killed job, predictions throughout."""
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
@@ -26,8 +28,9 @@ PNG = (REPO_ROOT / "examples" / "digit.png").read_bytes()
 def admin_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e-train")
     shutil.copytree(BUNDLED_MODELS / "lenet5" / "1", root / "models" / "lenet5" / "1")
-    server = start_server(root / "models", root / "server.log", LENET_ADMIN_TOKEN=TOKEN,
-                          LENET_MNIST_PATH=str(FIXTURE_MNIST))
+    server = start_server(
+        root / "models", root / "server.log", LENET_ADMIN_TOKEN=TOKEN, LENET_MNIST_PATH=str(FIXTURE_MNIST)
+    )
     yield server
     stop_server(server)
     assert TOKEN not in server.log()  # the secret never reaches the log
@@ -55,10 +58,11 @@ class Predictor:
             while not self.stop.is_set():
                 r = http.post(f"{self.server.url}/predict", files={"image": ("d.png", PNG, "image/png")})
                 body = r.json()
-                self.answers.append((r.status_code, body.get("model", {}).get("version"),
-                                     body.get("predictions", [{}])[0].get("digit")))
+                self.answers.append(
+                    (r.status_code, body.get("model", {}).get("version"), body.get("predictions", [{}])[0].get("digit"))
+                )
 
-    def __enter__(self) -> Predictor:
+    def __enter__(self) -> Self:
         for thread in self.threads:
             thread.start()
         return self
@@ -80,13 +84,19 @@ def version_folders(server) -> list[str]:
 def test_a_real_job_promotes_a_version_while_predictions_keep_succeeding(admin_server):
     before = serving_version(admin_server)
     with Predictor(admin_server) as predictor:
-        response = httpx.post(f"{admin_server.url}/train", headers=AUTH,
-                              json={"epochs": 2, "train_limit": 1000, "promote": "force"})
+        response = httpx.post(
+            f"{admin_server.url}/train", headers=AUTH, json={"epochs": 2, "train_limit": 1000, "promote": "force"}
+        )
         assert response.status_code == 202, response.text
         job = wait_for_job(admin_server, response.json()["job_id"])
         assert job["state"] == "succeeded" and job["version"] == before + 1, job
         wait_until(lambda: serving_version(admin_server) == before + 1, 30, "the swap", interval=0.1)
-        wait_until(lambda: any(version == before + 1 for _, version, _ in predictor.answers), 30, "an answer by it", interval=0.1)
+        wait_until(
+            lambda: any(version == before + 1 for _, version, _ in predictor.answers),
+            30,
+            "an answer by it",
+            interval=0.1,
+        )
     statuses = {status for status, _, _ in predictor.answers}
     assert statuses == {200}, statuses  # not one request failed during training and the swap
     assert {version for _, version, _ in predictor.answers} == {before, before + 1}
@@ -96,8 +106,9 @@ def test_a_real_job_promotes_a_version_while_predictions_keep_succeeding(admin_s
 
 def test_the_gate_refuses_a_worse_candidate(admin_server):
     before = version_folders(admin_server)
-    response = httpx.post(f"{admin_server.url}/train", headers=AUTH,
-                          json={"epochs": 1, "train_limit": 300, "promote": "auto"})
+    response = httpx.post(
+        f"{admin_server.url}/train", headers=AUTH, json={"epochs": 1, "train_limit": 300, "promote": "auto"}
+    )
     job = wait_for_job(admin_server, response.json()["job_id"])
     assert job["state"] == "rejected", job
     assert job["gate_accuracy"] is not None and job["test_accuracy"] < job["gate_accuracy"]
@@ -109,11 +120,16 @@ def test_the_gate_refuses_a_worse_candidate(admin_server):
 
 def test_a_killed_training_process_fails_the_job_and_changes_nothing(admin_server):
     before, folders = serving_version(admin_server), version_folders(admin_server)
-    response = httpx.post(f"{admin_server.url}/train", headers=AUTH,
-                          json={"epochs": 50, "train_limit": 1000, "promote": "force"})
+    response = httpx.post(
+        f"{admin_server.url}/train", headers=AUTH, json={"epochs": 50, "train_limit": 1000, "promote": "force"}
+    )
     job_id = response.json()["job_id"]
-    wait_until(lambda: httpx.get(f"{admin_server.url}/train/{job_id}", headers=AUTH).json()["progress"].get("epoch"),
-               timeout=120, message="training under way", interval=0.1)
+    wait_until(
+        lambda: httpx.get(f"{admin_server.url}/train/{job_id}", headers=AUTH).json()["progress"].get("epoch"),
+        timeout=120,
+        message="training under way",
+        interval=0.1,
+    )
     record = admin_server.models_dir.parent / "jobs" / job_id / "job.json"
     os.kill(json.loads(record.read_text())["pid"], signal.SIGKILL)
     job = wait_for_job(admin_server, job_id)
@@ -125,8 +141,15 @@ def test_a_killed_training_process_fails_the_job_and_changes_nothing(admin_serve
 
 def test_operator_cli_starts_follows_and_lists_jobs(admin_server):
     def cli(*args: str):
-        return subprocess.run([sys.executable, "-m", "app.admin", "--url", admin_server.url, "--token", TOKEN, *args],
-                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "app.admin", "--url", admin_server.url, "--token", TOKEN, *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
 
     done = cli("train", "--epochs", "1", "--train-limit", "300", "--promote", "never", "--follow")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -134,6 +157,12 @@ def test_operator_cli_starts_follows_and_lists_jobs(admin_server):
     job_id = done.stdout.split()[1]
     listed = cli("jobs")
     assert job_id in listed.stdout and "succeeded" in listed.stdout
-    refused = subprocess.run([sys.executable, "-m", "app.admin", "--url", admin_server.url, "--token", "nope", "jobs"],
-                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    refused = subprocess.run(
+        [sys.executable, "-m", "app.admin", "--url", admin_server.url, "--token", "nope", "jobs"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert refused.returncode != 0 and "401 unauthorized" in refused.stderr

@@ -1,6 +1,7 @@
 """The V2 REST endpoints as their public clients see them, against the real server: tritonclient.http (sync and
 aio) and kserve's InferenceRESTClient. Errors reach the caller as the server's message; the model repository
 extension, compressed bodies both ways and the binary-data extension work through the clients' own calls."""
+
 from __future__ import annotations
 
 import gzip
@@ -50,8 +51,9 @@ def client(server):
     client.close()
 
 
-def triton_input(name: str = "image", shape: tuple[int, ...] = (8, 28, 28, 1), binary: bool = True,
-                 module=triton) -> object:
+def triton_input(
+    name: str = "image", shape: tuple[int, ...] = (8, 28, 28, 1), binary: bool = True, module=triton
+) -> object:
     tensor = module.InferInput(name, list(shape), "FP32")
     data = DIGITS.astype(np.float32) / 255.0
     tensor.set_data_from_numpy(data.reshape(-1)[: int(np.prod(shape))].reshape(shape), binary_data=binary)
@@ -76,8 +78,12 @@ def test_tritonclient_shows_the_servers_message(client):
         client.infer("lenet5", [triton_input(shape=(1, 27, 27, 1))])
     assert_error(caught.value, BAD_SHAPE)
     with pytest.raises(InferenceServerException) as caught:  # the JSON path too, and a compressed request
-        client.infer("lenet5", [triton_input("x", binary=False)], request_compression_algorithm="gzip",
-                     response_compression_algorithm="gzip")
+        client.infer(
+            "lenet5",
+            [triton_input("x", binary=False)],
+            request_compression_algorithm="gzip",
+            response_compression_algorithm="gzip",
+        )
     assert_error(caught.value, BAD_NAME)
     with pytest.raises(InferenceServerException) as caught:
         client.infer("nope", [triton_input()])
@@ -94,22 +100,35 @@ async def test_tritonclient_aio_shows_the_servers_message(server):
             await client.infer("lenet5", [triton_input("x", module=triton_aio)])
         assert_error(caught.value, BAD_NAME)
         with pytest.raises(InferenceServerException) as caught:
-            await client.infer("lenet5", [triton_input(shape=(1, 27, 27, 1), module=triton_aio)],
-                               request_compression_algorithm="deflate")
+            await client.infer(
+                "lenet5",
+                [triton_input(shape=(1, 27, 27, 1), module=triton_aio)],
+                request_compression_algorithm="deflate",
+            )
         assert_error(caught.value, BAD_SHAPE)
         images = triton_aio.InferInput("image", [64, 28, 28, 1], "UINT8")  # an answer over 1 KiB: gzipped
         images.set_data_from_numpy(np.tile(DIGITS, (8, 1, 1))[..., None])
         for binary in (True, False):
-            result = await client.infer("lenet5", [images], request_compression_algorithm="gzip",
-                                        response_compression_algorithm="gzip",
-                                        outputs=[triton_aio.InferRequestedOutput("probabilities", binary_data=binary)])
+            result = await client.infer(
+                "lenet5",
+                [images],
+                request_compression_algorithm="gzip",
+                response_compression_algorithm="gzip",
+                outputs=[triton_aio.InferRequestedOutput("probabilities", binary_data=binary)],
+            )
             assert result.as_numpy("probabilities").argmax(axis=1).tolist() == np.tile(LABELS, 8).tolist()
 
 
 def test_kserve_rest_client_shows_the_servers_message(server):
     """kserve's client runs in its own process (see tests/e2e/kserve_client_check.py for why)."""
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "e2e" / "kserve_client_check.py"), server.url,
-                           str(FIXTURE_MNIST)], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tests" / "e2e" / "kserve_client_check.py"), server.url, str(FIXTURE_MNIST)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO_ROOT,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["bad_input"].startswith(f"{BAD_NAME[1]}, '400 Bad Request' for url ")
@@ -118,15 +137,18 @@ def test_kserve_rest_client_shows_the_servers_message(server):
     assert seen["digits"] == seen["labels"] == LABELS.tolist()
 
 
-@pytest.mark.parametrize("method,path,body", [
-    pytest.param("GET", "/v2/models/nope", None, id="unknown-model"),
-    pytest.param("GET", "/v2/not-a-route", None, id="unknown-route"),
-    pytest.param("DELETE", "/v2", None, id="wrong-method"),
-    pytest.param("GET", "/v2/models/lenet5/versions/x/ready", None, id="validation"),
-    pytest.param("POST", "/v2/models/lenet5/infer", b"[]", id="bad-request"),
-    pytest.param("POST", "/v2/models/lenet5/infer", b"0" * (21 << 20), id="too-large"),
-    pytest.param("POST", "/v2/repository/models/lenet5/unload", b"", id="no-admin-token"),
-])
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        pytest.param("GET", "/v2/models/nope", None, id="unknown-model"),
+        pytest.param("GET", "/v2/not-a-route", None, id="unknown-route"),
+        pytest.param("DELETE", "/v2", None, id="wrong-method"),
+        pytest.param("GET", "/v2/models/lenet5/versions/x/ready", None, id="validation"),
+        pytest.param("POST", "/v2/models/lenet5/infer", b"[]", id="bad-request"),
+        pytest.param("POST", "/v2/models/lenet5/infer", b"0" * (21 << 20), id="too-large"),
+        pytest.param("POST", "/v2/repository/models/lenet5/unload", b"", id="no-admin-token"),
+    ],
+)
 def test_every_v2_error_body_is_the_protocols_error_object(server, method, path, body):
     response = httpx.request(method, server.url + path, content=body, timeout=30)
     assert 400 <= response.status_code < 500
@@ -145,8 +167,9 @@ def test_tritonclient_repository_index_load_and_unload(client):
     client.unload_model("lenet5", headers=AUTH)
     try:
         assert client.is_model_ready("lenet5") is False
-        assert [(e["state"], e["reason"]) for e in client.get_model_repository_index() if e["name"] == "lenet5"] \
-            == [("UNAVAILABLE", "unloaded")]
+        assert [(e["state"], e["reason"]) for e in client.get_model_repository_index() if e["name"] == "lenet5"] == [
+            ("UNAVAILABLE", "unloaded")
+        ]
         with pytest.raises(InferenceServerException) as caught:
             client.infer("lenet5", [triton_input()])
         assert caught.value.status() == "503" and "unloaded" in caught.value.message()
@@ -163,14 +186,21 @@ def test_tritonclient_repository_index_load_and_unload(client):
 @pytest.mark.parametrize("request_compression", [None, "gzip", "deflate"])
 @pytest.mark.parametrize("response_compression", [None, "gzip"])
 @pytest.mark.parametrize("binary_output", [None, True, False])
-def test_tritonclient_infer_with_compression_and_binary_data(client, request_compression, response_compression,
-                                                             binary_output):
-    outputs = None if binary_output is None else [triton.InferRequestedOutput("probabilities",
-                                                                              binary_data=binary_output)]
+def test_tritonclient_infer_with_compression_and_binary_data(
+    client, request_compression, response_compression, binary_output
+):
+    outputs = (
+        None if binary_output is None else [triton.InferRequestedOutput("probabilities", binary_data=binary_output)]
+    )
     images = triton.InferInput("image", [64, 28, 28, 1], "UINT8")  # answers over 1 KiB: compressed when asked
     images.set_data_from_numpy(np.tile(DIGITS, (8, 1, 1))[..., None], binary_data=request_compression != "deflate")
-    result = client.infer("lenet5", [images], outputs=outputs, request_compression_algorithm=request_compression,
-                          response_compression_algorithm=response_compression)
+    result = client.infer(
+        "lenet5",
+        [images],
+        outputs=outputs,
+        request_compression_algorithm=request_compression,
+        response_compression_algorithm=response_compression,
+    )
     assert result.as_numpy("probabilities").argmax(axis=1).tolist() == np.tile(LABELS, 8).tolist()
     (output,) = result.get_response()["outputs"]
     # No outputs named: tritonclient asks binary_data_output for all; a named output's binary_data decides.
@@ -191,10 +221,17 @@ def test_model_metadata_through_the_clients(client):
 
 def test_a_gzip_answer_keeps_the_plain_header_length(server):
     raw = np.tile(DIGITS, (8, 1, 1)).tobytes()
-    header = b'{"inputs":[{"name":"image","shape":[64,784],"datatype":"UINT8","parameters":{"binary_data_size":%d}}],' \
-             b'"parameters":{"binary_data_output":true}}' % len(raw)
-    with httpx.stream("POST", f"{server.url}/v2/models/lenet5/infer", content=header + raw, timeout=30,
-                      headers={"Inference-Header-Content-Length": str(len(header)), "Accept-Encoding": "gzip"}) as answer:
+    header = (
+        b'{"inputs":[{"name":"image","shape":[64,784],"datatype":"UINT8","parameters":{"binary_data_size":%d}}],'
+        b'"parameters":{"binary_data_output":true}}' % len(raw)
+    )
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v2/models/lenet5/infer",
+        content=header + raw,
+        timeout=30,
+        headers={"Inference-Header-Content-Length": str(len(header)), "Accept-Encoding": "gzip"},
+    ) as answer:
         sent = b"".join(answer.iter_raw())
     assert answer.status_code == 200 and answer.headers["content-encoding"] == "gzip"
     plain = gzip.decompress(sent)

@@ -1,4 +1,5 @@
 """The real app (lifespan run for real, so its gRPC server listens on a free port) over a fake model."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -31,8 +32,9 @@ class Served:
 
     def taken(self) -> float:
         """Calls the batcher has taken from its queue to the model (held there while the model's delay is clear)."""
-        return self.app.state.metrics.registry.get_sample_value(
-            "lenet_queue_wait_seconds_count", {"model": "lenet5"}) or 0
+        return (
+            self.app.state.metrics.registry.get_sample_value("lenet_queue_wait_seconds_count", {"model": "lenet5"}) or 0
+        )
 
 
 def infer_request(n: int = 1, name: str = "lenet5", version: str = "") -> pb.ModelInferRequest:
@@ -47,18 +49,20 @@ def settings(tmp_path) -> Settings:
     return fake_settings(tmp_path, max_delay_ms=1, grpc_port=free_port(), graceful_shutdown_s=5)
 
 
-async def serve(settings: Settings, loader: FakeLoader) -> AsyncIterator[Served]:
+async def serve(settings: Settings, loader: FakeLoader) -> AsyncIterator[Served]:  # noqa: F811 (the fixture imported above)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.grpc_port}") as channel, httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            yield Served(app, channel, pbg.GRPCInferenceServiceStub(channel), http, loader)
-            for model in loader.loaded.values():
-                model.delay.set()
+    async with (
+        app.router.lifespan_context(app),
+        grpc.aio.insecure_channel(f"127.0.0.1:{settings.grpc_port}") as channel,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        yield Served(app, channel, pbg.GRPCInferenceServiceStub(channel), http, loader)
+        for model in loader.loaded.values():
+            model.delay.set()
 
 
 @pytest.fixture
-async def served(settings, loader) -> AsyncIterator[Served]:
+async def served(settings, loader) -> AsyncIterator[Served]:  # noqa: F811 (the fixture imported above)
     """lenet5 version 1 (answers 7) being served."""
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     async for value in serve(settings, loader):

@@ -1,4 +1,5 @@
 """Request ids, metrics, the in-flight bound and error statuses of gRPC calls, through the app's own server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +82,7 @@ async def test_a_call_queued_past_its_deadline_answers_deadline_exceeded(setting
     async for served in serve(settings.model_copy(update={"request_timeout_s": 0.2, "max_batch_size": 1}), loader):
         served.model().delay.clear()  # the first call holds the model; the second waits in the queue
         first = asyncio.ensure_future(served.stub.ModelInfer(infer_request()))
-        await async_wait_until(lambda: served.taken() == 1, 5, "the first call never reached the model")
+        await async_wait_until(lambda: served.taken() == 1, 5, "the first call never reached the model")  # noqa: B023 (called in this iteration)
         second = asyncio.ensure_future(served.stub.ModelInfer(infer_request()))
         await asyncio.sleep(0.4)  # past the second call's 0.2 s in the queue
         served.model().delay.set()
@@ -96,7 +97,7 @@ async def test_past_the_inflight_bound_calls_are_shed_but_health_still_answers(s
     async for served in serve(settings.model_copy(update={"max_inflight_requests": 1}), loader):
         served.model().delay.clear()
         held = asyncio.ensure_future(served.stub.ModelInfer(infer_request()))
-        await async_wait_until(lambda: served.taken() == 1, 5, "the first call never reached the model")
+        await async_wait_until(lambda: served.taken() == 1, 5, "the first call never reached the model")  # noqa: B023 (called in this iteration)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await served.stub.ModelMetadata(pb.ModelMetadataRequest(name="lenet5"))
         assert caught.value.code() is grpc.StatusCode.UNAVAILABLE and "too many requests" in caught.value.details()

@@ -1,5 +1,6 @@
 """The gRPC server's life: health as the repository becomes ready, reflection, message limits, and a graceful
 stop that lets calls in flight finish, ends health watches, and starts on SIGTERM."""
+
 from __future__ import annotations
 
 import asyncio
@@ -45,10 +46,22 @@ async def test_health_turns_serving_when_the_default_model_is_ready(settings, lo
 
 async def test_reflection_lists_the_services_so_clients_need_no_proto_file(served):
     stub = reflection_pb2_grpc.ServerReflectionStub(served.channel)
-    answers = [a async for a in stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
-        list_services=""), reflection_pb2.ServerReflectionRequest(file_containing_symbol="inference.ModelInferRequest")]))]
+    answers = [
+        a
+        async for a in stub.ServerReflectionInfo(
+            iter(
+                [
+                    reflection_pb2.ServerReflectionRequest(list_services=""),
+                    reflection_pb2.ServerReflectionRequest(file_containing_symbol="inference.ModelInferRequest"),
+                ]
+            )
+        )
+    ]
     assert {s.name for s in answers[0].list_services_response.service} == {
-        "inference.GRPCInferenceService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}
+        "inference.GRPCInferenceService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
     assert answers[1].file_descriptor_response.file_descriptor_proto  # the .proto, served to the client
 
 
@@ -120,7 +133,7 @@ async def test_sigterm_starts_the_grpc_stop_and_still_reaches_the_handler_in_pla
         add_version(settings.models_dir, "lenet5", 1)
         async for served in serve(settings, loader):
             os.kill(os.getpid(), signal.SIGTERM)
-            await async_wait_until(lambda: served.app.state.grpc_server._stopping is not None, 5, "no stop began")
+            await async_wait_until(lambda: served.app.state.grpc_server._stopping is not None, 5, "no stop began")  # noqa: B023 (called in this iteration)
             await asyncio.wait_for(served.app.state.grpc_server._stopping, 5)
             assert heard == [signal.SIGTERM]
             with pytest.raises(grpc.aio.AioRpcError):
@@ -141,5 +154,8 @@ def test_grpc_listens_on_8001_by_default_and_never_on_the_http_port():
     with pytest.raises(ValidationError) as caught:
         Settings(port=9000, grpc_port=9000)
     assert settings_error_lines(caught.value) == [
-        "error: LENET_GRPC_PORT=9000: Value error, LENET_PORT is 9000 too; give gRPC another port, or 0 to turn it off"
-        " (gRPC port of the V2 inference service (0: no gRPC))"]
+        (
+            "error: LENET_GRPC_PORT=9000: Value error, LENET_PORT is 9000 too; give gRPC another port, or 0 to turn it off"
+            " (gRPC port of the V2 inference service (0: no gRPC))"
+        )
+    ]

@@ -1,4 +1,5 @@
 """The V2 methods over a fake model, through a real gRPC channel to the app's own server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,14 +28,17 @@ async def test_nothing_is_ready_before_the_default_model_is(settings, loader):
         assert not (await served.stub.ModelReady(pb.ModelReadyRequest(name="lenet5"))).ready
 
 
-@pytest.mark.parametrize("name,version,ready", [
-    pytest.param("lenet5", "", True, id="serving"),
-    pytest.param("", "", True, id="default-model"),
-    pytest.param("lenet5", "1", True, id="pinned"),
-    pytest.param("lenet5", "2", False, id="unknown-version"),
-    pytest.param("nope", "", False, id="unknown-model"),
-    pytest.param("../etc", "", False, id="not-a-model-name"),
-])
+@pytest.mark.parametrize(
+    "name,version,ready",
+    [
+        pytest.param("lenet5", "", True, id="serving"),
+        pytest.param("", "", True, id="default-model"),
+        pytest.param("lenet5", "1", True, id="pinned"),
+        pytest.param("lenet5", "2", False, id="unknown-version"),
+        pytest.param("nope", "", False, id="unknown-model"),
+        pytest.param("../etc", "", False, id="not-a-model-name"),
+    ],
+)
 async def test_model_readiness_is_a_yes_or_no_as_triton_answers(served, name, version, ready):
     assert (await served.stub.ModelReady(pb.ModelReadyRequest(name=name, version=version))).ready is ready
 
@@ -46,15 +50,22 @@ async def test_model_metadata_is_the_rest_answer_field_for_field(served):
     # Triton's TensorMetadata has no parameters: the REST answer's (accepted datatypes, shapes) stay REST's.
     for ours, theirs in ((answer.inputs, rest["inputs"]), (answer.outputs, rest["outputs"])):
         assert [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in ours] == [
-            {key: tensor[key] for key in ("name", "datatype", "shape")} for tensor in theirs]
+            {key: tensor[key] for key in ("name", "datatype", "shape")} for tensor in theirs
+        ]
 
 
-@pytest.mark.parametrize("request_,code", [
-    pytest.param(pb.ModelMetadataRequest(name="nope"), grpc.StatusCode.NOT_FOUND, id="unknown-model"),
-    pytest.param(pb.ModelMetadataRequest(name="lenet5", version="3"), grpc.StatusCode.NOT_FOUND, id="unknown-version"),
-    pytest.param(pb.ModelMetadataRequest(name="lenet5", version="one"), grpc.StatusCode.INVALID_ARGUMENT,
-                 id="not-a-version"),
-])
+@pytest.mark.parametrize(
+    "request_,code",
+    [
+        pytest.param(pb.ModelMetadataRequest(name="nope"), grpc.StatusCode.NOT_FOUND, id="unknown-model"),
+        pytest.param(
+            pb.ModelMetadataRequest(name="lenet5", version="3"), grpc.StatusCode.NOT_FOUND, id="unknown-version"
+        ),
+        pytest.param(
+            pb.ModelMetadataRequest(name="lenet5", version="one"), grpc.StatusCode.INVALID_ARGUMENT, id="not-a-version"
+        ),
+    ],
+)
 async def test_model_metadata_errors(served, request_, code):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await served.stub.ModelMetadata(request_)
@@ -94,13 +105,20 @@ async def test_requests_sent_together_share_a_batch(served):
     assert served.model().sizes == [1, 6]
 
 
-@pytest.mark.parametrize("request_,code,words", [
-    pytest.param(infer_request(1, name="nope"), grpc.StatusCode.NOT_FOUND, "no model 'nope'", id="unknown-model"),
-    pytest.param(infer_request(1, version="9"), grpc.StatusCode.NOT_FOUND, "no version 9", id="unknown-version"),
-    pytest.param(infer_request(2000), grpc.StatusCode.INVALID_ARGUMENT, "the limit is 1024", id="too-many"),
-    pytest.param(pb.ModelInferRequest(model_name="lenet5"), grpc.StatusCode.INVALID_ARGUMENT, "exactly one input",
-                 id="no-input"),
-])
+@pytest.mark.parametrize(
+    "request_,code,words",
+    [
+        pytest.param(infer_request(1, name="nope"), grpc.StatusCode.NOT_FOUND, "no model 'nope'", id="unknown-model"),
+        pytest.param(infer_request(1, version="9"), grpc.StatusCode.NOT_FOUND, "no version 9", id="unknown-version"),
+        pytest.param(infer_request(2000), grpc.StatusCode.INVALID_ARGUMENT, "the limit is 1024", id="too-many"),
+        pytest.param(
+            pb.ModelInferRequest(model_name="lenet5"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "exactly one input",
+            id="no-input",
+        ),
+    ],
+)
 async def test_infer_errors(served, request_, code, words):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await served.stub.ModelInfer(request_)

@@ -1,4 +1,5 @@
 """Every domain error becomes a gRPC status; the ones a client should retry carry when."""
+
 from __future__ import annotations
 
 import grpc
@@ -18,17 +19,20 @@ def every_service_error() -> list[type[errors.ServiceError]]:
     return found
 
 
-@pytest.mark.parametrize("error,code", [
-    pytest.param(errors.BadArray("x"), grpc.StatusCode.INVALID_ARGUMENT, id="bad-array"),
-    pytest.param(errors.BadRequest("x"), grpc.StatusCode.INVALID_ARGUMENT, id="bad-request"),
-    pytest.param(errors.TooManyInstances("x"), grpc.StatusCode.INVALID_ARGUMENT, id="too-many"),
-    pytest.param(errors.ModelNotFound("x"), grpc.StatusCode.NOT_FOUND, id="not-found"),
-    pytest.param(errors.ModelNotReady("x"), grpc.StatusCode.UNAVAILABLE, id="not-ready"),
-    pytest.param(errors.QueueFull("x"), grpc.StatusCode.UNAVAILABLE, id="queue-full"),
-    pytest.param(errors.DeadlineExceeded("x"), grpc.StatusCode.DEADLINE_EXCEEDED, id="deadline"),
-    pytest.param(errors.BodyTooLarge("x"), grpc.StatusCode.RESOURCE_EXHAUSTED, id="too-large"),
-    pytest.param(errors.ServiceError("x"), grpc.StatusCode.INTERNAL, id="internal"),
-])
+@pytest.mark.parametrize(
+    "error,code",
+    [
+        pytest.param(errors.BadArray("x"), grpc.StatusCode.INVALID_ARGUMENT, id="bad-array"),
+        pytest.param(errors.BadRequest("x"), grpc.StatusCode.INVALID_ARGUMENT, id="bad-request"),
+        pytest.param(errors.TooManyInstances("x"), grpc.StatusCode.INVALID_ARGUMENT, id="too-many"),
+        pytest.param(errors.ModelNotFound("x"), grpc.StatusCode.NOT_FOUND, id="not-found"),
+        pytest.param(errors.ModelNotReady("x"), grpc.StatusCode.UNAVAILABLE, id="not-ready"),
+        pytest.param(errors.QueueFull("x"), grpc.StatusCode.UNAVAILABLE, id="queue-full"),
+        pytest.param(errors.DeadlineExceeded("x"), grpc.StatusCode.DEADLINE_EXCEEDED, id="deadline"),
+        pytest.param(errors.BodyTooLarge("x"), grpc.StatusCode.RESOURCE_EXHAUSTED, id="too-large"),
+        pytest.param(errors.ServiceError("x"), grpc.StatusCode.INTERNAL, id="internal"),
+    ],
+)
 def test_domain_errors_map_to_status_codes(error, code):
     assert grpc_error(error).code is code
 

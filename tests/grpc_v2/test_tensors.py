@@ -1,4 +1,5 @@
 """ModelInferRequest decoding and ModelInferResponse encoding, checked against the REST decoder they share."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,15 +36,29 @@ def typed_request(datatype: str, shape: list[int], values: list[float] | None = 
     return request
 
 
-SHAPES = [pytest.param([3, 28, 28, 1], id="nhwc"), pytest.param([3, 28, 28], id="nhw"), pytest.param([3, 784], id="flat")]
+SHAPES = [
+    pytest.param([3, 28, 28, 1], id="nhwc"),
+    pytest.param([3, 28, 28], id="nhw"),
+    pytest.param([3, 784], id="flat"),
+]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("datatype", ["UINT8", "FP32", "FP64", "FP16"])
 def test_raw_inputs_decode_as_the_rest_decoder_decodes_the_same_tensor(datatype, shape):
     decoded = decode_infer(raw_request(datatype, shape), max_instances=8)
-    rest = orjson.dumps({"inputs": [{"name": "image", "shape": shape, "datatype": datatype,
-                                     "data": (DIGITS / SCALES[datatype]).astype(NUMPY[datatype]).ravel().tolist()}]})
+    rest = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "shape": shape,
+                    "datatype": datatype,
+                    "data": (DIGITS / SCALES[datatype]).astype(NUMPY[datatype]).ravel().tolist(),
+                }
+            ]
+        }
+    )
     expected = decode_rest(rest, None, max_instances=8).images
     assert decoded.raw_output
     assert decoded.images.shape == (3, 28, 28, 1) and decoded.images.dtype == np.float32
@@ -72,7 +87,9 @@ def with_outputs(request: pb.ModelInferRequest, *names: str) -> pb.ModelInferReq
 
 
 def one_input(name: str, datatype: str, shape: list[int]) -> pb.ModelInferRequest:
-    return pb.ModelInferRequest(inputs=[pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape)])
+    return pb.ModelInferRequest(
+        inputs=[pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape)]
+    )
 
 
 def two_inputs() -> pb.ModelInferRequest:
@@ -87,38 +104,68 @@ def typed_and_raw() -> pb.ModelInferRequest:
     return request
 
 
-@pytest.mark.parametrize("make,error,words", [
-    pytest.param(lambda: pb.ModelInferRequest(model_name="lenet5"), BadRequest, "exactly one input", id="no-input"),
-    pytest.param(two_inputs, BadRequest, "exactly one input", id="two-inputs"),
-    pytest.param(lambda: one_input("x", "UINT8", [1, 784]), BadRequest, "unknown input 'x'", id="input-name"),
-    pytest.param(lambda: one_input("image", "INT8", [1, 784]), BadRequest, "datatype 'INT8' is not supported",
-                 id="datatype"),
-    pytest.param(lambda: raw_request("UINT8", [0, 784], np.zeros(0)), BadArray, "empty", id="empty-batch"),
-    pytest.param(lambda: raw_request("UINT8", [9, 784], np.zeros((9, 784))), TooManyInstances, "limit is 8",
-                 id="too-many"),
-    pytest.param(lambda: raw_request("UINT8", [3, 28, 29]), BadArray, "not one of", id="shape"),
-    pytest.param(lambda: raw_request("UINT8", [-3, 784]), BadRequest, "non-negative", id="negative-dim"),
-    pytest.param(lambda: with_raw(raw_request("UINT8", [3, 784]), bytes(100)), BadArray, "needs 2352", id="raw-size"),
-    pytest.param(lambda: with_raw(raw_request("UINT8", [3, 784]), bytes(2352), bytes(2352)), BadRequest,
-                 "2 tensors for 1 input", id="two-raw"),
-    pytest.param(typed_and_raw, BadRequest, "both typed contents and raw", id="typed-and-raw"),
-    pytest.param(lambda: typed_request("FP32", [3, 784], [0.0] * 10), BadArray, "has 10 values", id="typed-count"),
-    pytest.param(lambda: one_input("image", "FP16", [1, 784]), BadRequest, "send raw_input_contents",
-                 id="fp16-typed"),
-    pytest.param(lambda: raw_request("FP32", [3, 784], np.full((3, 784), 256.0)), BadArray, "between 0 and 255",
-                 id="range"),
-    pytest.param(lambda: raw_request("FP64", [3, 784], np.full((3, 784), np.nan)), BadArray, "finite", id="nan"),
-    pytest.param(lambda: typed_request("UINT8", [3, 784], [300] * 2352), BadArray, "between 0 and 255",
-                 id="uint-over-255"),
-    pytest.param(lambda: with_outputs(raw_request("UINT8", [3, 784]), "logits"), BadRequest, "unknown output 'logits'",
-                 id="unknown-output"),
-    pytest.param(lambda: with_outputs(raw_request("UINT8", [3, 784]), "probabilities", "probabilities"), BadRequest,
-                 "more than once", id="duplicate-output"),
-    pytest.param(lambda: with_parameter(raw_request("UINT8", [3, 784]), "classification", int64_param=3), BadRequest,
-                 "classification extension is not supported", id="classification"),
-    pytest.param(lambda: with_parameter(raw_request("UINT8", [3, 784]), "binary_data", string_param="yes"),
-                 BadRequest, "must be a boolean", id="binary-data-not-bool"),
-])
+@pytest.mark.parametrize(
+    "make,error,words",
+    [
+        pytest.param(lambda: pb.ModelInferRequest(model_name="lenet5"), BadRequest, "exactly one input", id="no-input"),
+        pytest.param(two_inputs, BadRequest, "exactly one input", id="two-inputs"),
+        pytest.param(lambda: one_input("x", "UINT8", [1, 784]), BadRequest, "unknown input 'x'", id="input-name"),
+        pytest.param(
+            lambda: one_input("image", "INT8", [1, 784]), BadRequest, "datatype 'INT8' is not supported", id="datatype"
+        ),
+        pytest.param(lambda: raw_request("UINT8", [0, 784], np.zeros(0)), BadArray, "empty", id="empty-batch"),
+        pytest.param(
+            lambda: raw_request("UINT8", [9, 784], np.zeros((9, 784))), TooManyInstances, "limit is 8", id="too-many"
+        ),
+        pytest.param(lambda: raw_request("UINT8", [3, 28, 29]), BadArray, "not one of", id="shape"),
+        pytest.param(lambda: raw_request("UINT8", [-3, 784]), BadRequest, "non-negative", id="negative-dim"),
+        pytest.param(
+            lambda: with_raw(raw_request("UINT8", [3, 784]), bytes(100)), BadArray, "needs 2352", id="raw-size"
+        ),
+        pytest.param(
+            lambda: with_raw(raw_request("UINT8", [3, 784]), bytes(2352), bytes(2352)),
+            BadRequest,
+            "2 tensors for 1 input",
+            id="two-raw",
+        ),
+        pytest.param(typed_and_raw, BadRequest, "both typed contents and raw", id="typed-and-raw"),
+        pytest.param(lambda: typed_request("FP32", [3, 784], [0.0] * 10), BadArray, "has 10 values", id="typed-count"),
+        pytest.param(
+            lambda: one_input("image", "FP16", [1, 784]), BadRequest, "send raw_input_contents", id="fp16-typed"
+        ),
+        pytest.param(
+            lambda: raw_request("FP32", [3, 784], np.full((3, 784), 256.0)), BadArray, "between 0 and 255", id="range"
+        ),
+        pytest.param(lambda: raw_request("FP64", [3, 784], np.full((3, 784), np.nan)), BadArray, "finite", id="nan"),
+        pytest.param(
+            lambda: typed_request("UINT8", [3, 784], [300] * 2352), BadArray, "between 0 and 255", id="uint-over-255"
+        ),
+        pytest.param(
+            lambda: with_outputs(raw_request("UINT8", [3, 784]), "logits"),
+            BadRequest,
+            "unknown output 'logits'",
+            id="unknown-output",
+        ),
+        pytest.param(
+            lambda: with_outputs(raw_request("UINT8", [3, 784]), "probabilities", "probabilities"),
+            BadRequest,
+            "more than once",
+            id="duplicate-output",
+        ),
+        pytest.param(
+            lambda: with_parameter(raw_request("UINT8", [3, 784]), "classification", int64_param=3),
+            BadRequest,
+            "classification extension is not supported",
+            id="classification",
+        ),
+        pytest.param(
+            lambda: with_parameter(raw_request("UINT8", [3, 784]), "binary_data", string_param="yes"),
+            BadRequest,
+            "must be a boolean",
+            id="binary-data-not-bool",
+        ),
+    ],
+)
 def test_bad_requests_name_the_problem(make, error, words):
     with pytest.raises(error) as caught:
         decode_infer(make(), max_instances=8)

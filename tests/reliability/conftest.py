@@ -8,8 +8,13 @@ from tests.conftest import BUNDLED_MODELS
 from tests.e2e.conftest import start_server, stop_server
 
 ADMIN_TOKEN = "reliability-admin-token"
-LIMITS = {"LENET_MAX_BODY_BYTES": str(1024 * 1024), "LENET_MAX_INSTANCES": "64", "LENET_BODY_TIMEOUT_S": "1",
-          "LENET_KEEP_ALIVE_S": "3", "LENET_ADMIN_TOKEN": ADMIN_TOKEN}
+LIMITS = {
+    "LENET_MAX_BODY_BYTES": str(1024 * 1024),
+    "LENET_MAX_INSTANCES": "64",
+    "LENET_BODY_TIMEOUT_S": "1",
+    "LENET_KEEP_ALIVE_S": "3",
+    "LENET_ADMIN_TOKEN": ADMIN_TOKEN,
+}
 
 
 @pytest.fixture(scope="package")

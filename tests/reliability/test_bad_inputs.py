@@ -1,5 +1,6 @@
 """Every kind of bad input against the real server: a clear 4xx each, and the server still ready.
 Run with -s to print the table."""
+
 from __future__ import annotations
 
 import base64
@@ -33,8 +34,13 @@ def encoded(image: Image.Image, fmt: str, **options) -> bytes:
 def bomb() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\0" * 60_001 * 8)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\0" * 60_001 * 8))
+        + chunk(b"IEND", b"")
+    )
 
 
 def gif() -> bytes:
@@ -47,8 +53,10 @@ def files(data: bytes, name: str = "d.png", field: str = "image") -> dict:
 
 
 def instances(value) -> dict:
-    return {"content": json.dumps({"instances": value}, allow_nan=True).encode(),
-            "headers": {"content-type": "application/json"}}
+    return {
+        "content": json.dumps({"instances": value}, allow_nan=True).encode(),
+        "headers": {"content-type": "application/json"},
+    }
 
 
 def nested(depth: int) -> bytes:
@@ -70,40 +78,79 @@ CASES = [
     ("no body", {"headers": {"content-type": "multipart/form-data; boundary=x"}}, 400, "bad_request"),
     ("wrong shape 27x28", instances([[[0] * 28] * 27]), 400, "bad_array"),
     ("wrong shape 785 flat", instances([[0] * 785]), 400, "bad_array"),
-    ("NaN", {"content": b'{"instances": [[NaN]]}', "headers": {"content-type": "application/json"}}, 400,
-     "bad_request"),
-    ("Infinity", {"content": b'{"instances": [[Infinity]]}', "headers": {"content-type": "application/json"}}, 400,
-     "bad_request"),
+    (
+        "NaN",
+        {"content": b'{"instances": [[NaN]]}', "headers": {"content-type": "application/json"}},
+        400,
+        "bad_request",
+    ),
+    (
+        "Infinity",
+        {"content": b'{"instances": [[Infinity]]}', "headers": {"content-type": "application/json"}},
+        400,
+        "bad_request",
+    ),
     ("huge number 1e308", instances([[1e308] * 784]), 400, "bad_array"),
-    ("huge integer 10^400", {"content": b'{"instances": [[' + b"1" + b"0" * 400 + b"]]}",
-                             "headers": {"content-type": "application/json"}}, 400, "bad_request"),
+    (
+        "huge integer 10^400",
+        {"content": b'{"instances": [[' + b"1" + b"0" * 400 + b"]]}", "headers": {"content-type": "application/json"}},
+        400,
+        "bad_request",
+    ),
     ("strings", instances([["7"] * 784]), 400, "bad_array"),
     ("booleans", instances([[True] * 784]), 400, "bad_array"),
     ("nulls", instances([[None] * 784]), 400, "bad_array"),
-    ("deep nesting (100,000 levels)", {"content": nested(100_000), "headers": {"content-type": "application/json"}},
-     400, "bad_request"),
-    ("deep nesting (50 levels)", {"content": nested(50), "headers": {"content-type": "application/json"}},
-     400, "bad_array"),
+    (
+        "deep nesting (100,000 levels)",
+        {"content": nested(100_000), "headers": {"content-type": "application/json"}},
+        400,
+        "bad_request",
+    ),
+    (
+        "deep nesting (50 levels)",
+        {"content": nested(50), "headers": {"content-type": "application/json"}},
+        400,
+        "bad_array",
+    ),
     ("too many instances (65)", instances([[0] * 784] * 65), 400, "too_many_instances"),
-    ("too many files (65)", {"files": [("image", (f"{i}.png", DIGIT, "image/png")) for i in range(65)]}, 400,
-     "too_many_instances"),
-    ("oversize body (Content-Length 2 MiB)", {"content": b"0" * (2 * 1024 * 1024),
-                                              "headers": {"content-type": "application/json"}}, 413, "body_too_large"),
-    ("invalid UTF-8", {"content": b'{"instances": ["\xff\xfe"]}', "headers": {"content-type": "application/json"}},
-     400, "bad_request"),
-    ("wrong content type", {"content": DIGIT, "headers": {"content-type": "image/png"}}, 415,
-     "unsupported_media_type"),
+    (
+        "too many files (65)",
+        {"files": [("image", (f"{i}.png", DIGIT, "image/png")) for i in range(65)]},
+        400,
+        "too_many_instances",
+    ),
+    (
+        "oversize body (Content-Length 2 MiB)",
+        {"content": b"0" * (2 * 1024 * 1024), "headers": {"content-type": "application/json"}},
+        413,
+        "body_too_large",
+    ),
+    (
+        "invalid UTF-8",
+        {"content": b'{"instances": ["\xff\xfe"]}', "headers": {"content-type": "application/json"}},
+        400,
+        "bad_request",
+    ),
+    ("wrong content type", {"content": DIGIT, "headers": {"content-type": "image/png"}}, 415, "unsupported_media_type"),
     ("empty list", instances([]), 400, "bad_request"),
     ("not an object", instances(None) | {"content": b"[1, 2, 3]"}, 400, "bad_request"),
     ("bad base64", instances([{"b64": "@@@not base64@@@"}]), 400, "bad_image"),
     ("base64 of text", instances([{"b64": base64.b64encode(b"plain text").decode()}]), 400, "bad_image"),
     ("unknown model", {"params": {"model": "resnet"}, **instances([[0] * 784])}, 404, "model_not_found"),
     ("version 0", {"params": {"version": "0"}, **instances([[0] * 784])}, 422, "invalid_request"),
-    ("model name outside the repository", {"params": {"model": "../jobs/x/candidate", "version": "1"},
-                                           **instances([[0] * 784])}, 404, "model_not_found"),
+    (
+        "model name outside the repository",
+        {"params": {"model": "../jobs/x/candidate", "version": "1"}, **instances([[0] * 784])},
+        404,
+        "model_not_found",
+    ),
     ("overlong model name", {"params": {"model": "m" * 5000}, **instances([[0] * 784])}, 404, "model_not_found"),
-    ("broken pinned version", {"params": {"model": "broken", "version": "1"}, **instances([[0] * 784])},
-     404, "model_not_found"),
+    (
+        "broken pinned version",
+        {"params": {"model": "broken", "version": "1"}, **instances([[0] * 784])},
+        404,
+        "model_not_found",
+    ),
 ]
 
 
@@ -145,19 +192,42 @@ def test_bad_input(server, name, kwargs, status, code):
 
 V2_HEADER = b'{"inputs":[{"name":"image","shape":[1,784],"datatype":"FP32","parameters":{"binary_data_size":3136}}]}'
 V2_CASES = [  # (name, request, status, what the protocol's {"error": "<message>"} says)
-    ("V2 wrong input name", {"json": {"inputs": [{"name": "x", "shape": [1, 784], "datatype": "FP32",
-                                                    "data": [0] * 784}]}}, 400, "unknown input 'x'"),
-    ("V2 wrong datatype", {"json": {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "BYTES",
-                                                 "data": ["a"] * 784}]}}, 400, "datatype 'BYTES'"),
-    ("V2 shape/data mismatch", {"json": {"inputs": [{"name": "image", "shape": [2, 784], "datatype": "FP32",
-                                                      "data": [0] * 784}]}}, 400, "784 values"),
-    ("V2 binary size mismatch", {"content": V2_HEADER + b"\0" * 100,
-                                 "headers": {"Inference-Header-Content-Length": str(len(V2_HEADER))}}, 400,
-     "binary_data_size"),
-    ("V2 header length beyond body", {"content": b"{}", "headers": {"Inference-Header-Content-Length": "999"}},
-     400, "Inference-Header-Content-Length"),
-    ("V2 gzip bomb", {"content": gzip.compress(b"\0" * (8 << 20)), "headers": {"Content-Encoding": "gzip"}}, 413,
-     "decompressed body exceeds"),
+    (
+        "V2 wrong input name",
+        {"json": {"inputs": [{"name": "x", "shape": [1, 784], "datatype": "FP32", "data": [0] * 784}]}},
+        400,
+        "unknown input 'x'",
+    ),
+    (
+        "V2 wrong datatype",
+        {"json": {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "BYTES", "data": ["a"] * 784}]}},
+        400,
+        "datatype 'BYTES'",
+    ),
+    (
+        "V2 shape/data mismatch",
+        {"json": {"inputs": [{"name": "image", "shape": [2, 784], "datatype": "FP32", "data": [0] * 784}]}},
+        400,
+        "784 values",
+    ),
+    (
+        "V2 binary size mismatch",
+        {"content": V2_HEADER + b"\0" * 100, "headers": {"Inference-Header-Content-Length": str(len(V2_HEADER))}},
+        400,
+        "binary_data_size",
+    ),
+    (
+        "V2 header length beyond body",
+        {"content": b"{}", "headers": {"Inference-Header-Content-Length": "999"}},
+        400,
+        "Inference-Header-Content-Length",
+    ),
+    (
+        "V2 gzip bomb",
+        {"content": gzip.compress(b"\0" * (8 << 20)), "headers": {"Content-Encoding": "gzip"}},
+        413,
+        "decompressed body exceeds",
+    ),
 ]
 
 
@@ -183,14 +253,29 @@ NUMBER = (REPO_ROOT / "examples" / "number.png").read_bytes()
 READ_CASES = [
     ("not an image", {"files": {"image": ("x.png", b"GIF89a not really", "image/png")}}, 400, "bad_image"),
     ("decompression bomb", {"files": {"image": ("bomb.png", bomb(), "image/png")}}, 400, "image_too_large"),
-    ("more digits than LENET_MAX_READ_DIGITS", {"files": {"image": ("many.png", many_marks(40), "image/png")}},
-     400, "too_many_digits"),
+    (
+        "more digits than LENET_MAX_READ_DIGITS",
+        {"files": {"image": ("many.png", many_marks(40), "image/png")}},
+        400,
+        "too_many_digits",
+    ),
     ("array instance", {"json": {"instances": [[0] * 784]}}, 400, "bad_request"),
     ("b64 that is not base64", {"json": {"instances": [{"b64": "%%%"}]}}, 400, "bad_image"),
-    ("unknown model", {"params": {"model": "resnet"}, "files": {"image": ("n.png", NUMBER, "image/png")}},
-     404, "model_not_found"),
-    ("model name outside the repository", {"params": {"model": "../jobs/x/candidate", "version": "1"},
-                                           "files": {"image": ("n.png", NUMBER, "image/png")}}, 404, "model_not_found"),
+    (
+        "unknown model",
+        {"params": {"model": "resnet"}, "files": {"image": ("n.png", NUMBER, "image/png")}},
+        404,
+        "model_not_found",
+    ),
+    (
+        "model name outside the repository",
+        {
+            "params": {"model": "../jobs/x/candidate", "version": "1"},
+            "files": {"image": ("n.png", NUMBER, "image/png")},
+        },
+        404,
+        "model_not_found",
+    ),
 ]
 
 

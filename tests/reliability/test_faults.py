@@ -1,5 +1,6 @@
 """Faults against the real server: stalled uploads, idle connections, broken or vanishing versions.
 Each time the service keeps serving the last good version."""
+
 from __future__ import annotations
 
 import http.client
@@ -33,8 +34,10 @@ def read_answer(sock: socket.socket) -> tuple[http.client.HTTPResponse, bytes]:
 
 def test_stalled_upload_is_timed_out_and_its_slot_freed(server):
     sock = connect(server)
-    sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100000\r\n\r\n{\"instances\": [")  # ...and nothing more
+    sock.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100000\r\n\r\n{"instances": ['
+    )  # ...and nothing more
     started = time.monotonic()
     sock.settimeout(15)
     answer, body = read_answer(sock)
@@ -69,8 +72,9 @@ def test_many_idle_connections_do_not_block_service(server):
 
 
 def test_request_ids_and_structured_logs(server):
-    response = httpx.post(f"{server.url}/predict", content=b"x", headers={"content-type": "text/plain",
-                                                                           "X-Request-ID": "probe-123"})
+    response = httpx.post(
+        f"{server.url}/predict", content=b"x", headers={"content-type": "text/plain", "X-Request-ID": "probe-123"}
+    )
     assert response.status_code == 415 and response.headers["x-request-id"] == "probe-123"
     ours = predict(server).headers["x-request-id"]
     assert ours and ours != "probe-123"
@@ -85,8 +89,11 @@ def lenet5_states(server) -> dict[int, str]:
 
 
 def wait_state(server, version: int, state: str, timeout: float = 30) -> None:
-    wait_until(lambda: lenet5_states(server).get(version) == state, timeout,
-               lambda: f"version {version} never became {state}: {lenet5_states(server)}\n{server.log()[-2000:]}")
+    wait_until(
+        lambda: lenet5_states(server).get(version) == state,
+        timeout,
+        lambda: f"version {version} never became {state}: {lenet5_states(server)}\n{server.log()[-2000:]}",
+    )
 
 
 def test_half_written_and_corrupt_versions_are_refused(server):

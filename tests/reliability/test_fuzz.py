@@ -1,5 +1,6 @@
 """Fuzzing: schemathesis against the service's own OpenAPI document (every operation, with the admin
 token), and hypothesis on the preprocessing: no 5xx, answers as documented, only documented errors."""
+
 from __future__ import annotations
 
 import io
@@ -22,8 +23,10 @@ from tests.reliability.conftest import ADMIN_TOKEN
 # What the issue asks for: no server errors, and every answer matches the schema (status codes,
 # content types, headers, bodies). Not included: checks on which *requests* must be refused, since
 # much of our validation (pixel ranges, tensor sizes) is deeper than a JSON schema can say.
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance," \
-         "response_schema_conformance"
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
+    "response_schema_conformance"
+)
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_path):
@@ -31,12 +34,32 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, tmp_
     if not binary.exists() and shutil.which("schemathesis") is None:
         pytest.skip("schemathesis is not installed (it is in the dev extra)")
     done = subprocess.run(
-        [str(binary if binary.exists() else "schemathesis"), "run", f"{server.url}/openapi.json",
-         "-H", f"Authorization: Bearer {ADMIN_TOKEN}", "-c", CHECKS, "-n", "25", "--request-timeout", "30",
-         # Unloading the model under test would turn every later request into a 503, by design.
-         "--exclude-path", "/v2/repository/models/{name}/unload",
-         "--seed", "1", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        [
+            str(binary if binary.exists() else "schemathesis"),
+            "run",
+            f"{server.url}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {ADMIN_TOKEN}",
+            "-c",
+            CHECKS,
+            "-n",
+            "25",
+            "--request-timeout",
+            "30",
+            # Unloading the model under test would turn every later request into a 503, by design.
+            "--exclude-path",
+            "/v2/repository/models/{name}/unload",
+            "--seed",
+            "1",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-6000:]
     assert "Tested: 2" in done.stdout  # every operation of the document was exercised
 
@@ -48,9 +71,15 @@ def png(array: np.ndarray) -> bytes:
 
 
 images = st.one_of(
-    st.builds(lambda h, w, seed: np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8),
-              st.integers(1, 120), st.integers(1, 120), st.integers(0, 2**32 - 1)),
-    st.builds(lambda h, w, v: np.full((h, w), v, np.uint8), st.integers(1, 60), st.integers(1, 60), st.integers(0, 255)),
+    st.builds(
+        lambda h, w, seed: np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8),
+        st.integers(1, 120),
+        st.integers(1, 120),
+        st.integers(0, 2**32 - 1),
+    ),
+    st.builds(
+        lambda h, w, v: np.full((h, w), v, np.uint8), st.integers(1, 60), st.integers(1, 60), st.integers(0, 255)
+    ),
 )
 
 
@@ -81,7 +110,7 @@ def test_any_bytes_decode_or_fail_as_bad_image(data):
 def test_damaged_pngs_fail_only_as_bad_image(noise):
     data = bytearray(png(np.eye(28, dtype=np.uint8) * 255))
     cut = len(noise) % len(data)
-    data[cut:cut + len(noise)] = noise  # overwrite a stretch of a real PNG
+    data[cut : cut + len(noise)] = noise  # overwrite a stretch of a real PNG
     try:
         preprocess_image(bytes(data))
     except (BadImage, NoDigit):
@@ -89,7 +118,10 @@ def test_damaged_pngs_fail_only_as_bad_image(noise):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True, allow_infinity=True)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=5),
     lambda children: st.lists(children, max_size=30) | st.dictionaries(st.text(max_size=3), children, max_size=3),
     max_leaves=200,

@@ -2,6 +2,7 @@
 (the generator of bench/overload.py) first measures the capacity closed-loop (64 connections, 3 s, as
 bench/overload.py's wrk), then offers twice that open-loop for 6 s with connections opened as requests
 arrive. The minute-long run with its figures is `bench/overload.py`; this checks the behaviour."""
+
 from __future__ import annotations
 
 import asyncio
@@ -46,16 +47,34 @@ def labelled_digits(folder) -> list[str]:
 
 def served_503s(url: str) -> int:
     text = httpx.get(url + "/metrics").text
-    return int(sum(float(v) for v in re.findall(r"^lenet_(?:shed_requests|rejected)_total(?:\{[^}]*\})? (\S+)$",
-                                                text, re.MULTILINE)))
+    return int(
+        sum(
+            float(v)
+            for v in re.findall(r"^lenet_(?:shed_requests|rejected)_total(?:\{[^}]*\})? (\S+)$", text, re.MULTILINE)
+        )
+    )
 
 
 def openloop(server_url: str, folder, *load: str) -> dict:
     """Run bench/openloop.py against the server with `load` (--rate R or --closed-loop N, --duration S)."""
     summary_file = folder / "summary.json"
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "openloop.py"), server_url.rsplit(":", 1)[1],
-                           *load, "--timeout", "20", "--out", str(summary_file), *labelled_digits(folder)],
-                          check=False, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "openloop.py"),
+            server_url.rsplit(":", 1)[1],
+            *load,
+            "--timeout",
+            "20",
+            "--out",
+            str(summary_file),
+            *labelled_digits(folder),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(summary_file.read_text())
 
@@ -67,10 +86,12 @@ def test_open_loop_overload_is_shed_with_retry_after_and_nothing_is_lost(crowded
     rate, duration = round(2 * capacity), 6
     shed_before = served_503s(crowded_server.url)
     summary = openloop(crowded_server.url, tmp_path, "--rate", str(rate), "--duration", str(duration))
-    figures = (f"capacity {capacity:g} req/s, offered {summary['offered_rps']} (target {rate}), served "
-               f"{summary['served_rps']}, shed {summary['shed_rps']}, statuses {summary['statuses']}; served p50 "
-               f"{summary['served_p50_ms']} ms, max {summary['served_max_ms']} ms, shed p50 {summary['shed_p50_ms']} "
-               f"ms, p99 {summary['shed_p99_ms']} ms; first 200 {summary['recovery_first_200_after_load_s']} s after")
+    figures = (
+        f"capacity {capacity:g} req/s, offered {summary['offered_rps']} (target {rate}), served "
+        f"{summary['served_rps']}, shed {summary['shed_rps']}, statuses {summary['statuses']}; served p50 "
+        f"{summary['served_p50_ms']} ms, max {summary['served_max_ms']} ms, shed p50 {summary['shed_p50_ms']} "
+        f"ms, p99 {summary['shed_p99_ms']} ms; first 200 {summary['recovery_first_200_after_load_s']} s after"
+    )
     print(figures)
 
     # Twice the capacity was really offered. If not: a generator lagging its schedule means CPUs too busy to
@@ -143,8 +164,11 @@ class FakeHTTP:
         server = await asyncio.start_server(self.answer, "127.0.0.1", 0)
         gen = make_generator(server.sockets[0].getsockname()[1])
         outcomes = await gen.run()
-        await async_wait_until(lambda: self.closed == self.accepted, 5,
-                               lambda: f"the server saw {self.closed} of {self.accepted} connections closed")
+        await async_wait_until(
+            lambda: self.closed == self.accepted,
+            5,
+            lambda: f"the server saw {self.closed} of {self.accepted} connections closed",
+        )
         server.close()
         await server.wait_closed()
         return gen, outcomes
@@ -157,8 +181,15 @@ def test_generator_drops_connections_idle_past_its_timeout(idle_timeout, connect
     openloop = load_openloop()
 
     def generator(port):
-        gen = openloop.OpenLoop(port, [openloop.predict_png(b"png", None)], rate=1, duration=1,
-                                idle_timeout=idle_timeout, timeout=5, probe_for=0)
+        gen = openloop.OpenLoop(
+            port,
+            [openloop.predict_png(b"png", None)],
+            rate=1,
+            duration=1,
+            idle_timeout=idle_timeout,
+            timeout=5,
+            probe_for=0,
+        )
         gen.schedule = [0.0, 0.3, 0.6, 0.9]  # answered at once, so 0.3 s idle before each reuse
         return gen
 
@@ -172,8 +203,13 @@ def test_closed_loop_keeps_n_requests_outstanding_and_sends_again_on_each_answer
     """The capacity measurement the overload test offers twice of: N clients, each one request at a time."""
     openloop = load_openloop()
     fake = FakeHTTP(delay=0.01)
-    gen, outcomes = asyncio.run(fake.run(lambda port: openloop.ClosedLoop(
-        port, [openloop.predict_png(b"png", None)], connections=3, duration=0.5, timeout=5)))
+    gen, outcomes = asyncio.run(
+        fake.run(
+            lambda port: openloop.ClosedLoop(
+                port, [openloop.predict_png(b"png", None)], connections=3, duration=0.5, timeout=5
+            )
+        )
+    )
     summary = openloop.summarize(gen, outcomes)
     assert fake.accepted == 3 and fake.peak_busy == 3, (fake.accepted, fake.peak_busy)
     assert summary["statuses"] == {"200": summary["requests"]} and summary["lost"] == 0

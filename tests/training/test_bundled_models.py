@@ -1,8 +1,8 @@
 """The committed models score what their metadata claims."""
+
 from __future__ import annotations
 
 import numpy as np
-
 import pytest
 
 from tests.conftest import BUNDLED_MODELS
@@ -31,8 +31,17 @@ BUNDLED = [
     pytest.param("lenet5-plus/1", 0.996, id="lenet5-plus-v1"),
     pytest.param("lenet5-plus/2", 0.996, id="lenet5-plus-v2"),
 ]
-REQUIRED = {"lenet5/1", "lenet5/2", "lenet5-read/1", "lenet5-read/2", "lenet5-read/3", "lenet5-read/4",
-            "lenet5-read/5", "lenet5-read/6", "lenet5-plus-read/1"}
+REQUIRED = {
+    "lenet5/1",
+    "lenet5/2",
+    "lenet5-read/1",
+    "lenet5-read/2",
+    "lenet5-read/3",
+    "lenet5-read/4",
+    "lenet5-read/5",
+    "lenet5-read/6",
+    "lenet5-plus-read/1",
+}
 CLASSIC_PARAMETERS = 61_706
 LINE_FLOOR = 0.82  # the bundled line reader (lenet5-read/6) read 85.4% of them (its metadata; v5's 84.8%)
 
@@ -67,8 +76,16 @@ def test_bundled_metadata_is_complete(path, floor):
     meta = read_metadata(folder)
     ensemble = meta["architecture"] == "ensemble"  # trained as its members were: no run of its own
     run = ("members",) if ensemble else ("training_config", "epochs_run", "training_seconds")
-    for key in ("architecture", "parameters", *run, "test_accuracy", "per_class_accuracy", "training_data_sha256",
-                "tensorflow_version", "created"):
+    for key in (
+        "architecture",
+        "parameters",
+        *run,
+        "test_accuracy",
+        "per_class_accuracy",
+        "training_data_sha256",
+        "tensorflow_version",
+        "created",
+    ):
         assert key in meta, key
     assert meta["test_accuracy"] >= floor
     assert len(meta["per_class_accuracy"]) == 10

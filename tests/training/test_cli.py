@@ -1,4 +1,5 @@
 """The command line, run as a user would: a real subprocess."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,15 @@ from training.evaluate import saved_model_predictor
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "training", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "training", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def test_summary_prints_keras_total_and_explanation():
@@ -36,9 +44,21 @@ def test_evaluate_bundled_model_as_json():
 
 
 def test_train_exports_a_version_with_metadata_and_figures(tmp_path):
-    done = run_cli("train", "--arch", "lenet5-compact", "--epochs", "1", "--train-limit", "500",
-                   "--data", str(FIXTURE_MNIST), "--repository", str(tmp_path / "models"),
-                   "--work-dir", str(tmp_path / "run"))
+    done = run_cli(
+        "train",
+        "--arch",
+        "lenet5-compact",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "500",
+        "--data",
+        str(FIXTURE_MNIST),
+        "--repository",
+        str(tmp_path / "models"),
+        "--work-dir",
+        str(tmp_path / "run"),
+    )
     assert done.returncode == 0, done.stderr
     version = tmp_path / "models" / "lenet5-compact" / "1"
     meta = json.loads((version / "metadata.json").read_text())
@@ -59,10 +79,29 @@ def test_bad_data_path_is_a_clear_error(tmp_path):
 def test_gate_rejects_a_worse_candidate_and_keeps_it_outside_the_repository(tmp_path):
     job = tmp_path / "job"
     job.mkdir()
-    done = run_cli("train", "--arch", "lenet5", "--epochs", "1", "--train-limit", "200", "--threads", "1",
-                   "--data", str(FIXTURE_MNIST), "--repository", str(tmp_path / "models"),
-                   "--work-dir", str(tmp_path / "run"), "--promote", "auto", "--gate-accuracy", "0.99",
-                   "--job-dir", str(job))
+    done = run_cli(
+        "train",
+        "--arch",
+        "lenet5",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "200",
+        "--threads",
+        "1",
+        "--data",
+        str(FIXTURE_MNIST),
+        "--repository",
+        str(tmp_path / "models"),
+        "--work-dir",
+        str(tmp_path / "run"),
+        "--promote",
+        "auto",
+        "--gate-accuracy",
+        "0.99",
+        "--job-dir",
+        str(job),
+    )
     assert done.returncode == 0, done.stderr
     assert "rejected" in done.stdout and not (tmp_path / "models" / "lenet5").exists()
     meta = json.loads((job / "candidate" / "1" / "metadata.json").read_text())
@@ -106,8 +145,21 @@ def test_a_default_run_never_replaces_a_better_served_model(tmp_path):
     """Default options (promote=auto: gated by the newest version's accuracy) and a deliberately poor model."""
     models = tmp_path / "models"
     shutil.copytree(BUNDLED_MODELS / "lenet5" / "1", models / "lenet5" / "1")
-    done = run_cli("train", "--epochs", "1", "--train-limit", "200", "--threads", "1", "--data", str(FIXTURE_MNIST),
-                   "--repository", str(models), "--work-dir", str(tmp_path / "run"))
+    done = run_cli(
+        "train",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "200",
+        "--threads",
+        "1",
+        "--data",
+        str(FIXTURE_MNIST),
+        "--repository",
+        str(models),
+        "--work-dir",
+        str(tmp_path / "run"),
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in (models / "lenet5").iterdir() if p.name.isdigit()) == ["1"], done.stdout
     assert "rejected" in done.stdout and "below the gate" in done.stdout, done.stdout
@@ -122,11 +174,14 @@ def test_a_failed_run_writes_its_cause_as_the_last_progress_event(tmp_path):
     assert events[-1]["event"] == "failed" and "missing.npz: no such file" in events[-1]["error"], events
 
 
-@pytest.mark.parametrize("args,message", [
-    pytest.param(["--epochs", "0"], "--epochs", id="epochs-below-1"),
-    pytest.param(["--batch-size", "100000"], "--batch-size", id="batch-too-large"),
-    pytest.param(["--promote", "sometimes"], "--promote", id="unknown-policy"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        pytest.param(["--epochs", "0"], "--epochs", id="epochs-below-1"),
+        pytest.param(["--batch-size", "100000"], "--batch-size", id="batch-too-large"),
+        pytest.param(["--promote", "sometimes"], "--promote", id="unknown-policy"),
+    ],
+)
 def test_out_of_range_options_are_refused_before_training(tmp_path, args, message):
     done = run_cli("train", *args, "--data", str(FIXTURE_MNIST), "--repository", str(tmp_path / "models"), timeout=60)
     assert done.returncode == 2 and message in done.stderr, done.stderr
@@ -135,8 +190,16 @@ def test_out_of_range_options_are_refused_before_training(tmp_path, args, messag
 
 def test_combine_exports_an_ensemble_answering_the_geometric_mean_of_its_members(tmp_path):
     members = [BUNDLED_MODELS / "lenet5" / "1", BUNDLED_MODELS / "lenet5-plus" / "1"]
-    done = run_cli("combine", *map(str, members), "--name", "pair", "--data", str(FIXTURE_MNIST),
-                   "--repository", str(tmp_path / "models"))
+    done = run_cli(
+        "combine",
+        *map(str, members),
+        "--name",
+        "pair",
+        "--data",
+        str(FIXTURE_MNIST),
+        "--repository",
+        str(tmp_path / "models"),
+    )
     assert done.returncode == 0, done.stderr
     version = tmp_path / "models" / "pair" / "1"
     meta = json.loads((version / "metadata.json").read_text())
@@ -158,12 +221,33 @@ def test_a_line_reader_is_trained_and_served_beside_an_ensemble(tmp_path):
     # a few lines and one epoch: the command runs end to end, writes lines with the service's own code, and
     # the version `combine --line-reader` exports answers both signatures through the service's model class
     reader = tmp_path / "line_reader.keras"
-    done = run_cli("line-reader", "--data", str(FIXTURE_MNIST), "--count", "64", "--epochs", "1", "--processes", "1",
-                   "--out", str(reader))
+    done = run_cli(
+        "line-reader",
+        "--data",
+        str(FIXTURE_MNIST),
+        "--count",
+        "64",
+        "--epochs",
+        "1",
+        "--processes",
+        "1",
+        "--out",
+        str(reader),
+    )
     assert done.returncode == 0, done.stderr
     members = [BUNDLED_MODELS / "lenet5" / "1", BUNDLED_MODELS / "lenet5-plus" / "1"]
-    done = run_cli("combine", *map(str, members), "--name", "pair", "--data", str(FIXTURE_MNIST),
-                   "--repository", str(tmp_path / "models"), "--line-reader", str(reader))
+    done = run_cli(
+        "combine",
+        *map(str, members),
+        "--name",
+        "pair",
+        "--data",
+        str(FIXTURE_MNIST),
+        "--repository",
+        str(tmp_path / "models"),
+        "--line-reader",
+        str(reader),
+    )
     assert done.returncode == 0, done.stderr
     version = tmp_path / "models" / "pair" / "1"
     meta = json.loads((version / "metadata.json").read_text())
@@ -192,23 +276,42 @@ def test_combine_takes_the_line_reader_a_version_serves(tmp_path):
 
     members = [BUNDLED_MODELS / "lenet5" / "1", BUNDLED_MODELS / "lenet5-plus" / "1"]
     source = BUNDLED_MODELS / "lenet5-read" / "6"
-    done = run_cli("combine", *map(str, members), "--name", "pair", "--data", str(FIXTURE_MNIST),
-                   "--repository", str(tmp_path / "models"), "--line-reader", str(source))
+    done = run_cli(
+        "combine",
+        *map(str, members),
+        "--name",
+        "pair",
+        "--data",
+        str(FIXTURE_MNIST),
+        "--repository",
+        str(tmp_path / "models"),
+        "--line-reader",
+        str(source),
+    )
     assert done.returncode == 0, done.stderr
     version = tmp_path / "models" / "pair" / "1"
     assert json.loads((version / "metadata.json").read_text())["line_reader"]["file"] == "lenet5-read/6"
     lines = np.random.default_rng(1).uniform(0, 1, (2, 32, 320, 1)).astype(np.float32)
-    np.testing.assert_allclose(SavedModelDigits(version).read_lines(lines), SavedModelDigits(source).read_lines(lines),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        SavedModelDigits(version).read_lines(lines), SavedModelDigits(source).read_lines(lines), atol=1e-5
+    )
 
 
 def test_combine_refuses_a_folder_that_is_not_a_version(tmp_path):
-    done = run_cli("combine", str(BUNDLED_MODELS / "lenet5" / "1"), str(tmp_path), "--name", "pair",
-                   "--repository", str(tmp_path / "models"))
+    done = run_cli(
+        "combine",
+        str(BUNDLED_MODELS / "lenet5" / "1"),
+        str(tmp_path),
+        "--name",
+        "pair",
+        "--repository",
+        str(tmp_path / "models"),
+    )
     assert done.returncode == 2 and "no saved_model.pb" in done.stderr
     members = [str(BUNDLED_MODELS / "lenet5" / "1"), str(BUNDLED_MODELS / "lenet5-plus" / "1")]
-    done = run_cli("combine", *members, "--name", "pair", "--repository", str(tmp_path / "models"),
-                   "--line-reader", str(tmp_path))  # a line reader's folder that is not a version
+    done = run_cli(
+        "combine", *members, "--name", "pair", "--repository", str(tmp_path / "models"), "--line-reader", str(tmp_path)
+    )  # a line reader's folder that is not a version
     assert done.returncode == 2 and f"{tmp_path}: no saved_model.pb" in done.stderr, done.stderr
 
 
@@ -227,10 +330,12 @@ def test_a_line_reader_starts_from_the_one_a_version_serves(tmp_path):
     fresh = np.asarray(keras.ops.log_softmax(model(lines, training=False), axis=-1))
     assert np.abs(fresh - served).max() > 0.1
     load_weights(model, version)
-    np.testing.assert_allclose(np.asarray(keras.ops.log_softmax(model(lines, training=False), axis=-1)), served,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(keras.ops.log_softmax(model(lines, training=False), axis=-1)), served, atol=1e-5
+    )
     model.save(tmp_path / "reader.keras")  # and from a .keras file, as `line-reader --out` writes it
     again = build_line_reader()
     load_weights(again, tmp_path / "reader.keras")
-    np.testing.assert_allclose(np.asarray(keras.ops.log_softmax(again(lines, training=False), axis=-1)), served,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(keras.ops.log_softmax(again(lines, training=False), axis=-1)), served, atol=1e-5
+    )

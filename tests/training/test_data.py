@@ -98,12 +98,15 @@ def test_label_out_of_range_is_reported_with_its_index(tmp_path, small_mnist):
         load_mnist(write_npz(tmp_path / "m.npz", **arrays))
 
 
-@pytest.mark.parametrize("key,value,message", [
-    pytest.param("x_train", np.zeros((10, 32, 32), np.uint8), r"x_train has shape \(10, 32, 32\)", id="shape"),
-    pytest.param("y_test", np.zeros(499, np.uint8), "500 images but 499 labels", id="count"),
-    pytest.param("x_test", np.full((500, 28, 28), 300.0), "outside 0..255", id="pixel-range"),
-    pytest.param("y_train", np.full(1000, 0.5), "expected integer labels", id="float-labels"),
-])
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        pytest.param("x_train", np.zeros((10, 32, 32), np.uint8), r"x_train has shape \(10, 32, 32\)", id="shape"),
+        pytest.param("y_test", np.zeros(499, np.uint8), "500 images but 499 labels", id="count"),
+        pytest.param("x_test", np.full((500, 28, 28), 300.0), "outside 0..255", id="pixel-range"),
+        pytest.param("y_train", np.full(1000, 0.5), "expected integer labels", id="float-labels"),
+    ],
+)
 def test_bad_arrays_are_refused(tmp_path, small_mnist, key, value, message):
     arrays = as_dict(small_mnist)
     arrays[key] = value
@@ -134,7 +137,7 @@ def test_idx_folder_missing_file(tmp_path, small_mnist):
 
 
 def test_validation_split_is_seeded_and_disjoint(small_mnist):
-    (x1, y1), (xv1, _) = split_validation(small_mnist, 0.1, seed=3)
+    (x1, _y1), (xv1, _) = split_validation(small_mnist, 0.1, seed=3)
     (x2, _), (xv2, _) = split_validation(small_mnist, 0.1, seed=3)
     assert len(xv1) == 100 and len(x1) == 900
     np.testing.assert_array_equal(xv1, xv2)
@@ -158,12 +161,12 @@ def test_dataset_is_normalised_and_batched(small_mnist, augment):
 
 def test_augmentation_strength_is_configurable(small_mnist):
     images, labels = small_mnist.x_test[:64], small_mnist.y_test[:64]
-    (plain, _), = make_dataset(images, labels, 64).take(1)
-    (off, _), = make_dataset(images, labels, 64, augment=True, rotation=0, shift=0, zoom=0).take(1)
+    ((plain, _),) = make_dataset(images, labels, 64).take(1)
+    ((off, _),) = make_dataset(images, labels, 64, augment=True, rotation=0, shift=0, zoom=0).take(1)
     np.testing.assert_array_equal(off.numpy(), plain.numpy())  # every change at 0: the images as they are
 
     def mean_change(**strength: float) -> float:
-        (x, _), = make_dataset(images, labels, 64, augment=True, seed=5, **strength).take(1)
+        ((x, _),) = make_dataset(images, labels, 64, augment=True, seed=5, **strength).take(1)
         return float(np.abs(x.numpy() - plain.numpy()).mean())
 
     small = mean_change(rotation=0, shift=0.02, zoom=0)

@@ -1,6 +1,7 @@
 """Training the model to doubt what is not one digit (training.wrong_cuts): the candidates are the reader's
 own, labelled by the digits' ink they hold; wrong cuts target every class equally in the loss and are left
 out of the accuracy."""
+
 from __future__ import annotations
 
 import keras
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 
 from app.imaging.segment import Candidate, segment_number
+from tests.training.test_train import quick_config
 from training import wrong_cuts as module
 from training.config import TrainConfig
 from training.train import DigitAccuracy, SmoothedSparseCrossentropy, make_loss, train
 from training.wrong_cuts import NOT_A_DIGIT, wrong_cuts
-from tests.training.test_train import quick_config
 
 
 def test_cuts_are_the_readers_candidates_labelled_by_the_ink_they_hold(small_mnist):

@@ -1,5 +1,6 @@
 """The progress reader (incremental, tolerant of torn and garbage lines), the progress arithmetic and
 the failure cause found in a log."""
+
 from __future__ import annotations
 
 import json
@@ -36,15 +37,18 @@ def test_a_torn_line_is_kept_until_its_newline_arrives(progress):
     assert [e["event"] for e in reader.events] == ["start", "batch"] and reader.events[1]["step"] == 3
 
 
-@pytest.mark.parametrize("garbage", [
-    pytest.param(b"not json", id="not-json"),
-    pytest.param(b"[1, 2]", id="json-array"),
-    pytest.param(b'"text"', id="json-string"),
-    pytest.param(b'{"no_event": 1}', id="object-without-event"),
-    pytest.param(b'{"event": "a\\nb"}', id="event-name-not-an-identifier"),
-    pytest.param(b"\xff\xfe{}", id="not-utf8"),
-    pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-too-deep"),
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        pytest.param(b"not json", id="not-json"),
+        pytest.param(b"[1, 2]", id="json-array"),
+        pytest.param(b'"text"', id="json-string"),
+        pytest.param(b'{"no_event": 1}', id="object-without-event"),
+        pytest.param(b'{"event": "a\\nb"}', id="event-name-not-an-identifier"),
+        pytest.param(b"\xff\xfe{}", id="not-utf8"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-too-deep"),
+    ],
+)
 def test_a_line_that_is_not_an_event_is_skipped_and_counted(progress, garbage):
     reader = ProgressReader(progress.path)
     progress(line(event="start") + garbage + b"\n" + line(event="epoch", epoch=1))
@@ -82,16 +86,26 @@ def test_finish_counts_a_torn_last_line(progress):
     assert reader.skipped == 1 and reader.last("start") == {"event": "start"} and reader.last("finished") is None
 
 
-@pytest.mark.parametrize("events,expected", [
-    pytest.param([], {}, id="nothing-yet"),
-    pytest.param([{"event": "start", "epochs": 4, "steps": 10}], {}, id="started-only"),
-    pytest.param([{"event": "epoch", "epoch": 1, "epochs": 4, "steps": 10, "val_accuracy": 0.9, "elapsed": 10},
-                  {"event": "batch", "epoch": 2, "epochs": 4, "step": 5, "steps": 10, "loss": 0.5, "elapsed": 15}],
-                 {"epoch": 2, "step": 5, "fraction": 0.375, "eta_s": 25.0, "val_accuracy": 0.9, "loss": 0.5},
-                 id="mid-epoch"),
-    pytest.param([{"event": "epoch", "epoch": 4, "epochs": 4, "steps": 10, "elapsed": 40}],
-                 {"epoch": 4, "step": 10, "fraction": 1.0, "eta_s": 0.0}, id="last-epoch-done"),
-])
+@pytest.mark.parametrize(
+    "events,expected",
+    [
+        pytest.param([], {}, id="nothing-yet"),
+        pytest.param([{"event": "start", "epochs": 4, "steps": 10}], {}, id="started-only"),
+        pytest.param(
+            [
+                {"event": "epoch", "epoch": 1, "epochs": 4, "steps": 10, "val_accuracy": 0.9, "elapsed": 10},
+                {"event": "batch", "epoch": 2, "epochs": 4, "step": 5, "steps": 10, "loss": 0.5, "elapsed": 15},
+            ],
+            {"epoch": 2, "step": 5, "fraction": 0.375, "eta_s": 25.0, "val_accuracy": 0.9, "loss": 0.5},
+            id="mid-epoch",
+        ),
+        pytest.param(
+            [{"event": "epoch", "epoch": 4, "epochs": 4, "steps": 10, "elapsed": 40}],
+            {"epoch": 4, "step": 10, "fraction": 1.0, "eta_s": 0.0},
+            id="last-epoch-done",
+        ),
+    ],
+)
 def test_progress_arithmetic(events, expected):
     progress = job_progress(events)
     assert {key: progress.get(key) for key in expected} == expected, progress

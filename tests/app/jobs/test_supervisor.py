@@ -1,5 +1,6 @@
 """The supervisor with fake training programs: the command it runs, adoption after a restart, stopping
 a process that ignores SIGTERM, shutdown. (Faults through the API: tests/app/test_train_api.py.)"""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +22,15 @@ from training.__main__ import _parser
 from training.config import TrainConfig
 
 OPTIONS = {"arch": "lenet5", "model": "lenet5", "epochs": 2, "promote": "auto"}
-FINISHED = {"event": "finished", "state": "promoted", "version": 2, "path": "/m/lenet5/2", "reason": "",
-            "test_accuracy": 0.99, "gate_accuracy": 0.988}
+FINISHED = {
+    "event": "finished",
+    "state": "promoted",
+    "version": 2,
+    "path": "/m/lenet5/2",
+    "reason": "",
+    "test_accuracy": 0.99,
+    "gate_accuracy": 0.988,
+}
 HEADER = """import json, os, signal, sys, time
 job_dir = sys.argv[sys.argv.index("--job-dir") + 1]
 def emit(event):
@@ -58,10 +66,16 @@ def gone(pid: int) -> bool:
 
 
 async def test_a_job_runs_the_cli_with_its_training_config(tmp_path, settings):
-    jobs = TrainingJobs(settings, program=fake(tmp_path, f"""
+    jobs = TrainingJobs(
+        settings,
+        program=fake(
+            tmp_path,
+            f"""
         open(os.path.join(job_dir, "argv.json"), "w").write(json.dumps(sys.argv[1:]))
         emit({FINISHED!r})
-    """))
+    """,
+        ),
+    )
     jobs.start()
     job = await jobs.submit(dict(OPTIONS))
     await until(lambda: not job.state.active, what="the end")
@@ -85,15 +99,25 @@ async def running_record(tmp_path: Path, settings: Settings, body: str) -> tuple
     return job, process
 
 
-@pytest.mark.parametrize("body,state,reason", [
-    pytest.param(f"while not os.path.exists(job_dir + '/go'): time.sleep(0.02)\nemit({FINISHED!r})\n",
-                 JobState.SUCCEEDED, "", id="finishes"),
-    pytest.param("while not os.path.exists(job_dir + '/go'): time.sleep(0.02)\n"
-                 "print('RuntimeError: out of memory', file=sys.stderr)\nsys.exit(1)\n",
-                 JobState.FAILED, "RuntimeError: out of memory (exit status unknown", id="dies"),
-])
-async def test_a_job_left_running_by_an_earlier_service_is_followed_to_its_end(tmp_path, settings, body, state,
-                                                                               reason):
+@pytest.mark.parametrize(
+    "body,state,reason",
+    [
+        pytest.param(
+            f"while not os.path.exists(job_dir + '/go'): time.sleep(0.02)\nemit({FINISHED!r})\n",
+            JobState.SUCCEEDED,
+            "",
+            id="finishes",
+        ),
+        pytest.param(
+            "while not os.path.exists(job_dir + '/go'): time.sleep(0.02)\n"
+            "print('RuntimeError: out of memory', file=sys.stderr)\nsys.exit(1)\n",
+            JobState.FAILED,
+            "RuntimeError: out of memory (exit status unknown",
+            id="dies",
+        ),
+    ],
+)
+async def test_a_job_left_running_by_an_earlier_service_is_followed_to_its_end(tmp_path, settings, body, state, reason):
     job, process = await running_record(tmp_path, settings, body)
     jobs = TrainingJobs(settings)
     jobs.start()
@@ -121,11 +145,17 @@ async def test_a_process_that_ignores_sigterm_is_killed(tmp_path, settings, monk
     monkeypatch.setattr(supervisor, "STOP_GRACE_S", 0.3)
     if end == "timeout":
         settings = settings.model_copy(update={"train_timeout_s": 0.5})
-    jobs = TrainingJobs(settings, program=fake(tmp_path, """
+    jobs = TrainingJobs(
+        settings,
+        program=fake(
+            tmp_path,
+            """
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         emit({"event": "start"})
         time.sleep(600)
-    """))
+    """,
+        ),
+    )
     jobs.start()
     job = await jobs.submit(dict(OPTIONS))
     await until(lambda: (jobs.folder(job) / "progress.jsonl").exists(), what="the first event")
