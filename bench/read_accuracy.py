@@ -19,6 +19,7 @@ least certain digit's confidence.
     .venv/bin/python bench/read_accuracy.py --n 200        # the reading model, models/lenet5-read/6
     .venv/bin/python bench/read_accuracy.py --n 200 --no-line-reader   # its classifier alone (v3's reading)
     .venv/bin/python bench/read_accuracy.py --n 200 --model models/lenet5-read/2   # LeNet-5 alone
+    .venv/bin/python bench/read_accuracy.py --n 1000 --seed 21 22 --only "photo JPEG, separated"   # two draws as one
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -213,10 +215,58 @@ def surest_right(confidence: np.ndarray, right: np.ndarray, share: float) -> flo
     return float(right[keep].mean())
 
 
+@dataclass
+class Tally:
+    """One condition's counts, over every seed read."""
+
+    numbers: int = 0
+    right: int = 0
+    right_alone: int = 0
+    digits_right: int = 0
+    digits_total: int = 0
+    candidates: int = 0
+    offered: int = 0
+    elapsed: float = 0.0
+    shown: int = 0
+
+    def count(self, truth: str, text: str, alone: str, candidates: int, offered: bool, elapsed: float) -> None:
+        """One number: its digits, the reading's and the classifier's alone, and what reading it took."""
+        self.numbers += 1
+        self.right += text == truth
+        self.right_alone += alone == truth
+        self.digits_right += max(0, len(truth) - edit_distance(text, truth))
+        self.digits_total += len(truth)
+        self.candidates += candidates
+        self.offered += offered
+        self.elapsed += elapsed
+
+    def row(self, medium: str, spacing: str, in_place: bool) -> str:
+        low, high = interval(self.right, self.numbers)
+        return (
+            f"| {medium} | {spacing} | {100 * self.right / self.numbers:.1f}% ({100 * low:.1f}-{100 * high:.1f}) "
+            f"| {100 * self.digits_right / self.digits_total:.1f}% "
+            f"| {f'{100 * self.offered / self.numbers:.1f}%' if in_place else 'n/a'} "
+            f"| {self.candidates / self.numbers:.1f} | {1000 * self.elapsed / self.numbers:.0f} "
+            f"| {100 * self.right_alone / self.numbers:.1f}% |"
+        )
+
+
+HEADER = (
+    "| medium | spacing | whole numbers right (95% interval) | digits right | right cuts offered | candidates per number "
+    "| ms per number | the classifier alone: whole numbers right |\n|---|---|---:|---:|---:|---:|---:|---:|"
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200, help="numbers per condition")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="the draw; several: each seed's numbers as it draws them alone, the rows counting them together",
+    )
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "6")
     parser.add_argument(
@@ -237,59 +287,57 @@ def main(argv: list[str] | None = None) -> None:
     def predict(pixels: np.ndarray) -> np.ndarray:
         return model.predict(pixels[..., None])
 
-    rng = np.random.default_rng(args.seed)
     line = (
         "without" if read_lines is None or model.read_lines(np.zeros((1, 32, 320, 1), np.float32)) is None else "with"
     )
+    seeds = ", ".join(map(str, args.seed))
     print(
-        f"model {args.model} ({line} a line reader), {args.n} numbers of 2-8 MNIST test digits per condition, seed {args.seed}\n"
+        f"model {args.model} ({line} a line reader), {args.n} numbers of 2-8 MNIST test digits per condition, "
+        f"{'seed' if len(args.seed) == 1 else f'{args.n * len(args.seed)} in all: seeds'} {seeds}\n"
     )
-    print(
-        "| medium | spacing | whole numbers right (95% interval) | digits right | right cuts offered | candidates per number "
-        "| ms per number | the classifier alone: whole numbers right |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    pooled = len(args.seed) > 1  # rows at the end, each seed's row as it is read (on stderr)
+    if not pooled:
+        print(HEADER)
     sure: list[tuple[float, float, bool]] = []  # each reading's confidence, its least certain digit's, right
-    for spacing in ("separated", "touching"):
-        for medium, (render, pen, in_place) in MEDIA.items():
-            title = f"{medium}, {spacing}"
-            measured = args.only in title  # the others are drawn all the same: --only reads the table's numbers
-            right = right_alone = digits_right = digits_total = candidates = offered = 0
-            elapsed = 0.0
-            shown = 0
-            for _ in range(args.n):
-                picked = rng.choice(len(labels), size=int(rng.integers(2, 9)), replace=False)
-                truth = "".join(str(d) for d in labels[picked])
-                number = compose(images[picked], rng, spacing == "touching", None if pen is None else rng.uniform(*pen))
-                data_bytes = render(number, rng)
-                if not measured:
-                    continue
-                started = time.perf_counter()
-                segmented = segment_number(data_bytes, masks=in_place)  # each candidate's ink crop (microseconds)
-                reading, alone = read(predict, read_lines, segmented, data_bytes, in_place)
-                candidates += len(segmented.candidates)
-                text = reading.text
-                elapsed += time.perf_counter() - started
-                right += text == truth
-                if reading.confidence is not None and reading.weakest is not None:
-                    sure.append((reading.confidence, reading.weakest, text == truth))
-                right_alone += alone.text == truth
-                offered += in_place and right_cuts_offered(number, segmented, truth)
-                digits_right += max(0, len(truth) - edit_distance(text, truth))
-                digits_total += len(truth)
-                if text != truth and shown < args.show:
-                    shown += 1
-                    print(f"    {title}: read {text!r} for {truth!r}", file=sys.stderr)
-            if not measured:
-                continue
-            low, high = interval(right, args.n)
-            print(
-                f"| {medium} | {spacing} | {100 * right / args.n:.1f}% ({100 * low:.1f}-{100 * high:.1f}) "
-                f"| {100 * digits_right / digits_total:.1f}% "
-                f"| {f'{100 * offered / args.n:.1f}%' if in_place else 'n/a'} "
-                f"| {candidates / args.n:.1f} | {1000 * elapsed / args.n:.0f} | {100 * right_alone / args.n:.1f}% |",
-                flush=True,
-            )
+    tallies: dict[str, Tally] = {}
+    for seed in args.seed:
+        rng = np.random.default_rng(seed)
+        for spacing in ("separated", "touching"):
+            for medium, (render, pen, in_place) in MEDIA.items():
+                title = f"{medium}, {spacing}"
+                measured = args.only in title  # the others are drawn all the same: --only reads the table's numbers
+                tally, this_seed = tallies.setdefault(title, Tally()), Tally()
+                for _ in range(args.n):
+                    picked = rng.choice(len(labels), size=int(rng.integers(2, 9)), replace=False)
+                    truth = "".join(str(d) for d in labels[picked])
+                    pen_width = None if pen is None else rng.uniform(*pen)
+                    number = compose(images[picked], rng, spacing == "touching", pen_width)
+                    data_bytes = render(number, rng)
+                    if not measured:
+                        continue
+                    started = time.perf_counter()
+                    segmented = segment_number(data_bytes, masks=in_place)  # each candidate's ink crop (microseconds)
+                    reading, alone = read(predict, read_lines, segmented, data_bytes, in_place)
+                    elapsed = time.perf_counter() - started
+                    text = reading.text
+                    if reading.confidence is not None and reading.weakest is not None:
+                        sure.append((reading.confidence, reading.weakest, text == truth))
+                    offered = in_place and right_cuts_offered(number, segmented, truth)
+                    for counts in (tally, this_seed):
+                        counts.count(truth, text, alone.text, len(segmented.candidates), offered, elapsed)
+                    if text != truth and tally.shown < args.show:
+                        tally.shown += 1
+                        print(f"    {title}: read {text!r} for {truth!r}", file=sys.stderr)
+                if measured:
+                    seed_row = this_seed.row(medium, spacing, in_place)
+                    print(f"seed {seed}: {seed_row}" if pooled else seed_row, file=sys.stderr if pooled else sys.stdout)
+                    sys.stdout.flush()
+    if pooled:
+        print(HEADER)
+        for spacing in ("separated", "touching"):
+            for medium, (_, _, in_place) in MEDIA.items():
+                if tallies[f"{medium}, {spacing}"].numbers:
+                    print(tallies[f"{medium}, {spacing}"].row(medium, spacing, in_place))
     if sure:
         confidence, weakest, right_ones = (np.array(column) for column in zip(*sure, strict=True))
         print(
