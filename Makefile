@@ -2,13 +2,14 @@
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 8000
+GRPC_PORT ?= 8001
 VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: setup serve test bench gpu-check mnist train-lenet5 train-lenet5-read train-lenet5-plus-read train-line-reader combine-lenet5-read \
-	train-lenet5-plus clean
+.PHONY: setup serve test bench gpu-check mnist train-lenet5 train-lenet5-read train-lenet5-plus-read train-line-reader \
+	train-line-reader-more combine-lenet5-read train-lenet5-plus clean
 
 setup: $(DEV)
 
@@ -25,7 +26,7 @@ $(DEV): $(RUNTIME)
 
 # Serves ./models (the bundled lenet5) with `python -m app`; LENET_* variables configure it.
 serve: $(RUNTIME)
-	LENET_HOST=$(HOST) LENET_PORT=$(PORT) exec $(BIN)/python -m app
+	LENET_HOST=$(HOST) LENET_PORT=$(PORT) LENET_GRPC_PORT=$(GRPC_PORT) exec $(BIN)/python -m app
 
 # Lint, format check and strict type check (settings in pyproject.toml) before the suite: any finding fails the run.
 test: $(DEV)

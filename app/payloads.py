@@ -160,7 +160,7 @@ async def images_from_request(request: Request, limits: Limits) -> Images:
         return await _images_from_multipart(request, body, limits)
     if kind in ("application/json", ""):
         body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
-        return await images_from_json(body, limits)
+        return await images_from_json(body, limits, typed=kind != "")
     raise UnsupportedMediaType(
         f"content type {kind!r} is not accepted; send multipart/form-data with field "
         "'image' or application/json with 'instances'"
@@ -168,7 +168,7 @@ async def images_from_request(request: Request, limits: Limits) -> Images:
 
 
 async def _images_from_multipart(request: Request, body: bytes, limits: Limits) -> Images:
-    args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances)
+    args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances, request.url.path)
     if len(body) <= INLINE_FORM_BYTES:
         files = multipart_files(*args)
     else:  # parsing a body of megabytes would hold up every other request on the event loop
@@ -181,23 +181,39 @@ async def _images_from_multipart(request: Request, body: bytes, limits: Limits) 
     )
 
 
-def multipart_files(body: bytes, content_type: str, field: str, max_files: int) -> list[tuple[str | None, bytes]]:
-    """The files sent in `field` of a multipart/form-data body (RFC 7578), in order, as (filename, content)."""
+def multipart_files(
+    body: bytes, content_type: str, field: str, max_files: int, route: str = "/predict"
+) -> list[tuple[str | None, bytes]]:
+    """The files sent in `field` of a multipart/form-data body (RFC 7578), in order, as (filename, content);
+    `route` (the request's path) for the example in the error when there are none."""
     parts = parse_form(body, content_type, max_files + MAX_OTHER_FIELDS)
     files = [(part.filename, part.content) for part in parts if part.name == field]
     if not files:
         sent = ", ".join(sorted({part.name for part in parts})) or "none"
-        raise BadRequest(f"no file in field '{field}' (fields sent: {sent}); e.g. curl -F image=@digit.png .../predict")
+        example = "number.png" if route.endswith("/read") else "digit.png"
+        raise BadRequest(
+            f"no file in field '{field}' (fields sent: {sent}); e.g. curl -F {field}=@{example} ...{route}"
+        )
     if len(files) > max_files:
         raise TooManyInstances(f"{len(files)} images in one request; the limit is {max_files}")
     return files
 
 
-def json_instances(body: bytes, limits: Limits, accepted: str) -> list[object]:
-    """The `instances` list of a JSON body; `accepted` says what they may be, for the error message."""
+NO_CONTENT_TYPE = (
+    "no Content-Type was sent and the body is not JSON; send an image as multipart/form-data in field 'image' "
+    "(curl -F image=@digit.png ...) or application/json with 'instances'"
+)
+
+
+def json_instances(body: bytes, limits: Limits, accepted: str, typed: bool = True) -> list[object]:
+    """The `instances` list of a JSON body; `accepted` says what they may be, for the error message. A body
+    sent without a Content-Type (`typed` False) is read as JSON too; if it is not JSON, 415 says what to send
+    (a file posted with --data-binary, not -F)."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if not typed:
+            raise UnsupportedMediaType(NO_CONTENT_TYPE) from None
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict) or "instances" not in payload:
         raise BadRequest(f'JSON body must be an object with "instances": a list of {accepted}')
@@ -209,8 +225,8 @@ def json_instances(body: bytes, limits: Limits, accepted: str) -> list[object]:
     return instances
 
 
-async def images_from_json(body: bytes, limits: Limits) -> Images:
-    instances = json_instances(body, limits, '28x28 arrays or {"b64": ...}')
+async def images_from_json(body: bytes, limits: Limits, typed: bool = True) -> Images:
+    instances = json_instances(body, limits, '28x28 arrays or {"b64": ...}', typed)
     if all(type(i) is list for i in instances) and b"true" not in body and b"false" not in body:
         batch = batch_from_lists(instances)
         if batch is not None:
@@ -240,14 +256,14 @@ async def image_files_from_request(request: Request, limits: Limits) -> list[tup
         )
     body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
     if kind == "multipart/form-data":
-        args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances)
+        args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances, request.url.path)
         files = (
             multipart_files(*args)
             if len(body) <= INLINE_FORM_BYTES
             else await run_in_threadpool(multipart_files, *args)
         )
         return [(f"image[{index}] ({filename or 'unnamed'})", data) for index, (filename, data) in enumerate(files)]
-    instances = json_instances(body, limits, '{"b64": "<base64 image file>"}')
+    instances = json_instances(body, limits, '{"b64": "<base64 image file>"}', typed=kind != "")
     out = []
     for index, instance in enumerate(instances):
         where = f"instances[{index}]"

@@ -277,6 +277,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--show", type=int, default=0, help="print this many misread numbers per condition")
     parser.add_argument("--no-line-reader", action="store_true", help="read with the classifier's cuts alone")
     args = parser.parse_args(argv)
+    if not any(args.only in f"{medium}, {spacing}" for medium in MEDIA for spacing in ("separated", "touching")):
+        parser.error(f"--only {args.only!r} matches no condition (e.g. 'phone photo JPEG, separated')")
+    if not args.data.exists():
+        parser.error(f"no MNIST at {args.data}: `make mnist` writes data/mnist.npz; then --data data/mnist.npz")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     with np.load(args.data) as data:
@@ -296,8 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{'seed' if len(args.seed) == 1 else f'{args.n * len(args.seed)} in all: seeds'} {seeds}\n"
     )
     pooled = len(args.seed) > 1  # rows at the end, each seed's row as it is read (on stderr)
-    if not pooled:
-        print(HEADER)
+    print(HEADER, file=sys.stderr if pooled else sys.stdout)
     sure: list[tuple[float, float, bool]] = []  # each reading's confidence, its least certain digit's, right
     tallies: dict[str, Tally] = {}
     for seed in args.seed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
 import warnings
 
@@ -40,12 +41,24 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
             image.load()  # GIF, APNG and WebP load their first frame
             ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways plus a tag
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(f"image has too many pixels to decode safely: {exc}") from exc
+        raise ImageTooLarge(_bomb_message(exc, max_pixels)) from exc
     except UnidentifiedImageError as exc:
         raise BadImage(f"not a readable image: expected one of {', '.join(FORMATS)}") from exc
     except _DECODE_ERRORS as exc:
         raise BadImage(f"not a readable image: {exc}") from exc
     return image
+
+
+def _bomb_message(exc: Exception, max_pixels: int) -> str:
+    """Pillow refuses a header claiming over MAX_IMAGE_PIXELS (its warning, an error here) before the size
+    check above can: the answer names the limit that applied, the service's when it is the lower, not
+    Pillow's (whose error names twice its warning's)."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"image is {int(found.group(1)):,} pixels" if found else "image has too many pixels"
+    pillows = Image.MAX_IMAGE_PIXELS  # None: Pillow's check off (then it raised nothing)
+    if pillows is None or max_pixels <= pillows:
+        return f"{size}; at most {max_pixels:,} pixels are accepted"
+    return f"{size}; at most {pillows:,} pixels are decoded"
 
 
 def channels(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -169,3 +169,20 @@ def test_to_png_round_trips() -> None:
     assert (image.format, image.mode, image.size) == ("PNG", "L", (28, 28))
     np.testing.assert_allclose(np.asarray(image) / 255, array, atol=0.5 / 255 + 1e-6)
     np.testing.assert_allclose(preprocess_image(to_png(array)), array, atol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("max_pixels", "limit"),
+    [
+        pytest.param(16_000_000, "at most 16,000,000 pixels are accepted", id="the-service-limit"),
+        # over Pillow's own limit, Pillow's applies: its warning, at MAX_IMAGE_PIXELS, is an error here
+        pytest.param(10**12, f"at most {Image.MAX_IMAGE_PIXELS:,} pixels are decoded", id="pillows-limit"),
+    ],
+)
+def test_an_image_over_pillows_bomb_limit_names_the_limit_that_refused_it(max_pixels: int, limit: str) -> None:
+    """A 20000x20000 upload was refused with Pillow's message, which names its own limit (178956970 pixels),
+    not the service's; a 5000x5000 one with the service's."""
+    with pytest.raises(ImageTooLarge) as caught:
+        preprocess_image(png_claiming(20_000, 20_000), max_pixels=max_pixels)
+    assert caught.value.message.startswith("image is 400,000,000 pixels; ") and caught.value.message.endswith(limit)
+    assert "178956970" not in caught.value.message

@@ -6,6 +6,7 @@ import base64
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 
 from app.imaging.segment import segment_number
@@ -168,3 +169,29 @@ async def test_a_request_may_offer_the_model_only_so_many_candidates(tmp_path, l
         assert_error(response, 400, "too_many_digits")
         assert "image[" in response.json()["error"]["message"]
         assert (await http.post("/read", files=one)).status_code == 200  # and the next request is read
+
+
+@pytest.mark.parametrize("route, example", [("/predict", "digit.png"), ("/read", "number.png")])
+async def test_a_wrong_field_names_the_route_it_was_sent_to_in_its_example(client, route, example):
+    response = await client.post(route, files={"other": ("x.png", NUMBER, "image/png")})
+    assert_error(response, 400, "bad_request")
+    assert f"e.g. curl -F image=@{example} ...{route}" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("route", ["/predict", "/read"])
+async def test_a_body_without_a_content_type_that_is_not_json_is_415_saying_how_to_send_an_image(client, route):
+    # curl --data-binary @number.png -H 'Content-Type:' .../read: it had been read as JSON, and was answered
+    # 400 "body is not valid JSON: str is not valid UTF-8"
+    response = await client.post(route, content=NUMBER)
+    assert "content-type" not in response.request.headers
+    assert_error(response, 415, "unsupported_media_type")
+    message = response.json()["error"]["message"]
+    assert "no Content-Type" in message and "multipart/form-data" in message and "application/json" in message
+
+
+@pytest.mark.parametrize("route", ["/predict", "/read"])
+async def test_json_without_a_content_type_is_still_read(client, route):
+    body = orjson.dumps({"instances": [{"b64": base64.b64encode(NUMBER).decode()}]})
+    response = await client.post(route, content=body)
+    assert "content-type" not in response.request.headers
+    assert response.status_code == 200, response.text

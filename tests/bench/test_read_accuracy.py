@@ -7,6 +7,7 @@ import importlib.util
 import sys
 
 import numpy as np
+import pytest
 
 from app.imaging.reading import Reading
 from app.imaging.segment import Segmented
@@ -114,3 +115,15 @@ def test_several_seeds_read_each_seeds_numbers_and_pool_them(monkeypatch, capsys
     out = capsys.readouterr().out
     assert "seeds 3, 4" in out
     assert "| phone photo JPEG | touching | 0.0% (0.0-39.0) |" in out  # 0 of 6: z^2 / (6 + z^2)
+
+
+def test_an_only_that_matches_no_condition_or_no_mnist_file_is_a_usage_error(capsys):
+    """`--only nosuchrow` printed an empty table and exited 0; a missing MNIST file was a traceback."""
+    module = _read_accuracy()
+    for argv, said in [
+        (["--only", "nosuchrow", "--data", str(FIXTURE_MNIST)], "matches no condition"),
+        (["--data", "/nonexistent/mnist.npz"], "make mnist"),
+    ]:
+        with pytest.raises(SystemExit) as caught:
+            module.main(argv)
+        assert caught.value.code == 2 and said in capsys.readouterr().err
