@@ -18,16 +18,16 @@ def ports_in_use(settings: Settings) -> list[str]:
     has loaded, and the gRPC port with a traceback. A probe, not a reservation: the listeners still report a
     port taken in between."""
     lines = []
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    where = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
     for variable, port in (("LENET_PORT", settings.port), ("LENET_GRPC_PORT", settings.grpc_port)):
         if not port:
             continue  # gRPC off
-        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listeners: TIME_WAIT is free
             try:
                 probe.bind((settings.host, port))
             except OSError as exc:
-                where = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
                 off = ", or 0 to turn gRPC off" if variable == "LENET_GRPC_PORT" else ""
                 lines.append(
                     f"error: {variable}={port}: {where}:{port} is in use ({exc.strerror}); "

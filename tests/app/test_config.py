@@ -12,6 +12,21 @@ import pytest
 from tests.conftest import REPO_ROOT
 
 
+def start_app(settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m app` with these LENET_* variables and no others, as a user starts it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LENET_")} | settings
+    return subprocess.run(
+        [sys.executable, "-m", "app"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     "variable, value, accepts",
     [
@@ -23,17 +38,7 @@ from tests.conftest import REPO_ROOT
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(variable: str, value: str, accepts: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LENET_")} | {variable: value}
-    done = subprocess.run(
-        [sys.executable, "-m", "app"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    done = start_app({variable: value})
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
@@ -52,18 +57,7 @@ def test_a_port_in_use_is_one_line_naming_the_variable(variable: str) -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", ports[variable]))
         held.listen()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LENET_")}
-        env |= {"LENET_HOST": "127.0.0.1", **{name: str(port) for name, port in ports.items()}}
-        done = subprocess.run(
-            [sys.executable, "-m", "app"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        done = start_app({"LENET_HOST": "127.0.0.1", **{name: str(port) for name, port in ports.items()}})
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

@@ -38,9 +38,9 @@ def test_a_digit_whose_only_rows_shared_with_its_neighbour_are_at_its_far_right_
     assert np.allclose(ink, layers.max(axis=0))
 
 
-def test_only_reads_the_numbers_the_whole_table_reads(monkeypatch, capsys):
-    """`--only` draws the conditions it skips all the same, so a row measured alone is the whole table's row
-    (it used to skip their draws, and read other numbers than the table's)."""
+@pytest.fixture
+def stubbed(monkeypatch):
+    """The bench with no model, no segmentation and no reading: (the module, the images it was given to read)."""
     module = _read_accuracy()
     seen: list[bytes] = []
 
@@ -56,6 +56,13 @@ def test_only_reads_the_numbers_the_whole_table_reads(monkeypatch, capsys):
     monkeypatch.setattr(module, "segment_number", segment)
     monkeypatch.setattr(module, "read", lambda *args: (Reading([], "no_digit"), Reading([], "no_digit")))
     monkeypatch.setattr(module, "right_cuts_offered", lambda *args: False)
+    return module, seen
+
+
+def test_only_reads_the_numbers_the_whole_table_reads(stubbed, capsys):
+    """`--only` draws the conditions it skips all the same, so a row measured alone is the whole table's row
+    (it used to skip their draws, and read other numbers than the table's)."""
+    module, seen = stubbed
 
     def run(only: str) -> list[bytes]:
         seen.clear()
@@ -82,24 +89,10 @@ def test_a_rows_interval_is_wilsons():
     assert round(100 * low, 1) == 93.0 and round(100 * high, 1) == 95.8
 
 
-def test_several_seeds_read_each_seeds_numbers_and_pool_them(monkeypatch, capsys):
+def test_several_seeds_read_each_seeds_numbers_and_pool_them(stubbed, capsys):
     """`--seed 3 4` reads the numbers `--seed 3` and `--seed 4` read, each draw as with its seed alone, and its
     rows count them together (none of the 6 read here: Wilson's interval 0-39.0%)."""
-    module = _read_accuracy()
-    seen: list[bytes] = []
-
-    class Model:
-        def __init__(self, path: object) -> None:
-            pass
-
-    def segment(data: bytes, masks: bool = False) -> Segmented:
-        seen.append(data)
-        return Segmented(reason="no_digit")
-
-    monkeypatch.setattr(module, "SavedModelDigits", Model)
-    monkeypatch.setattr(module, "segment_number", segment)
-    monkeypatch.setattr(module, "read", lambda *args: (Reading([], "no_digit"), Reading([], "no_digit")))
-    monkeypatch.setattr(module, "right_cuts_offered", lambda *args: False)
+    module, seen = stubbed
     only = "phone photo JPEG, touching"
 
     def run(*seeds: int) -> list[bytes]:
