@@ -154,31 +154,38 @@ def media_type(request: Request) -> str:
 
 async def images_from_request(request: Request, limits: Limits) -> Images:
     """The images of a multipart upload (field `image`) or JSON `{"instances": [...]}`, in order."""
-    kind = media_type(request)
-    if kind == "multipart/form-data":
-        body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
-        return await _images_from_multipart(request, body, limits)
-    if kind in ("application/json", ""):
-        body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
+    kind = accepted_media_type(request, "'instances'")
+    body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
+    if kind != "multipart/form-data":
         return await images_from_json(body, limits, typed=kind != "")
-    raise UnsupportedMediaType(
-        f"content type {kind!r} is not accepted; send multipart/form-data with field "
-        "'image' or application/json with 'instances'"
-    )
+    files = await _multipart_files(request, body, limits)
+    return Images.of([await _decode(data, limits, _where(index, name)) for index, (name, data) in enumerate(files)])
 
 
-async def _images_from_multipart(request: Request, body: bytes, limits: Limits) -> Images:
+ACCEPTED_MEDIA_TYPES = ("multipart/form-data", "application/json", "")  # "": none sent, read as JSON
+
+
+def accepted_media_type(request: Request, instances: str) -> str:
+    """The request's media type, or 415 naming what to send (`instances`: what the JSON form holds)."""
+    kind = media_type(request)
+    if kind not in ACCEPTED_MEDIA_TYPES:
+        raise UnsupportedMediaType(
+            f"content type {kind!r} is not accepted; send multipart/form-data with field "
+            f"'image' or application/json with {instances}"
+        )
+    return kind
+
+
+async def _multipart_files(request: Request, body: bytes, limits: Limits) -> list[tuple[str | None, bytes]]:
     args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances, request.url.path)
     if len(body) <= INLINE_FORM_BYTES:
-        files = multipart_files(*args)
-    else:  # parsing a body of megabytes would hold up every other request on the event loop
-        files = await run_in_threadpool(multipart_files, *args)
-    return Images.of(
-        [
-            await _decode(data, limits, f"image[{index}] ({filename or 'unnamed'})")
-            for index, (filename, data) in enumerate(files)
-        ]
-    )
+        return multipart_files(*args)
+    # parsing a body of megabytes would hold up every other request on the event loop
+    return await run_in_threadpool(multipart_files, *args)
+
+
+def _where(index: int, filename: str | None) -> str:
+    return f"image[{index}] ({filename or 'unnamed'})"
 
 
 def multipart_files(
@@ -248,21 +255,11 @@ async def images_from_json(body: bytes, limits: Limits, typed: bool = True) -> I
 async def image_files_from_request(request: Request, limits: Limits) -> list[tuple[str, bytes]]:
     """The image files of a multipart upload (field `image`) or JSON `{"instances": [{"b64": ...}]}`, in order,
     undecoded, each with where it came from (for error messages): for routes that read more than one digit."""
-    kind = media_type(request)
-    if kind not in ("multipart/form-data", "application/json", ""):
-        raise UnsupportedMediaType(
-            f"content type {kind!r} is not accepted; send multipart/form-data with field "
-            "'image' or application/json with 'instances' of {\"b64\": ...}"
-        )
+    kind = accepted_media_type(request, "'instances' of {\"b64\": ...}")
     body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
     if kind == "multipart/form-data":
-        args = (body, request.headers.get("content-type", ""), FIELD, limits.max_instances, request.url.path)
-        files = (
-            multipart_files(*args)
-            if len(body) <= INLINE_FORM_BYTES
-            else await run_in_threadpool(multipart_files, *args)
-        )
-        return [(f"image[{index}] ({filename or 'unnamed'})", data) for index, (filename, data) in enumerate(files)]
+        files = await _multipart_files(request, body, limits)
+        return [(_where(index, name), data) for index, (name, data) in enumerate(files)]
     instances = json_instances(body, limits, '{"b64": "<base64 image file>"}', typed=kind != "")
     out = []
     for index, instance in enumerate(instances):

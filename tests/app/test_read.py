@@ -189,6 +189,15 @@ async def test_a_body_without_a_content_type_that_is_not_json_is_415_saying_how_
     assert "no Content-Type" in message and "multipart/form-data" in message and "application/json" in message
 
 
+@pytest.mark.parametrize("route, json_form", [("/predict", "'instances'"), ("/read", "'instances' of {\"b64\"")])
+async def test_another_media_type_is_415_naming_what_the_route_reads(client, route, json_form):
+    response = await client.post(route, content=NUMBER, headers={"content-type": "image/png"})
+    assert_error(response, 415, "unsupported_media_type")
+    message = response.json()["error"]["message"]
+    assert message.startswith("content type 'image/png' is not accepted; send multipart/form-data with field 'image'")
+    assert f"application/json with {json_form}" in message
+
+
 @pytest.mark.parametrize("route", ["/predict", "/read"])
 async def test_json_without_a_content_type_is_still_read(client, route):
     body = orjson.dumps({"instances": [{"b64": base64.b64encode(NUMBER).decode()}]})
