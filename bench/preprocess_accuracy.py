@@ -34,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
+from mnist_file import add_data_argument, require_data
 from renderings import Render, blank_paper, encode, renderings
 
 from app.imaging import NoDigit
@@ -141,11 +142,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="MNIST test digits per rendering")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
+    add_data_argument(parser)
     parser.add_argument("--model", type=Path, default=None, help="a version folder (default: lenet5's newest)")
     parser.add_argument("--before", default=BEFORE, help="git revision of the 'before' column ('' to skip)")
     parser.add_argument("--only", default="", help="only renderings whose title contains this text")
     args = parser.parse_args(argv)
+    require_data(parser, args.data)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     with np.load(args.data) as data:

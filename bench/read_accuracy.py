@@ -41,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # runnable as a plain script from any folder
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
+from mnist_file import add_data_argument, require_data
 from preprocess_accuracy import Predict
 from renderings import LEVELS, _lighting, _perspective, _ruling, _thinned, _tilt, encode, stroke
 
@@ -267,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[0],
         help="the draw; several: each seed's numbers as it draws them alone, the rows counting them together",
     )
-    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "datasets" / "mnist.npz")
+    add_data_argument(parser)
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "lenet5-read" / "6")
     parser.add_argument(
         "--only",
@@ -279,8 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not any(args.only in f"{medium}, {spacing}" for medium in MEDIA for spacing in ("separated", "touching")):
         parser.error(f"--only {args.only!r} matches no condition (e.g. 'phone photo JPEG, separated')")
-    if not args.data.exists():
-        parser.error(f"no MNIST at {args.data}: `make mnist` writes data/mnist.npz; then --data data/mnist.npz")
+    require_data(parser, args.data)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     with np.load(args.data) as data:

@@ -20,18 +20,20 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import ROOT, start_service, wrk
+from mnist_file import add_data_argument, require_data
 
 TOKEN = "bench-token"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--conns", type=int, default=16)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets" / "mnist.npz")
+    add_data_argument(parser)
     parser.add_argument("--peers", type=Path, default=ROOT.parent / "shared" / "peers")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train_load.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    require_data(parser, args.data)
     work = Path(tempfile.mkdtemp(prefix="lenet-train-bench-"))
     shutil.copytree(ROOT / "models" / "lenet5" / "1", work / "models" / "lenet5" / "1")
     log_dir = args.out.parent / "logs"
