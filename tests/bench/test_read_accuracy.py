@@ -3,28 +3,17 @@ the whole table's numbers."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
 
 from app.imaging.reading import Reading
 from app.imaging.segment import Segmented
-from tests.conftest import FIXTURE_MNIST, REPO_ROOT
-
-
-def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # as importlib's recipe does: its dataclasses look their module up there
-    spec.loader.exec_module(module)  # the script puts bench/ on sys.path itself
-    return module
+from tests.bench import load_bench
+from tests.conftest import FIXTURE_MNIST
 
 
 def _read_accuracy():
-    return _bench("read_accuracy")
+    return load_bench("read_accuracy")
 
 
 def test_a_digit_whose_only_rows_shared_with_its_neighbour_are_at_its_far_right_is_still_written(full_mnist):
@@ -124,12 +113,3 @@ def test_an_only_that_matches_no_condition_or_no_mnist_file_is_a_usage_error(cap
         with pytest.raises(SystemExit) as caught:
             module.main(argv)
         assert caught.value.code == 2 and said in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("name", ["read_accuracy", "preprocess_accuracy", "train_load"])
-def test_each_bench_that_reads_mnist_says_how_to_get_it_when_it_is_missing(capsys, tmp_path, name):
-    """preprocess_accuracy.py was a FileNotFoundError traceback; train_load.py started a server whose /train failed."""
-    with pytest.raises(SystemExit) as caught:
-        _bench(name).main(["--data", str(tmp_path / "mnist.npz")])
-    assert caught.value.code == 2
-    assert f"no MNIST at {tmp_path / 'mnist.npz'}: `make mnist` writes data/mnist.npz" in capsys.readouterr().err
