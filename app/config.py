@@ -3,6 +3,7 @@ Nothing else in the service reads the environment."""
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -107,12 +108,32 @@ class Settings(BaseSettings):
     def grpc_max_receive_bytes(self) -> int:
         return self.grpc_max_message_bytes or self.max_body_bytes
 
+    @field_validator("admin_token")
+    @classmethod
+    def _token_without_whitespace(cls, token: SecretStr | None) -> SecretStr | None:
+        # A secret mounted from a file keeps the file's last newline (kubectl create secret --from-file):
+        # the token is what is between the whitespace, as a client sends it. Whitespace only: no token.
+        stripped = None if token is None else token.get_secret_value().strip()
+        return SecretStr(stripped) if stripped else None
+
     @field_validator("grpc_port")
     @classmethod
     def _ports_differ(cls, grpc_port: int, info: ValidationInfo) -> int:
         if grpc_port == info.data.get("port"):
             raise ValueError(f"LENET_PORT is {grpc_port} too; give gRPC another port, or 0 to turn it off")
         return grpc_port
+
+
+def environment_without_secrets() -> dict[str, str]:
+    """This process's environment less the settings that hold secrets (LENET_ADMIN_TOKEN): what a child
+    process (a training job) is given. It never needs them, and its environment is readable in /proc."""
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    secrets = {
+        f"{prefix}{name}".upper()
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    }
+    return {name: value for name, value in os.environ.items() if name.upper() not in secrets}
 
 
 def settings_error_lines(error: ValidationError) -> list[str]:

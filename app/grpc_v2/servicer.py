@@ -87,7 +87,10 @@ def _version(text: str) -> int | None:
         return None
     if not text.isdigit() or not text.isascii():
         raise BadRequest(f"model version {text[:40]!r} is not a non-negative integer")
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:  # past int()'s limit of 4300 digits (REST's query parameter: 422 the same way)
+        raise BadRequest(f"model version {text[:40]!r}... ({len(text)} digits) is not a version number") from None
 
 
 def _items(value: object) -> list[Any]:

@@ -16,6 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Protocol
 
+from app.config import environment_without_secrets
+
 LOCK_FILE = "lock"
 
 
@@ -31,6 +33,7 @@ async def spawn(argv: list[str], folder: Path, log_path: Path) -> asyncio.subpro
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             pass_fds=(lock.fileno(),),
+            env=environment_without_secrets(),
         )  # its own process group: a stop reaches all of it
 
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from app.config import Settings
 from app.deps import require_admin
-from app.errors import Unauthorized
+from app.errors import AdminDisabled, Unauthorized
 
 TOKEN = "s3cret-token-0123456789"
 
@@ -62,3 +62,21 @@ async def test_a_missing_header_or_another_scheme_is_refused():
     for header in (None, f"Basic {TOKEN}", TOKEN):
         with pytest.raises(Unauthorized):
             await require_admin(request_with(header), settings)
+
+
+@pytest.mark.parametrize(
+    "configured", [TOKEN + "\n", TOKEN + "\r\n", "  " + TOKEN + " "], ids=["newline", "crlf", "spaces"]
+)
+async def test_a_configured_token_is_taken_without_its_surrounding_whitespace(monkeypatch, configured):
+    # kubectl create secret --from-file keeps the file's last newline: the admins must not be locked out
+    monkeypatch.setenv("LENET_ADMIN_TOKEN", configured)
+    settings = Settings()
+    await require_admin(request_with(f"Bearer {TOKEN}"), settings)
+    with pytest.raises(Unauthorized):
+        await require_admin(request_with("Bearer " + TOKEN[:-1]), settings)
+
+
+async def test_a_token_of_whitespace_only_leaves_the_admin_endpoints_disabled(monkeypatch):
+    monkeypatch.setenv("LENET_ADMIN_TOKEN", " \n")
+    with pytest.raises(AdminDisabled):
+        await require_admin(request_with("Bearer  "), Settings())

@@ -43,6 +43,14 @@ async def test_model_readiness_is_a_yes_or_no_as_triton_answers(served, name, ve
     assert (await served.stub.ModelReady(pb.ModelReadyRequest(name=name, version=version))).ready is ready
 
 
+async def test_a_version_too_long_to_be_a_number_is_an_invalid_argument_for_readiness(served):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await served.stub.ModelReady(pb.ModelReadyRequest(name="lenet5", version="9" * 4301))
+    assert (
+        caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT and "is not a version number" in caught.value.details()
+    )
+
+
 async def test_model_metadata_is_the_rest_answer_field_for_field(served):
     rest = (await served.http.get("/v2/models/lenet5")).json()
     answer = await served.stub.ModelMetadata(pb.ModelMetadataRequest(name="lenet5"))
@@ -63,6 +71,11 @@ async def test_model_metadata_is_the_rest_answer_field_for_field(served):
         ),
         pytest.param(
             pb.ModelMetadataRequest(name="lenet5", version="one"), grpc.StatusCode.INVALID_ARGUMENT, id="not-a-version"
+        ),
+        pytest.param(  # past Python's 4300-digit limit of int(): was INTERNAL and a traceback in the log
+            pb.ModelMetadataRequest(name="lenet5", version="9" * 5000),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            id="a-5000-digit-version",
         ),
     ],
 )
@@ -111,6 +124,12 @@ async def test_requests_sent_together_share_a_batch(served):
         pytest.param(infer_request(1, name="nope"), grpc.StatusCode.NOT_FOUND, "no model 'nope'", id="unknown-model"),
         pytest.param(infer_request(1, version="9"), grpc.StatusCode.NOT_FOUND, "no version 9", id="unknown-version"),
         pytest.param(infer_request(2000), grpc.StatusCode.INVALID_ARGUMENT, "the limit is 1024", id="too-many"),
+        pytest.param(
+            infer_request(1, version="9" * 5000),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "is not a version number",
+            id="a-5000-digit-version",
+        ),
         pytest.param(
             pb.ModelInferRequest(model_name="lenet5"),
             grpc.StatusCode.INVALID_ARGUMENT,

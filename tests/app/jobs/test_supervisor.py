@@ -180,3 +180,15 @@ async def test_a_job_that_ended_while_no_service_watched_gets_the_outcome_it_wro
     jobs.start()
     job = jobs.get("ended-meanwhile")
     assert job.state is JobState.SUCCEEDED and job.version == 2, job
+
+
+async def test_the_training_process_does_not_inherit_the_admin_token(tmp_path, monkeypatch):
+    # the secret stays in the service: the training program (and anything it runs) never needs it
+    monkeypatch.setenv("LENET_ADMIN_TOKEN", "s3cret-in-the-parent")
+    monkeypatch.setenv("LENET_TRAIN_THREADS", "1")  # other settings pass through
+    folder = tmp_path / "job"
+    folder.mkdir()
+    body = "print(repr(os.environ.get('LENET_ADMIN_TOKEN')), os.environ.get('LENET_TRAIN_THREADS'), flush=True)\n"
+    process = await spawn([*fake(tmp_path, body), "train", "--job-dir", str(folder)], folder, folder / "log.txt")
+    assert await process.wait() == 0
+    assert (folder / "log.txt").read_text().split() == ["None", "1"]
