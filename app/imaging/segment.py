@@ -21,7 +21,7 @@ from app.imaging.cuts import cut_paths
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, channels, composite, decode, shrink
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
 from app.imaging.line import line_image
-from app.imaging.photo import mnist_strokes, paper_ink, work_frame
+from app.imaging.photo import TIGHT_MARGIN, cropped_tight, mnist_strokes, paper_ink, with_paper_margin, work_frame
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
 CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces
@@ -159,6 +159,12 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
         return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
     frame = work_frame(gray, NUMBER_SIDE)
     paper = paper_ink(frame, number=True)
+    if paper.reason is None and cropped_tight(paper.mask):
+        margin = max(1, round(TIGHT_MARGIN * min(frame.shape)))
+        inside = (slice(margin, margin + frame.shape[0]), slice(None))
+        again = paper_ink(with_paper_margin(frame, margin), number=True)
+        paper = replace(again, mask=again.mask[inside], ink=again.ink[inside], strength=again.strength[inside])
+        paper = paper if paper.mask.any() else replace(paper, reason=again.reason or "no_ink")
     if paper.reason is not None:
         return paper.reason
     return _Ink(paper.mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))

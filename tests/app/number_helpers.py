@@ -73,3 +73,22 @@ def touching(first: int, second: int, height: int = 100) -> tuple[np.ndarray, li
             break
     placed = [(left, 40, 50), (right, x_right, 50)]
     return page(placed), placed
+
+
+def in_a_row(
+    indices: list[int], height: int = 84, gap: int = 14
+) -> tuple[np.ndarray, list[tuple[np.ndarray, int, int]]]:
+    """Test digits `indices` side by side on one baseline, `gap` pixels apart, on white paper."""
+    placed, x = [], 20
+    for index in indices:
+        ink = ink_of(index, height)
+        placed.append((ink, x, 30))
+        x += ink.shape[1] + gap
+    return page(placed, (height + 60, x + 20)), placed
+
+
+def cropped_to_ink(gray: np.ndarray, margin: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """`gray` cropped to its ink and `margin` pixels of paper (as a crop tool cuts it), and the crop's (x, y)."""
+    rows, cols = np.nonzero(gray < 200)
+    top, left = max(int(rows.min()) - margin, 0), max(int(cols.min()) - margin, 0)
+    return gray[top : rows.max() + margin + 1, left : cols.max() + margin + 1], (left, top)

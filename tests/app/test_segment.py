@@ -13,7 +13,17 @@ from app.errors import TooManyDigits
 from app.imaging.reading import read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
 from tests.app.imaging_helpers import png
-from tests.app.number_helpers import boxes_of, ink_of, near, page, sure_of, touching, whole_boxes
+from tests.app.number_helpers import (
+    boxes_of,
+    cropped_to_ink,
+    in_a_row,
+    ink_of,
+    near,
+    page,
+    sure_of,
+    touching,
+    whole_boxes,
+)
 from training.wrong_cuts import cut_kind
 
 
@@ -27,6 +37,20 @@ def test_separated_digits_one_cluster_each_left_to_right():
     reading = read_number(segmented, sure_of(segmented, boxes_of(placed), "7210"))
     assert reading.text == "7210" and reading.confidence == pytest.approx(0.99)
     assert [d.box for d in reading.digits] == found
+
+
+@pytest.mark.parametrize("margin", [0, 2])
+def test_a_number_cropped_to_its_ink_is_found_digit_by_digit(margin):
+    # A crop tool's or a client's crop: no paper around the number, so it takes the photo path (its border is not
+    # one colour), whose steps take the frame's shorter side for a margin of paper. Its 1s, as tall as the frame,
+    # were taken for printed lines down it and cut into dashes ("72104149" read "7280446"; a new user's finding).
+    gray, placed = in_a_row([0, 1, 2, 3, 4, 5, 6, 7])  # 7 2 1 0 4 1 4 9
+    crop, (x, y) = cropped_to_ink(gray, margin)
+    expected = [(bx - x, by - y, w, h) for bx, by, w, h in boxes_of(placed)]
+    segmented = segment_number(png(crop))
+    found = whole_boxes(segmented)
+    assert len(found) == 8 and all(near(box, want) for box, want in zip(found, expected)), (found, expected)
+    assert read_number(segmented, sure_of(segmented, expected, "72104149")).text == "72104149"
 
 
 def test_digits_of_different_heights_and_a_wavy_baseline():
@@ -175,11 +199,12 @@ def test_marks_the_model_doubts_are_left_out_and_doubt_everywhere_is_no_digit():
 def test_an_image_that_would_cost_too_much_work_is_refused():
     # One wide smear of ink as tall as the image: each of its many cuts leads to many candidates. (Its box's
     # edges are thicker than a printed line, 3% of the longer side across and 4.5% down, and its strokes too
-    # short to be taken for printed lines down the page: their ink would be taken out.)
-    gray = np.full((200, 500), 255, np.uint8)
-    cv2.rectangle(gray, (20, 20), (480, 180), 0, 26)
+    # short to be taken for printed lines down the page: their ink would be taken out. Paper above and below it:
+    # ink at the top or bottom edge is a number cropped tight, read again with a margin of paper.)
+    gray = np.full((240, 500), 255, np.uint8)
+    cv2.rectangle(gray, (20, 40), (480, 200), 0, 26)
     for x in range(40, 480, 31):
-        cv2.line(gray, (x, 20), (x + 15, 110), 0, 4)
+        cv2.line(gray, (x, 40), (x + 15, 130), 0, 4)
     with pytest.raises(TooManyDigits, match="digits' worth"):
         segment_number(png(gray), max_digits=2)
     assert len(segment_number(png(gray), max_digits=50).candidates) > 2 * 80
