@@ -74,15 +74,14 @@ async def read_numbers(
     model = model or repository.reading_model()
     repository.admit(model)  # shed load before reading the body when the queue is full
     files = await image_files_from_request(request, limits)
-    # The request's candidates go to the model at once: at most half the batching queue, and at most what four
-    # images of the most digits may offer (a bound on the work a request of many images may cost).
-    budget = min(repository.settings.max_queue_images // 2, 4 * CANDIDATES_PER_DIGIT * limits.max_read_digits)
+    whole = request_budget(repository.settings.max_queue_images, limits)  # its candidates go to the model at once
+    budget = whole
     segmented = []
     for where, data in files:
-        segmented.append(await _segment(where, data, limits, budget))
+        segmented.append(await _segment(where, data, limits, (budget, whole)))
         budget -= len(segmented[-1].candidates)
     served, readings, line_of = await _read(repository, model, version, segmented)
-    readings = await _second_look(repository, served, files, limits, budget, readings, line_of)
+    readings = await _second_look(repository, served, files, limits, (budget, whole), readings, line_of)
     for (where, _), reading in zip(files, readings):
         if len(reading.digits) > limits.max_read_digits:
             raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
@@ -113,7 +112,7 @@ async def _second_look(
     served: ServedVersion,
     files: list[tuple[str, bytes]],
     limits: Limits,
-    budget: int,
+    budget: tuple[int, int],
     readings: list[Reading],
     line_of: dict[int, np.ndarray],
 ) -> list[Reading]:
@@ -126,13 +125,14 @@ async def _second_look(
     # a beam search over each line's frames: off the event loop, as the readings are
     wanted = await run_in_threadpool(lambda: [finer_cuts_wanted(r, line_of.get(i)) for i, r in enumerate(readings)])
     looks: dict[int, Segmented] = {}
+    left, whole = budget
     for i, want in enumerate(wanted):
         if want:
             try:
-                looks[i] = await _segment(*files[i], limits, budget, FINER_WIDE_PIECE)
+                looks[i] = await _segment(*files[i], limits, (left, whole), FINER_WIDE_PIECE)
             except TooManyDigits:
                 continue
-            budget -= len(looks[i].candidates)
+            left -= len(looks[i].candidates)
     if not looks:
         return readings
     pixels = np.concatenate([look.pixels for look in looks.values()])
@@ -152,18 +152,44 @@ def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: di
     return readings
 
 
-async def _segment(where: str, data: bytes, limits: Limits, budget: int, wide_piece: float = WIDE_PIECE) -> Segmented:
-    if budget <= 0:
-        raise TooManyDigits(f"{where}: the request's images hold too many candidate digits; send fewer per request")
+async def _segment(
+    where: str, data: bytes, limits: Limits, budget: tuple[int, int], wide_piece: float = WIDE_PIECE
+) -> Segmented:
+    """One image's candidates, within `budget`: what is left of the request's candidates, and its whole
+    (`request_budget`)."""
+    left, whole = budget
+    if left <= 0:
+        raise TooManyDigits(_over_budget(where, whole))
     try:  # tens to hundreds of milliseconds of OpenCV per image: off the event loop
         return await run_in_threadpool(
-            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=budget, wide_piece=wide_piece),
+            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=left, wide_piece=wide_piece),
             data,
             max_pixels=limits.max_image_pixels,
         )
+    except TooManyDigits as exc:  # the request's share ran out before the image's own bound: say which
+        exc.message = _over_budget(where, whole) if left < _own_bound(limits) else f"{where}: {exc.message}"
+        raise
     except ServiceError as exc:
         exc.message = f"{where}: {exc.message}"
         raise
+
+
+def request_budget(queue_images: int, limits: Limits) -> int:
+    """The candidate digits one request's images may offer the model together: at most half the batching
+    queue, and at most what four images of the most digits may offer (a bound on the work a request may cost)."""
+    return min(queue_images // 2, 4 * _own_bound(limits))
+
+
+def _own_bound(limits: Limits) -> int:
+    return CANDIDATES_PER_DIGIT * limits.max_read_digits  # one image's (segment_number's own limit)
+
+
+def _over_budget(where: str, whole: int) -> str:
+    return (
+        f"{where}: with the images before it, the request offers more than the {whole} candidate digits one request "
+        "may (half LENET_MAX_QUEUE_IMAGES, and at most four images of LENET_MAX_READ_DIGITS digits' worth); "
+        "send fewer images per request"
+    )
 
 
 def reading_body(reading: Reading) -> dict[str, object]:

@@ -167,7 +167,12 @@ async def test_a_request_may_offer_the_model_only_so_many_candidates(tmp_path, l
         assert (await http.post("/read", files=one)).status_code == 200
         response = await http.post("/read", files=one * 3)  # more than half the queue
         assert_error(response, 400, "too_many_digits")
-        assert "image[" in response.json()["error"]["message"]
+        message = response.json()["error"]["message"]
+        # The request's share of the queue is what ran out, not the image's own bound (a new user's finding: the
+        # message said the image held "more ink than 32 digits' worth", of an image read alone without a fault).
+        assert message.startswith("image[") and "more ink than" not in message, message
+        assert f"more than the {settings.max_queue_images // 2} candidate digits one request may" in message
+        assert "send fewer images per request" in message
         assert (await http.post("/read", files=one)).status_code == 200  # and the next request is read
 
 
