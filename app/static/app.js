@@ -215,6 +215,8 @@
       if (error.name === "AbortError" || sequence !== page.sequence) return;
       showAlert($("predict-error"), `Could not recognise the image: ${describe(error)}`);
       $("result").dataset.state = "error";
+      $("result").hidden = true; // the last answer is not this image's
+      $("quick-answer").textContent = "";
     } finally {
       if (sequence === page.sequence) {
         $("result-panel").removeAttribute("aria-busy");
@@ -403,6 +405,10 @@
     } catch (error) {
       if (error.name === "AbortError" || sequence !== reading.sequence) return;
       showAlert($("read-error"), `Could not read the image: ${describe(error)}`);
+      $("number-panel").dataset.state = "error";
+      $("number-found").hidden = true; // the last reading is not this image's
+      $("number-none").hidden = true;
+      $("number-digits").replaceChildren();
     } finally {
       if (sequence === reading.sequence) {
         $("number-panel").removeAttribute("aria-busy");

@@ -278,6 +278,27 @@ def test_an_api_error_is_shown_in_an_alert(visit):
     page.set_input_files("#upload", DIGIT_PNG)  # a good image clears the error
     expect(page.locator("#digit")).to_have_text("7")
     expect(alert).to_be_hidden()
+    # A bad image after a good one: the error, and not the last answer under it as if it were this image's (a new
+    # user's finding: "It is a 7, 100.0% confident" stayed beside the alert).
+    page.set_input_files("#upload", {"name": "again.png", "mimeType": "image/png", "buffer": b"no image here"})
+    expect(alert).to_be_visible()
+    expect(page.locator("#result")).to_be_hidden()
+
+
+def test_an_api_error_on_the_number_panel_hides_the_last_reading(visit):
+    page = visit().page
+    page.locator("#number-panel").scroll_into_view_if_needed()
+    page.set_input_files("#number-upload", str(REPO_ROOT / "examples" / "number.png"))
+    expect(page.locator("#number-text")).to_have_text("4021")
+    page.set_input_files("#number-upload", {"name": "not-a-number.png", "mimeType": "image/png", "buffer": b"nope"})
+    alert = page.locator("#read-error")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("bad_image")
+    expect(page.locator("#number-found")).to_be_hidden()
+    expect(page.locator("#number-digits li")).to_have_count(0)
+    page.set_input_files("#number-upload", str(REPO_ROOT / "examples" / "number.png"))  # and reads again after it
+    expect(page.locator("#number-text")).to_have_text("4021")
+    expect(alert).to_be_hidden()
 
 
 def test_a_blank_canvas_is_answered_no_digit_found(visit):
