@@ -18,6 +18,7 @@ from app.admission import AdmissionMiddleware
 from app.compression import ResponseCompression
 from app.config import Settings, get_settings
 from app.errors import ServiceError, error_body
+from app.head import HeadAsGet
 from app.jobs import TrainingJobs
 from app.logs import configure_logging, native_output_silenced
 from app.metrics import Metrics, RequestMiddleware
@@ -137,7 +138,8 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         return error_response(500, "internal", "internal error; see the server log", path=request.url.path)
 
     # The last added is the outermost: request ids and metrics wrap admission, so a shed request has both.
-    app.add_middleware(ResponseCompression)  # innermost: only admitted requests spend CPU on gzip
+    app.add_middleware(HeadAsGet)  # innermost: routed as GET, counted and admitted as the HEAD it is
+    app.add_middleware(ResponseCompression)  # only admitted requests spend CPU on gzip
     app.add_middleware(AdmissionMiddleware, metrics=metrics, max_inflight=settings.max_inflight_requests)
     app.add_middleware(RequestMiddleware, metrics=metrics)
     return app

@@ -257,6 +257,28 @@ def test_openapi_documents_every_endpoint(server):
     assert "multipart/form-data" in paths["/predict"]["post"]["requestBody"]["content"]
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/", "/docs", "/models", "/v2", "/v2/health/live"])
+def test_head_answers_wherever_get_does_without_a_body(server, path):
+    # RFC 9110: HEAD is GET without the body; monitors and link checkers use it (a new user's finding: 405 on each).
+    done = subprocess.run(
+        ["curl", "-s", "-I", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", f"{server.url}{path}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout == "200 0", (path, done.stdout)
+    get = httpx.get(f"{server.url}{path}")
+    head = httpx.head(f"{server.url}{path}")
+    assert get.status_code == head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_head_on_a_post_only_route_is_405_naming_post(server):
+    response = httpx.head(f"{server.url}/predict")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
 def test_every_line_the_server_wrote_is_json(server):
     """Run last in this module: by now the server has started, served, swapped versions and refused bad input.
     Its stdout and stderr hold JSON lines only (no TensorFlow preamble, no plain uvicorn lines)."""
