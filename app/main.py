@@ -122,6 +122,13 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":  # a body that is not JSON at all: malformed, as the error table says
+            return error_response(
+                400,
+                "bad_request",
+                f"the body is not valid JSON: {first.get('ctx', {}).get('error', '')}",
+                path=request.url.path,
+            )
         where = ".".join(str(p) for p in first.get("loc", ()))
         message = f"{where}: {first.get('msg', 'invalid request')}"
         return error_response(422, "invalid_request", message, path=request.url.path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.imaging import NO_DIGIT_REASONS
 from app.jobs.records import JobState
@@ -187,12 +187,12 @@ class TrainRequest(BaseModel):
     model: str | None = Field(
         None, pattern=MODEL_NAME_PATTERN, description="model name in the repository (default: the default model)"
     )
-    epochs: int = _train_option("epochs")
-    batch_size: int = _train_option("batch_size")
+    epochs: StrictInt = _train_option("epochs")  # true is not 1 epoch, nor "3" three
+    batch_size: StrictInt = _train_option("batch_size")
     learning_rate: float = _train_option("learning_rate")
     augment: bool = _train_option("augment")
-    seed: int = _train_option("seed")
-    train_limit: int | None = _train_option("train_limit")
+    seed: StrictInt = _train_option("seed")
+    train_limit: StrictInt | None = _train_option("train_limit")
     promote: PromotePolicy = _train_option("promote")
 
 

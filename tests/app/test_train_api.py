@@ -144,6 +144,17 @@ async def test_admin_endpoints_are_disabled_without_a_configured_token(tmp_path,
 async def test_bad_options_are_422(admin):
     for body in ({"arch": "resnet50"}, {"epochs": 0}, {"promote": "sometimes"}, {"unknown": 1}):
         assert (await admin.post("/train", json=body)).status_code == 422, body
+    # Whole numbers are numbers: true was taken as 1 epoch, "3" and 3.0 as 3 (a new user's finding)
+    for body in ({"epochs": True}, {"epochs": "3"}, {"batch_size": 64.0}, {"seed": False}, {"train_limit": "1000"}):
+        response = await admin.post("/train", json=body)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", body
+
+
+async def test_a_body_that_is_not_json_is_400_as_the_readme_says(admin):
+    # The README's error table: invalid JSON is 400 bad_request, as on /predict and /v2 (was 422 invalid_request)
+    response = await admin.post("/train", content=b"not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request", response.text
+    assert "JSON" in response.json()["error"]["message"]
 
 
 async def test_second_job_conflicts_then_cancel(admin):
