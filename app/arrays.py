@@ -109,6 +109,8 @@ def batch_from_lists(instances: list[object]) -> np.ndarray | None:
 
 
 def no_ink(batch: np.ndarray) -> np.ndarray:
-    """For each image of a normalised batch (N, 28, 28), whether nothing is drawn: every pixel is 0."""
-    blank: np.ndarray = batch.reshape(len(batch), -1).max(axis=1) == 0
+    """For each image of a normalised batch (N, 28, 28), whether nothing is drawn: every pixel has one value (all
+    0, or all ink: one colour, as an image file of one colour is `no_ink`)."""
+    flat = batch.reshape(len(batch), -1)
+    blank: np.ndarray = flat.max(axis=1) == flat.min(axis=1)
     return blank

@@ -140,8 +140,11 @@ def test_batch_fast_path_declines_what_it_cannot_vouch_for(instances):
     assert batch_from_lists(instances) is None
 
 
-def test_no_ink_is_true_only_for_all_zero_images() -> None:
-    batch = np.zeros((4, 28, 28), np.float32)
+def test_no_ink_is_true_only_for_images_of_one_value() -> None:
+    batch = np.zeros((6, 28, 28), np.float32)
     batch[1] = EXPECTED
     batch[2, 27, 27] = 1 / 255  # one faint pixel is ink
-    assert no_ink(batch).tolist() == [True, False, False, True]
+    batch[4] = 1.0  # all ink: one colour, nothing stands out (was read as an 8 at 0.88: a new user's finding)
+    batch[5] = 0.5
+    batch[5, 0, 0] = 0.6  # not one value: read
+    assert no_ink(batch).tolist() == [True, False, False, True, True, False]

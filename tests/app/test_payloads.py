@@ -258,7 +258,8 @@ async def test_many_list_instances_get_their_reasons_in_one_pass(monkeypatch):
         raise AssertionError("the per-instance path was taken")
 
     monkeypatch.setattr(payloads, "preprocess_array", per_instance)
-    instances = [[[0] * 28] * 28 if index % 3 else [[index % 256] * 28] * 28 for index in range(256)]
+    marked = [[[index % 256] + [0] * 27] + [[0] * 28] * 27 for index in range(256)]  # one pixel of ink
+    instances = [[[0] * 28] * 28 if index % 3 else marked[index] for index in range(256)]
     images = await images_from_json(
         orjson.dumps({"instances": instances}),
         Limits(max_body_bytes=1 << 24, max_instances=256, max_image_pixels=1 << 20),
