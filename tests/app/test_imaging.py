@@ -42,6 +42,19 @@ def test_mnist_png_comes_back_nearly_unchanged(index: int) -> None:
     assert abs(rows - 14) <= 1 and abs(cols - 14) <= 1
 
 
+@pytest.mark.parametrize(("index", "polarity"), [(0, "dark"), (2, "dark"), (3, "dark"), (3, "light"), (2, "light")])
+def test_a_digit_cropped_to_its_ink_is_prepared_as_with_paper_around_it(index: int, polarity: str) -> None:
+    # A client's crop of a digital drawing: no paper around the digit, so its border is not one colour. The 1s were
+    # "no_ink" (the clean path took the ink for paper) and the 0s the photo path's, read as 3s (a new user's finding).
+    ink = upscaled(DIGITS[index], 168)
+    rows, cols = np.nonzero(ink > 0.1)
+    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    pixels = np.round(255 * ((1 - crop) if polarity == "dark" else crop)).astype(np.uint8)
+    out = preprocess_image(png(pixels))
+    assert_mnist_like(out)
+    assert shifted_correlation(out, preprocess_image(png(DIGITS[index]))) > 0.85
+
+
 def test_dark_ink_on_white_paper_is_inverted() -> None:
     out = preprocess_image(png(255 - SEVEN))
     assert np.abs(out - SEVEN / 255).max() < 0.02
