@@ -123,8 +123,12 @@ class ModelsResponse(BaseModel):
     models: list[ModelInfo]
 
 
-class HealthResponse(BaseModel):
+class LivenessResponse(BaseModel):
     status: str = Field(examples=["ok"])
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(examples=["ready"])
     models: dict[str, int] = Field(default_factory=dict, description="model name -> version serving")
 
 

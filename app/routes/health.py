@@ -4,12 +4,12 @@ from fastapi import APIRouter, Response
 
 from app.deps import MetricsDep, RepositoryDep
 from app.errors import ModelNotReady
-from app.schemas import ERROR_RESPONSES, HealthResponse
+from app.schemas import ERROR_RESPONSES, HealthResponse, LivenessResponse
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=HealthResponse)
+@router.get("/healthz", response_model=LivenessResponse)
 async def get_liveness() -> dict[str, object]:
     """The process is alive (says nothing about the model)."""
     return {"status": "ok"}
