@@ -82,6 +82,11 @@ class TooManyDigits(ServiceError):
     code = "too_many_digits"
 
 
+class TooManyCandidates(TooManyDigits):
+    """An image to read would offer the model more candidate digits than it may (its own bound, or what is left
+    of its request's): the same answer, told apart where the request's share is what ran out."""
+
+
 class BodyTooLarge(ServiceError):
     status = 413
     code = "body_too_large"

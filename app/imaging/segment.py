@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from app.errors import TooManyDigits
+from app.errors import TooManyCandidates, TooManyDigits
 from app.imaging import ink as clean
 from app.imaging import mnist
 from app.imaging.cuts import cut_paths
@@ -328,7 +328,7 @@ def _cut_cluster(
                     if seen[key] == len(candidates):  # not the same image as another's
                         candidates.append(candidate)
                         if len(candidates) > limit:  # a bound on the work an image may cost
-                            raise TooManyDigits(
+                            raise TooManyCandidates(
                                 f"more ink than {max_digits} digits' worth (over {limit} candidate digits); "
                                 f"a reading may have at most {max_digits} digits"
                             )

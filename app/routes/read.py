@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import LimitsDep, RepositoryDep
-from app.errors import ServiceError, TooManyDigits
+from app.errors import ServiceError, TooManyCandidates, TooManyDigits
 from app.imaging.line import views
 from app.imaging.reading import Reading, finer_cuts_wanted, read_number
 from app.imaging.segment import CANDIDATES_PER_DIGIT, FINER_WIDE_PIECE, WIDE_PIECE, Segmented, segment_number
@@ -166,7 +166,7 @@ async def _segment(
             data,
             max_pixels=limits.max_image_pixels,
         )
-    except TooManyDigits as exc:  # the request's share ran out before the image's own bound: say which
+    except TooManyCandidates as exc:  # the request's share ran out before the image's own bound: say which
         exc.message = _over_budget(where, whole) if left < _own_bound(limits) else f"{where}: {exc.message}"
         raise
     except ServiceError as exc:

@@ -174,6 +174,12 @@ async def test_a_request_may_offer_the_model_only_so_many_candidates(tmp_path, l
         assert f"more than the {settings.max_queue_images // 2} candidate digits one request may" in message
         assert "send fewer images per request" in message
         assert (await http.post("/read", files=one)).status_code == 200  # and the next request is read
+        # An image with more marks than a reading may have, once the budget is partly spent: its own fault is named
+        many = png(page([(ink_of(n % 6, 30), 10 + 40 * n, 20) for n in range(40)], (80, 1640)))
+        response = await http.post("/read", files=[*one, ("image", ("many.png", many, "image/png"))])
+        assert_error(response, 400, "too_many_digits")
+        message = response.json()["error"]["message"]
+        assert message.startswith("image[1] (many.png): ") and "or more digits" in message, message
 
 
 @pytest.mark.parametrize("route, example", [("/predict", "digit.png"), ("/read", "number.png")])
