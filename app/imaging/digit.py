@@ -60,9 +60,6 @@ def prepare(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
         # White ink on a clean black border needs no paper removal; only the strongest stroke
         # stretched to 1 before fitting and centring.
         return Prepared(mnist.fit_and_centre(gray / float(gray.max())), "mnist")
-    elif image.format not in LOSSY_FORMATS and not ink.flat_border(gray):
-        paper = ink.digital_paper(gray)  # a digital image cropped to its ink: paper put back around it
-        gray = gray if paper is None else ink.with_margin(gray, paper)
     if path == "canvas" or min(gray.shape) < MIN_PHOTO_SIDE or ink.flat_border(gray):
         found = ink.clean_ink(gray, lossy=image.format in LOSSY_FORMATS)
         if found is None:

@@ -84,27 +84,3 @@ def flat_border(gray: np.ndarray) -> bool:
     Photos and scans have noise everywhere."""
     border = gray[_frame(gray.shape)]
     return bool(border.min() == border.max())
-
-
-DIGITAL_PAPER = 0.25  # of the border's pixels: the image's lightest or darkest value this common there is paper
-PAPER_MARGIN = 0.2  # of the longer side: the paper given around a digital image cropped to its ink
-
-
-def digital_paper(gray: np.ndarray) -> float | None:
-    """The paper of a digital image cropped to its ink (a drawing program's or a client's crop): the image's
-    lightest or darkest value, whichever more of the border holds exactly, when DIGITAL_PAPER of it or more
-    does; None for photos and scans (noise everywhere). Their border is not one colour (the ink reaches it), so
-    without a margin of that paper they took the photo path, whose steps expect paper around the digit, or
-    the clean path took ink for paper."""
-    border = gray[_frame(gray.shape)]
-    lightest, darkest = float(gray.max()), float(gray.min())
-    light, dark = int((border == lightest).sum()), int((border == darkest).sum())
-    paper, count = (lightest, light) if light >= dark else (darkest, dark)
-    return paper if count >= DIGITAL_PAPER * border.size else None
-
-
-def with_margin(gray: np.ndarray, paper: float) -> np.ndarray:
-    """`gray` with PAPER_MARGIN of its longer side of `paper` around it: its border then is one colour."""
-    margin = max(2, round(PAPER_MARGIN * max(gray.shape)))
-    padded: np.ndarray = np.pad(gray, margin, constant_values=paper)
-    return padded

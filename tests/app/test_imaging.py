@@ -42,17 +42,17 @@ def test_mnist_png_comes_back_nearly_unchanged(index: int) -> None:
     assert abs(rows - 14) <= 1 and abs(cols - 14) <= 1
 
 
-@pytest.mark.parametrize(("index", "polarity"), [(0, "dark"), (2, "dark"), (3, "dark"), (3, "light"), (2, "light")])
-def test_a_digit_cropped_to_its_ink_is_prepared_as_with_paper_around_it(index: int, polarity: str) -> None:
-    # A client's crop of a digital drawing: no paper around the digit, so its border is not one colour. The 1s were
-    # "no_ink" (the clean path took the ink for paper) and the 0s the photo path's, read as 3s (a new user's finding).
-    ink = upscaled(DIGITS[index], 168)
-    rows, cols = np.nonzero(ink > 0.1)
-    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    pixels = np.round(255 * ((1 - crop) if polarity == "dark" else crop)).astype(np.uint8)
+@pytest.mark.parametrize("index", [0, 1, 3])
+def test_a_digit_in_a_drawn_box_at_the_edge_is_read_as_the_digit(index: int) -> None:
+    # A form's cell cut out with its box: a black frame along the image's edge, white paper, the digit inside. A rule
+    # that took a quarter of the border in one exact value for paper took the box for it, and read every one a 0.
+    pixels = np.full((160, 111), 255, np.uint8)
+    ink = upscaled(DIGITS[index], 75)
+    pixels[40:115, 18:93] = np.round(255 * (1 - ink)).astype(np.uint8)
+    pixels[:3], pixels[-3:], pixels[:, :3], pixels[:, -3:] = 0, 0, 0, 0
     out = preprocess_image(png(pixels))
     assert_mnist_like(out)
-    assert shifted_correlation(out, preprocess_image(png(DIGITS[index]))) > 0.85
+    assert shifted_correlation(out, preprocess_image(png(DIGITS[index]))) > 0.8
 
 
 def test_dark_ink_on_white_paper_is_inverted() -> None:
