@@ -384,7 +384,11 @@
       paintNumber();
       readNumber(file, file.name);
     };
-    picture.onerror = () => readNumber(file, file.name); // the server says what is wrong with it
+    picture.onerror = () => { // not an image the browser shows: the last picture and its boxes go; the server says why
+      reading.picture = null;
+      paintNumber();
+      readNumber(file, file.name);
+    };
     picture.src = URL.createObjectURL(file);
   });
 

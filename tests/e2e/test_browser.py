@@ -150,13 +150,27 @@ def touch_draw(page, strokes: list[list[tuple[float, float]]]) -> None:
     cdp.detach()
 
 
-def lit_pixels(page) -> int:
-    return page.evaluate("""() => {
-        const pad = document.getElementById("pad");
+def lit_pixels(page, pad: str = "pad") -> int:
+    return page.evaluate(
+        """(id) => {
+        const pad = document.getElementById(id);
         const data = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
         let lit = 0;
         for (let i = 0; i < data.length; i += 4) if (data[i] > 127) lit += 1;
         return lit;
+    }""",
+        pad,
+    )
+
+
+def orange_pixels(page) -> int:
+    """The number pad's pixels in the boxes' orange (#f5a623)."""
+    return page.evaluate("""() => {
+        const pad = document.getElementById("number-pad");
+        const data = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
+        let count = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] > 200 && data[i + 2] < 80) count += 1;
+        return count;
     }""")
 
 
@@ -220,14 +234,7 @@ def test_a_written_number_is_read_digit_by_digit_with_its_boxes(visit):
     assert all(0 <= x < 840 and 0 <= y < 240 for x, y, *_ in boxes)  # in the pad's pixels
     expect(page.locator("#number-digits li")).to_have_count(3)
     # The boxes are drawn on the pad in orange over the white strokes.
-    orange = page.evaluate("""() => {
-        const pad = document.getElementById("number-pad");
-        const data = pad.getContext("2d").getImageData(0, 0, pad.width, pad.height).data;
-        let count = 0;
-        for (let i = 0; i < data.length; i += 4) if (data[i] > 200 && data[i + 2] < 80) count += 1;
-        return count;
-    }""")
-    assert orange > 100
+    assert orange_pixels(page) > 100
     screenshot(page.locator("#number-panel"), "desktop-number-171.png")
     page.get_by_role("button", name="Remove last stroke").click()  # the last 1 goes: "17"
     expect(page.locator("#number-text")).to_have_text("17")
@@ -296,6 +303,7 @@ def test_an_api_error_on_the_number_panel_hides_the_last_reading(visit):
     expect(alert).to_contain_text("bad_image")
     expect(page.locator("#number-found")).to_be_hidden()
     expect(page.locator("#number-digits li")).to_have_count(0)
+    assert orange_pixels(page) == 0 and lit_pixels(page, "number-pad") == 0  # nor the last picture with its boxes
     page.set_input_files("#number-upload", str(REPO_ROOT / "examples" / "number.png"))  # and reads again after it
     expect(page.locator("#number-text")).to_have_text("4021")
     expect(alert).to_be_hidden()
