@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from app.imaging import NO_DIGIT_REASONS
 from app.jobs.records import JobState
@@ -193,8 +193,8 @@ class TrainRequest(BaseModel):
     )
     epochs: StrictInt = _train_option("epochs")  # true is not 1 epoch, nor "3" three
     batch_size: StrictInt = _train_option("batch_size")
-    learning_rate: float = _train_option("learning_rate")
-    augment: bool = _train_option("augment")
+    learning_rate: StrictFloat = _train_option("learning_rate")
+    augment: StrictBool = _train_option("augment")
     seed: StrictInt = _train_option("seed")
     train_limit: StrictInt | None = _train_option("train_limit")
     promote: PromotePolicy = _train_option("promote")

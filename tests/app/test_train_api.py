@@ -145,7 +145,10 @@ async def test_bad_options_are_422(admin):
     for body in ({"arch": "resnet50"}, {"epochs": 0}, {"promote": "sometimes"}, {"unknown": 1}):
         assert (await admin.post("/train", json=body)).status_code == 422, body
     # Whole numbers are numbers: true was taken as 1 epoch, "3" and 3.0 as 3 (a new user's finding)
-    for body in ({"epochs": True}, {"epochs": "3"}, {"batch_size": 64.0}, {"seed": False}, {"train_limit": "1000"}):
+    wrong = ({"epochs": True}, {"epochs": "3"}, {"batch_size": 64.0}, {"seed": False}, {"train_limit": "1000"})
+    # and a rate is a number (true was a learning rate of 1.0), a switch a boolean ("yes" and 1 were true)
+    wrong += ({"learning_rate": True}, {"learning_rate": "0.01"}, {"augment": "yes"}, {"augment": 1})
+    for body in wrong:
         response = await admin.post("/train", json=body)
         assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", body
 
