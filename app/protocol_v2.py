@@ -164,9 +164,12 @@ def _tensor_data(tensor: dict[str, object], dtype: np.dtype, count: int, binary:
     if booleans and not _plain_numbers(data):  # 20 ms for 1024 images: only when the body holds a true or false
         raise BadArray('"data" must be numbers: booleans, strings and nulls are not pixel values')
     try:
-        array = np.asarray(data, dtype=np.float64).reshape(-1)
+        raw = np.asarray(data)  # its own dtype first: numpy would read "1" as 1.0 if told float64
     except (ValueError, TypeError):
         raise BadArray('"data" must be a regular list of numbers') from None
+    if raw.dtype.kind not in "iuf":  # strings ("U"), nulls and ragged lists ("O"), booleans only ("b")
+        raise BadArray('"data" must be numbers: booleans, strings and nulls are not pixel values')
+    array = raw.astype(np.float64).reshape(-1)
     if array.size != count:
         raise BadArray(f'"data" has {array.size} values but the shape needs {count}')
     if dtype.kind == "u" and not np.array_equal(array, np.round(array)):

@@ -53,3 +53,10 @@ def test_uint8_data_are_whole_numbers():
         decode_infer(request([1.5] * 784, "UINT8"), None, max_instances=8)
     assert decode_infer(request([255] * 784, "UINT8"), None, max_instances=8).images.max() == 1.0
     assert decode_infer(request([1.5] * 784, "FP32"), None, max_instances=8).images.max() == pytest.approx(1.5 / 255)
+
+
+@pytest.mark.parametrize("value", ["1", "1e2", " 7 ", None, [1]], ids=["digit", "exponent", "spaced", "null", "list"])
+def test_strings_and_nulls_are_not_pixels_either(value):
+    # numpy read "1" as 1.0 when the body held no true or false (the second outside check's finding)
+    with pytest.raises(BadArray):
+        decode_infer(request([value] + [0.0] * 783), None, max_instances=8)
