@@ -3,12 +3,15 @@ expect. FastAPI's routes answer only the methods they name, so a HEAD went to 40
 
 from __future__ import annotations
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class HeadAsGet:
     """A HEAD request is routed as a GET on a copy of its scope (the server's own scope still says HEAD, so
-    uvicorn writes no body) and its body dropped here too. A route without GET answers 405 naming its methods."""
+    uvicorn writes no body either). The answer ends with its headers: at the first body message, and the route
+    is stopped there, so a stream that never ends (a job's events) does not hold the connection. A route
+    without GET answers 405 naming its methods."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -17,10 +20,24 @@ class HeadAsGet:
         if scope["type"] != "http" or scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
+        answered = anyio.Event()
 
-        async def without_body(message: Message) -> None:
+        async def headers_only(message: Message) -> None:
+            if answered.is_set():
+                return
             if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                answered.set()
+                return
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, without_body)
+        async def as_get() -> None:
+            try:
+                await self.app({**scope, "method": "GET"}, receive, headers_only)
+            finally:
+                answered.set()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(as_get)
+            await answered.wait()
+            group.cancel_scope.cancel()

@@ -3,8 +3,11 @@ method the route sees is GET while the scope the server holds still says HEAD. (
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from fastapi import FastAPI, Request
+from starlette.responses import StreamingResponse
 
 from app.head import HeadAsGet
 
@@ -37,3 +40,29 @@ async def test_head_is_get_without_its_body_and_post_only_routes_still_say_405()
         assert seen[-1] == "GET" and outer_scopes[-1]["method"] == "HEAD"  # the server's scope is not changed
         refused = await http.head("/only-post")
         assert (refused.status_code, refused.headers["allow"]) == (405, "POST")
+
+
+stopped: list[asyncio.Event] = []
+
+
+@app.get("/forever")
+async def forever() -> StreamingResponse:
+    async def events():
+        try:
+            while True:
+                yield b": keep-alive\n\n"
+                await asyncio.sleep(0.01)
+        finally:
+            stopped[-1].set()
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def test_head_of_a_stream_that_never_ends_answers_at_once_and_stops_the_stream():
+    # A job's events: a HEAD held its keep-alive connection until the job ended (the second outside check's finding)
+    stopped.append(asyncio.Event())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=HeadAsGet(app)), base_url="http://t") as http:
+        head = await asyncio.wait_for(http.head("/forever"), 5)
+        assert head.status_code == 200 and head.headers["content-type"].startswith("text/event-stream")
+        assert head.content == b""
+        await asyncio.wait_for(stopped[-1].wait(), 5)
