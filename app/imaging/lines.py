@@ -21,6 +21,7 @@ LINE_MIN_PIXELS = 8
 MARGIN_LINE_WIDTH = 0.045  # of a number's frame's longer side: lines down it (a margin line) are thinner
 LINE_STEPS = 4  # a printed line's ink is measured across it at steps of a quarter pixel from its centre
 LINE_BAND = 2  # pixels either side of a printed line's measured width whose own ink is taken out (a number's)
+LINE_END = 2  # pixels past the frame's edge band within which a line down a number's frame must hold ink at both ends
 
 
 def remove_lines(mask: np.ndarray) -> np.ndarray:
@@ -40,7 +41,9 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
     return kept
 
 
-def subtract_lines(ink: np.ndarray, mask: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def subtract_lines(
+    ink: np.ndarray, mask: np.ndarray, low: np.ndarray, edge_band: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The ink map with each printed line's own ink taken out, and the mask there redone against the noise
     threshold `low`: what is left is a pen's ink, where a stroke crosses a line or runs along it. A line (found
     as `remove_lines` finds them, each once, up to LINE_MAX_WIDTH of the frame's longer side thick (at least
@@ -72,7 +75,7 @@ def subtract_lines(ink: np.ndarray, mask: np.ndarray, low: np.ndarray) -> tuple[
         thin = max(1, round(MARGIN_LINE_WIDTH * max(mask.shape))) if flip else apart
         for rows, inside, width in _line_paths(np.ascontiguousarray(found), thin, once=True, apart=apart):
             columns = np.flatnonzero(inside)
-            if len(columns) < 2:
+            if len(columns) < 2 or (flip and not _end_to_end(found, rows, width, edge_band)):
                 continue
             reach = width // 2 + LINE_BAND
             offsets = np.arange(-reach, reach + 1)
@@ -93,6 +96,21 @@ def subtract_lines(ink: np.ndarray, mask: np.ndarray, low: np.ndarray) -> tuple[
             target[y, x] = np.minimum(target[y, x], left)
             bar[y, x] = target[y, x] > threshold[y, x]
     return out_ink, out_mask
+
+
+def _end_to_end(mask: np.ndarray, rows: np.ndarray, width: int, edge_band: int) -> bool:
+    """Whether a line down a number's frame (`mask` transposed: its columns run down the frame) holds ink within
+    LINE_END pixels of the frame's `edge_band` (zeroed in the mask) at both ends, as a printed margin line does (it runs off the paper
+    past the frame). A written 1 in a photo cut close around the number, as tall as most of the frame, does not
+    reach its edges, and had its ink taken out as a margin line ("846111" read "84611", paper 6 pixels above)."""
+    height = mask.shape[1]
+    end = edge_band + LINE_END
+    reach = np.arange(-(width // 2) - 1, width // 2 + 2)
+    held = []
+    for span in (np.arange(0, min(end, height)), np.arange(max(height - end, 0), height)):
+        across = np.clip(rows[span][:, None] + reach[None, :], 0, mask.shape[0] - 1)
+        held.append(bool(mask[across, span[:, None]].any()))
+    return all(held)
 
 
 def _centred(ink: np.ndarray, rows: np.ndarray, columns: np.ndarray, offsets: np.ndarray) -> np.ndarray:

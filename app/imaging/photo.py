@@ -103,7 +103,7 @@ def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     band = max(1, round(EDGE_BAND * min(mask.shape)))
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
     if number:
-        smooth, mask = subtract_lines(smooth, mask, low)
+        smooth, mask = subtract_lines(smooth, mask, low, edge_band=band)
     else:
         mask = remove_lines(mask)
     strength = smooth / low

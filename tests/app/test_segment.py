@@ -53,6 +53,20 @@ def test_a_number_cropped_to_its_ink_is_found_digit_by_digit(margin):
     assert read_number(segmented, sure_of(segmented, expected, "72104149")).text == "72104149"
 
 
+@pytest.mark.parametrize("margin", [5, 6, 8])
+def test_ones_in_a_photo_cut_close_around_the_number_are_not_taken_for_margin_lines(margin):
+    # A scan cut with a few pixels of paper above and below: its 1s, most of the frame's height, were taken for
+    # printed lines down it and their ink taken out ("846111" read "84611"; the second outside check's finding).
+    gray, placed = in_a_row([0, 1, 2, 3, 4, 5])  # 7 2 1 0 4 1
+    crop, (x, y) = cropped_to_ink(gray, margin)
+    noisy = np.clip(0.85 * crop.astype(np.float32) + np.random.default_rng(0).normal(0, 3, crop.shape), 0, 255)
+    ok, jpeg = cv2.imencode(".jpg", noisy.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    expected = [(bx - x, by - y, w, h) for bx, by, w, h in boxes_of(placed)]
+    segmented = segment_number(jpeg.tobytes())
+    found = whole_boxes(segmented)
+    assert ok and len(found) == 6 and all(near(box, want, 7) for box, want in zip(found, expected)), (found, expected)
+
+
 def test_digits_of_different_heights_and_a_wavy_baseline():
     placed = [(ink_of(0, 60), 40, 100), (ink_of(1, 110), 160, 40), (ink_of(4, 80), 300, 70)]
     segmented = segment_number(png(page(placed)))
