@@ -71,6 +71,10 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
         jobs = TrainingJobs(settings)  # the training CLI gates against the repository itself
         app.state.jobs = jobs
         jobs.start()
+        if settings.admin_token is None:  # the token itself is never logged
+            log.info("admin endpoints are off: LENET_ADMIN_TOKEN is unset, empty or whitespace (403 admin_disabled)")
+        else:
+            log.info("admin endpoints are on: a bearer token from LENET_ADMIN_TOKEN")
         grpc_server = app.state.grpc_server = None
         if settings.grpc_port:
             from app.grpc_v2 import GrpcServer  # the gRPC stubs load only when gRPC is on

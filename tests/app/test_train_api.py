@@ -304,3 +304,28 @@ async def test_event_stream_sends_keep_alive_comments(service):
     assert ": keep-alive" in lines, lines
     assert lines.index(": keep-alive") < next(i for i, line in enumerate(lines) if line.startswith("event: finished"))
     assert json.loads(lines[-2][6:])["state"] == "succeeded", lines
+
+
+@pytest.mark.parametrize("token", [None, "", " \n"], ids=["unset", "empty", "whitespace"])
+async def test_the_log_says_at_start_up_when_the_admin_endpoints_are_off(tmp_path, loader, caplog, token):
+    # a token of whitespace only turned them off without a word (the second outside check's finding)
+    settings = Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", warmup_batches=0, admin_token=token)
+    add_version(settings.models_dir, "lenet5", 1)
+    app = create_app(settings, loader)
+    with caplog.at_level("INFO", logger="lenet.app"):
+        async with app.router.lifespan_context(app):
+            pass
+    assert any(
+        "admin endpoints are off" in r.getMessage() and "LENET_ADMIN_TOKEN" in r.getMessage() for r in caplog.records
+    )
+
+
+async def test_the_log_says_the_admin_endpoints_are_on_without_the_token(tmp_path, loader, caplog):
+    settings = Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", warmup_batches=0, admin_token=TOKEN)
+    add_version(settings.models_dir, "lenet5", 1)
+    app = create_app(settings, loader)
+    with caplog.at_level("INFO", logger="lenet.app"):
+        async with app.router.lifespan_context(app):
+            pass
+    assert any("admin endpoints are on" in r.getMessage() for r in caplog.records)
+    assert TOKEN not in caplog.text
