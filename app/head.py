@@ -9,8 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class HeadAsGet:
     """A HEAD request is routed as a GET on a copy of its scope (the server's own scope still says HEAD, so
-    uvicorn writes no body either). The answer ends with its headers: at the first body message, and the route
-    is stopped there, so a stream that never ends (a job's events) does not hold the connection. A route
+    uvicorn writes no body either). The answer ends with its headers, and the route is stopped there, so a
+    stream that has nothing to say for a while, or never ends (a job's events), does not hold the connection. A route
     without GET answers 405 naming its methods."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -25,11 +25,10 @@ class HeadAsGet:
         async def headers_only(message: Message) -> None:
             if answered.is_set():
                 return
-            if message["type"] == "http.response.body":
+            if message["type"] == "http.response.start":  # the whole answer: the body would not be sent anyway
+                await send(message)
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 answered.set()
-                return
-            await send(message)
 
         async def as_get() -> None:
             try:
