@@ -306,8 +306,12 @@ async def test_event_stream_sends_keep_alive_comments(service):
     assert json.loads(lines[-2][6:])["state"] == "succeeded", lines
 
 
-@pytest.mark.parametrize("token", [None, "", " \n"], ids=["unset", "empty", "whitespace"])
-async def test_the_log_says_at_start_up_when_the_admin_endpoints_are_off(tmp_path, loader, caplog, token):
+@pytest.mark.parametrize(
+    "token,state",
+    [(None, "off"), ("", "off"), (" \n", "off"), (TOKEN, "on")],
+    ids=["unset", "empty", "whitespace", "a-token"],
+)
+async def test_the_log_says_at_start_up_whether_the_admin_endpoints_are_on(tmp_path, loader, caplog, token, state):
     # a token of whitespace only turned them off without a word (the second outside check's finding)
     settings = Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", warmup_batches=0, admin_token=token)
     add_version(settings.models_dir, "lenet5", 1)
@@ -315,17 +319,6 @@ async def test_the_log_says_at_start_up_when_the_admin_endpoints_are_off(tmp_pat
     with caplog.at_level("INFO", logger="lenet.app"):
         async with app.router.lifespan_context(app):
             pass
-    assert any(
-        "admin endpoints are off" in r.getMessage() and "LENET_ADMIN_TOKEN" in r.getMessage() for r in caplog.records
-    )
-
-
-async def test_the_log_says_the_admin_endpoints_are_on_without_the_token(tmp_path, loader, caplog):
-    settings = Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", warmup_batches=0, admin_token=TOKEN)
-    add_version(settings.models_dir, "lenet5", 1)
-    app = create_app(settings, loader)
-    with caplog.at_level("INFO", logger="lenet.app"):
-        async with app.router.lifespan_context(app):
-            pass
-    assert any("admin endpoints are on" in r.getMessage() for r in caplog.records)
+    said = [r.getMessage() for r in caplog.records if "admin endpoints are" in r.getMessage()]
+    assert len(said) == 1 and f"admin endpoints are {state}" in said[0] and "LENET_ADMIN_TOKEN" in said[0], said
     assert TOKEN not in caplog.text
