@@ -101,7 +101,8 @@ class ModelRepository:
     def version_path(self, name: str, version: int) -> Path:
         path = self.versions(name).get(version)
         if path is None:
-            raise ModelNotFound(f"model {name!r} has no version {version}")
+            shown = str(version) if len(str(version)) <= 20 else f"{str(version)[:20]}... ({len(str(version))} digits)"
+            raise ModelNotFound(f"model {name!r} has no version {shown}")
         return path
 
     def metadata(self, name: str, version: int) -> dict[str, object]:
