@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
-from app.errors import AdminDisabled, Unauthorized
+from app.errors import AdminDisabled, Unauthorized, UnsupportedMediaType
 from app.jobs import TrainingJobs
 from app.metrics import Metrics
-from app.payloads import Limits
+from app.payloads import Limits, media_type
 from app.repository import ModelRepository
 
 
@@ -70,3 +70,13 @@ async def require_admin(request: Request, settings: SettingsDep) -> None:
 
 JobsDep = Annotated[TrainingJobs, Depends(get_jobs)]
 AdminDep = Depends(require_admin)
+
+
+async def require_json(request: Request) -> None:
+    """A JSON body (or one without a Content-Type, read as JSON): any other media type is 415, as on /predict."""
+    kind = media_type(request)
+    if kind not in ("", "application/json"):
+        raise UnsupportedMediaType(f"content type {kind!r} is not accepted; send application/json")
+
+
+JsonBodyDep = Depends(require_json)

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from app.deps import AdminDep, JobsDep, RepositoryDep
+from app.deps import AdminDep, JobsDep, JsonBodyDep, RepositoryDep
 from app.schemas import ERROR_RESPONSES, JobPublic, JobsPublic, TrainAccepted, TrainRequest
 
 router = APIRouter(
@@ -23,7 +23,11 @@ router = APIRouter(
 
 
 @router.post(
-    "", status_code=202, response_model=TrainAccepted, responses={400: ERROR_RESPONSES[400], 409: ERROR_RESPONSES[400]}
+    "",
+    status_code=202,
+    response_model=TrainAccepted,
+    responses={400: ERROR_RESPONSES[400], 409: ERROR_RESPONSES[400], 415: ERROR_RESPONSES[400]},
+    dependencies=[JsonBodyDep],
 )
 async def start_training(
     body: TrainRequest, request: Request, jobs: JobsDep, repository: RepositoryDep

@@ -153,6 +153,13 @@ async def test_bad_options_are_422(admin):
         assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request", body
 
 
+async def test_a_body_of_another_media_type_is_415(admin):
+    # text/plain was 422 "Input should be a valid dictionary" (the second outside check's finding)
+    response = await admin.post("/train", content=b'{"epochs": 1}', headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415 and response.json()["error"]["code"] == "unsupported_media_type"
+    assert "application/json" in response.json()["error"]["message"]
+
+
 async def test_a_body_that_is_not_json_is_400_as_the_readme_says(admin):
     # The README's error table: invalid JSON is 400 bad_request, as on /predict and /v2 (was 422 invalid_request)
     response = await admin.post("/train", content=b"not json", headers={"Content-Type": "application/json"})
