@@ -161,13 +161,13 @@ def _tensor_data(tensor: dict[str, object], dtype: np.dtype, count: int, binary:
     data = tensor.get("data")
     if not isinstance(data, list):
         raise BadArray('input needs "data" (a flat or nested list) or binary data')
-    if booleans and not _plain_numbers(data):  # 20 ms for 1024 images: only when the body holds a true or false
-        raise BadArray('"data" must be numbers: booleans, strings and nulls are not pixel values')
     try:
         raw = np.asarray(data)  # its own dtype first: numpy would read "1" as 1.0 if told float64
     except (ValueError, TypeError):
         raise BadArray('"data" must be a regular list of numbers') from None
-    if raw.dtype.kind not in "iuf":  # strings ("U"), nulls and ragged lists ("O"), booleans only ("b")
+    # Strings ("U"), nulls ("O") and booleans alone ("b") show in the dtype; booleans among numbers do not, so
+    # the values are looked at one by one (20 ms for 1024 images) only when the body holds a true or false.
+    if raw.dtype.kind not in "iuf" or (booleans and not _plain_numbers(data)):
         raise BadArray('"data" must be numbers: booleans, strings and nulls are not pixel values')
     array = raw.astype(np.float64).reshape(-1)
     if array.size != count:

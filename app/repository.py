@@ -101,7 +101,8 @@ class ModelRepository:
     def version_path(self, name: str, version: int) -> Path:
         path = self.versions(name).get(version)
         if path is None:
-            shown = str(version) if len(str(version)) <= 20 else f"{str(version)[:20]}... ({len(str(version))} digits)"
+            digits = str(version)
+            shown = digits if len(digits) <= 20 else f"{digits[:20]}... ({len(digits)} digits)"
             raise ModelNotFound(f"model {name!r} has no version {shown}")
         return path
 

@@ -78,10 +78,10 @@ async def read_numbers(
     budget = whole
     segmented = []
     for where, data in files:
-        segmented.append(await _segment(where, data, limits, (budget, whole)))
+        segmented.append(await _segment(where, data, limits, budget, whole))
         budget -= len(segmented[-1].candidates)
     served, readings, line_of = await _read(repository, model, version, segmented)
-    readings = await _second_look(repository, served, files, limits, (budget, whole), readings, line_of)
+    readings = await _second_look(repository, served, files, limits, budget, whole, readings, line_of)
     for (where, _), reading in zip(files, readings):
         if len(reading.digits) > limits.max_read_digits:
             raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
@@ -112,7 +112,8 @@ async def _second_look(
     served: ServedVersion,
     files: list[tuple[str, bytes]],
     limits: Limits,
-    budget: tuple[int, int],
+    budget: int,
+    whole: int,
     readings: list[Reading],
     line_of: dict[int, np.ndarray],
 ) -> list[Reading]:
@@ -125,14 +126,13 @@ async def _second_look(
     # a beam search over each line's frames: off the event loop, as the readings are
     wanted = await run_in_threadpool(lambda: [finer_cuts_wanted(r, line_of.get(i)) for i, r in enumerate(readings)])
     looks: dict[int, Segmented] = {}
-    left, whole = budget
     for i, want in enumerate(wanted):
         if want:
             try:
-                looks[i] = await _segment(*files[i], limits, (left, whole), FINER_WIDE_PIECE)
+                looks[i] = await _segment(*files[i], limits, budget, whole, FINER_WIDE_PIECE)
             except TooManyDigits:
                 continue
-            left -= len(looks[i].candidates)
+            budget -= len(looks[i].candidates)
     if not looks:
         return readings
     pixels = np.concatenate([look.pixels for look in looks.values()])
@@ -153,11 +153,9 @@ def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: di
 
 
 async def _segment(
-    where: str, data: bytes, limits: Limits, budget: tuple[int, int], wide_piece: float = WIDE_PIECE
+    where: str, data: bytes, limits: Limits, left: int, whole: int, wide_piece: float = WIDE_PIECE
 ) -> Segmented:
-    """One image's candidates, within `budget`: what is left of the request's candidates, and its whole
-    (`request_budget`)."""
-    left, whole = budget
+    """One image's candidates, within what is `left` of the request's `whole` budget of them (`request_budget`)."""
     if left <= 0:
         raise TooManyDigits(_over_budget(where, whole))
     try:  # tens to hundreds of milliseconds of OpenCV per image: off the event loop
