@@ -42,6 +42,15 @@ SOLID_PERCENTILE = 75  # ink at this percentile of the strokes and darker is ful
 # seed 0 is taken so; its dev scans (seed 5, 40 cut to their ink and 2 pixels) read 37 right rather than 31.
 TIGHT_INK = 0.02
 TIGHT_MARGIN = 0.6
+# A single digit cut out to its ink on even paper (`cut_to_its_ink`) is given DIGIT_MARGIN of its frame's shorter side
+# of paper on every side (`on_paper`; at 0.6, a number's, three thin 1s at a scan's edge of 1000 read as 0s). Paper is
+# even within EVEN_PAPER of full scale: 0.004 or less in 90% of MNIST test digits cut to their ink (PNG, JPEG, WebP)
+# and in bench/renderings.py's clean scans, 0.012 or more in every phone photo there.
+DIGIT_MARGIN = 0.3
+EVEN_PAPER = 0.01
+LINE_BAND = 0.04  # ... unless a thin line runs along one of its edges (`_edged`: a box drawn around it)
+FRAMED = 0.8
+THIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,10 @@ class PaperInk:
 
 def photo_digit(gray: np.ndarray) -> PhotoDigit:
     """Find the digit in a grayscale photo (float32 0..1)."""
-    found = paper_ink(work_frame(gray))
+    frame = work_frame(gray)
+    if cut_to_its_ink(frame):  # paper put back around it on every side
+        frame = work_frame(on_paper(frame, max(1, round(DIGIT_MARGIN * min(frame.shape)))))
+    found = paper_ink(frame)
     if found.reason is not None:
         return PhotoDigit(None, found.reason)
     chosen = _choose(found.mask, found.ink, found.strength)
@@ -142,6 +154,74 @@ def with_paper_margin(gray: np.ndarray, margin: int) -> np.ndarray:
     out[:margin] += rng.normal(0, noise, (margin, width)).astype(np.float32)
     out[-margin:] += rng.normal(0, noise, (margin, width)).astype(np.float32)
     return np.clip(out, 0, 1)  # gray is 0..1 (decode.channels)
+
+
+def cut_to_its_ink(frame: np.ndarray) -> bool:
+    """Whether a single digit on even paper (a digital image's or a scan's: `_even_paper`) was cut out to its ink:
+    the number path's ink (`paper_ink(number=True)`, which takes out printed lines and the light's falloff at the
+    edges) reaches the frame's edge band (`cropped_tight`, at the top or bottom and, transposed, at the sides).
+    Photos are left as they are: their paper is not even, and a margin of one shade beside their light's falloff
+    was read as ink. So is a digit in a box drawn along the frame's edges (a form's cell): given paper around it, the
+    box was read as a 0."""
+    if not _even_paper(frame) or _edged(frame):
+        return False
+    inked = _inked(frame).astype(np.uint8)
+    return cropped_tight(inked) or cropped_tight(np.ascontiguousarray(inked.T))
+
+
+def _edged(gray: np.ndarray) -> bool:
+    """Whether a thin line runs along one of the frame's edges (a box drawn around the digit, a form's cell cut out
+    with its box or part of it): ink (at least half the frame's strongest contrast with its median) within
+    LINE_BAND of the frame's shorter side of that edge along FRAMED of its length, and along at most THIN of it a
+    little further in (LINE_BAND to 2 LINE_BAND): a digit's stroke along the edge (a 7's bar, a 1's end) is
+    thicker than that, a box's line is not."""
+    inked = _inked(gray)
+    depth = max(2, round(LINE_BAND * min(gray.shape)))
+    for side in (inked, inked[::-1], inked.T, inked.T[::-1]):
+        along, further = side[:depth].any(0).mean(), side[depth + 1 : 2 * depth + 1].any(0).mean()
+        if along >= FRAMED and further <= THIN:
+            return True
+    return False
+
+
+def _inked(gray: np.ndarray) -> np.ndarray:
+    """On even paper, ink is what differs from the paper (the median of the frame's outer tenth) by at least half the
+    frame's strongest contrast with it."""
+    contrast = np.abs(gray - float(np.median(_outer_tenth(gray))))
+    inked: np.ndarray = contrast > 0.5 * float(contrast.max())
+    return inked
+
+
+def _even_paper(gray: np.ndarray) -> bool:
+    """Whether the paper in the frame's outer tenth is of one shade: the ink there is under half of it (a digit cut to
+    its ink reaches each edge in places), so on the paper's side of the median (the darker or lighter side,
+    whichever is narrower) the 20th to 80th percentiles lie within EVEN_PAPER."""
+    low, below, above, high = np.percentile(_outer_tenth(gray), [20, 45, 55, 80])
+    return bool(min(high - above, below - low) < EVEN_PAPER)
+
+
+def on_paper(gray: np.ndarray, margin: int) -> np.ndarray:
+    """`gray` with `margin` pixels of its paper on every side. The paper is the median of the frame's outer tenth:
+    a digit cut to its ink reaches each edge only in places (of MNIST's first 1,000 test digits cut so, none holds
+    half that strip; the whole crop of a 1 is mostly ink). The margin carries the frame's own noise (measured from
+    pixel to pixel along its outer rows and columns), so that the noise threshold (`paper_ink`) stays what it is."""
+    height, width = gray.shape
+    level = float(np.median(_outer_tenth(gray)))
+    outer = np.concatenate([gray[:3].ravel(), gray[-3:].ravel(), gray[:, :3].T.ravel(), gray[:, -3:].T.ravel()])
+    steps = np.diff(outer)
+    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)
+    rng = np.random.default_rng(0)  # the same upload reads the same way every time
+    out = rng.normal(level, noise, (height + 2 * margin, width + 2 * margin)).astype(np.float32)
+    out[margin : margin + height, margin : margin + width] = gray
+    return np.clip(out, 0, 1)  # gray is 0..1 (decode.channels)
+
+
+def _outer_tenth(gray: np.ndarray) -> np.ndarray:
+    """The pixels within a tenth of the frame's shorter side (at least 2) of its edges."""
+    strip = max(2, min(gray.shape) // 10)
+    edges = np.ones(gray.shape, bool)
+    edges[strip:-strip, strip:-strip] = False
+    return gray[edges]
 
 
 def _running_median(values: np.ndarray, window: int) -> np.ndarray:

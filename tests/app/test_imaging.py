@@ -42,17 +42,40 @@ def test_mnist_png_comes_back_nearly_unchanged(index: int) -> None:
     assert abs(rows - 14) <= 1 and abs(cols - 14) <= 1
 
 
+@pytest.mark.parametrize("sides", [4, 3, 2])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 @pytest.mark.parametrize("index", [0, 1, 3])
-def test_a_digit_in_a_drawn_box_at_the_edge_is_read_as_the_digit(index: int) -> None:
-    # A form's cell cut out with its box: a black frame along the image's edge, white paper, the digit inside. A rule
-    # that took a quarter of the border in one exact value for paper took the box for it, and read every one a 0.
+def test_a_digit_in_a_drawn_box_at_the_edge_is_read_as_the_digit(index: int, fmt: str, sides: int) -> None:
+    # A form's cell cut out with its box, or with part of it: a black frame along the image's edges, white paper, the
+    # digit inside. A rule that took a quarter of the border in one exact value for paper took the box for it, and
+    # read every one a 0; paper put around a digit cut to its ink must not take the box's lines for the digit's.
     pixels = np.full((160, 111), 255, np.uint8)
     ink = upscaled(DIGITS[index], 75)
     pixels[40:115, 18:93] = np.round(255 * (1 - ink)).astype(np.uint8)
-    pixels[:3], pixels[-3:], pixels[:, :3], pixels[:, -3:] = 0, 0, 0, 0
-    out = preprocess_image(png(pixels))
+    pixels[:3], pixels[:, :3] = 0, 0
+    if sides >= 3:
+        pixels[-3:] = 0
+    if sides == 4:
+        pixels[:, -3:] = 0
+    out = preprocess_image(encode(Image.fromarray(pixels), fmt, **({"quality": 85} if fmt == "JPEG" else {})))
     assert_mnist_like(out)
     assert shifted_correlation(out, preprocess_image(png(DIGITS[index]))) > 0.8
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+@pytest.mark.parametrize("margin", [0, 2])
+@pytest.mark.parametrize("index", range(10))
+def test_a_digit_cut_to_its_ink_is_prepared_as_with_paper_around_it(index: int, margin: int, fmt: str) -> None:
+    # A new user's finding: a digit cropped to its ink (a drawing program's "crop to content", 0-2 pixels of paper)
+    # lost its strokes at the edges: a 0 read as a 3, a 5 prepared as a blot, a 1 as no digit.
+    ink = upscaled(DIGITS[index], 112)
+    rows, cols = np.nonzero(ink > 0.1)
+    crop = ink[
+        max(0, rows.min() - margin) : rows.max() + 1 + margin, max(0, cols.min() - margin) : cols.max() + 1 + margin
+    ]
+    data = encode(Image.fromarray(np.round(255 * (1 - crop)).astype(np.uint8)), fmt, quality=90)
+    with_paper = preprocess_image(png(np.round(255 * (1 - ink)).astype(np.uint8)))
+    assert shifted_correlation(preprocess_image(data), with_paper) > 0.9
 
 
 def test_dark_ink_on_white_paper_is_inverted() -> None:

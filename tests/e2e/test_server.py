@@ -60,6 +60,26 @@ def test_real_digits_through_http(server):
     assert (predicted == labels[:50]).mean() >= 0.98
 
 
+def test_digits_cut_to_their_ink_are_read(server):
+    # A new user's finding: digits cropped to their ink (no paper around them) were read wrong or as no digit.
+    with np.load(FIXTURE_MNIST) as data:
+        images, labels = data["x_test"][:100], data["y_test"][:100]
+    files = []
+    for i, digit in enumerate(images):
+        ink = np.asarray(Image.fromarray(digit).resize((112, 112), Image.Resampling.BICUBIC))
+        rows, cols = np.nonzero(ink > 25)
+        crop = 255 - ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        files.append(
+            ("image", (f"{i}.png", png(crop), "image/png"))
+            if i % 2
+            else ("image", (f"{i}.jpg", jpeg(crop), "image/jpeg"))
+        )
+    response = httpx.post(f"{server.url}/predict", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    predicted = np.array([-1 if p["digit"] is None else p["digit"] for p in response.json()["predictions"]])
+    assert (predicted == labels).mean() >= 0.95, [(int(t), int(p)) for t, p in zip(labels, predicted) if t != p]
+
+
 def jpeg(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="JPEG", quality=85)
