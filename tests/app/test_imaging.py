@@ -78,6 +78,19 @@ def test_a_digit_cut_to_its_ink_is_prepared_as_with_paper_around_it(index: int, 
     assert shifted_correlation(preprocess_image(data), with_paper) > 0.9
 
 
+@pytest.mark.parametrize("index", range(10))
+def test_a_canvas_drawing_cut_to_its_ink_is_prepared_as_the_whole_canvas(index: int) -> None:
+    # A drawing app's "crop to content" of a transparent canvas: the strokes reach every edge. Its alpha was composited
+    # onto paper with no paper left around the strokes, and their ink at the edges was taken for paper.
+    ink = upscaled(DIGITS[index], 112)
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = np.round(255 * ink).astype(np.uint8)
+    rows, cols = np.nonzero(rgba[..., 3] > 127)  # cut where the strokes are solid
+    crop = rgba[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    whole = preprocess_image(encode(Image.fromarray(rgba)))
+    assert shifted_correlation(preprocess_image(encode(Image.fromarray(crop))), whole) > 0.85  # strokes cut at the edge
+
+
 def test_dark_ink_on_white_paper_is_inverted() -> None:
     out = preprocess_image(png(255 - SEVEN))
     assert np.abs(out - SEVEN / 255).max() < 0.02
