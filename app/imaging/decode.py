@@ -96,8 +96,19 @@ def shrink(values: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(values.astype(np.float32)).resize(size, Image.Resampling.BOX))
 
 
-def composite(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Flatten onto paper that contrasts with the strokes, so a transparent pixel is background."""
+def canvas_margin(alpha: np.ndarray, share: float) -> int:
+    """The transparent background to put back around a canvas whose strokes reach its edge (alpha over half its peak in
+    the outermost pixels: a drawing app's "crop to content"): `share` of its shorter side. Composited with no paper
+    around them, the strokes' ink at the edges was taken for paper. 0 when the strokes stay clear of the edge."""
+    ring = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
+    return max(1, round(share * min(alpha.shape))) if float(ring.max()) > 0.5 * float(alpha.max()) else 0
+
+
+def composite(gray: np.ndarray, alpha: np.ndarray, margin: int = 0) -> np.ndarray:
+    """Flatten onto paper that contrasts with the strokes, so a transparent pixel is background; with `margin` pixels
+    of that background around it (`canvas_margin`)."""
+    if margin:
+        gray, alpha = np.pad(gray, margin, mode="edge"), np.pad(alpha, margin)
     stroke = float((gray * alpha).sum() / alpha.sum())
     paper = 1.0 if stroke < 0.5 else 0.0
     flat: np.ndarray = gray * alpha + paper * (1 - alpha)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.imaging import ink, mnist
-from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, channels, composite, decode, shrink
+from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
 from app.imaging.photo import DIGIT_MARGIN, photo_digit
 
 MIN_PHOTO_SIDE = 64  # smaller images are icons and digit crops, never photos of paper
@@ -55,10 +55,7 @@ def prepare(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
     gray, alpha = shrink(gray), None if alpha is None else shrink(alpha)
     path = "clean"
     if alpha is not None and float(np.ptp(alpha)) > ALPHA_VARIES:
-        if _reaches_edge(alpha):  # a drawing cut to its ink: the canvas's transparent background put back around it
-            margin = max(1, round(DIGIT_MARGIN * min(alpha.shape)))
-            gray, alpha = np.pad(gray, margin, mode="edge"), np.pad(alpha, margin)
-        gray, path = composite(gray, alpha), "canvas"
+        gray, path = composite(gray, alpha, canvas_margin(alpha, DIGIT_MARGIN)), "canvas"
     elif alpha is None and image.format not in LOSSY_FORMATS and mnist.mnist_like(gray):
         # White ink on a clean black border needs no paper removal; only the strongest stroke
         # stretched to 1 before fitting and centring.
@@ -72,9 +69,3 @@ def prepare(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
     if digit.ink is None:
         raise NoDigit(digit.reason or "no_digit")
     return Prepared(mnist.fit_and_centre(digit.ink), "photo")
-
-
-def _reaches_edge(alpha: np.ndarray) -> bool:
-    """Whether strokes on a transparent canvas reach its edge: alpha over half its peak in the outermost pixels."""
-    ring = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
-    return bool(ring.max() > 0.5 * float(alpha.max()))

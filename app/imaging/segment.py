@@ -18,10 +18,18 @@ from app.errors import TooManyCandidates, TooManyDigits
 from app.imaging import ink as clean
 from app.imaging import mnist
 from app.imaging.cuts import cut_paths
-from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, channels, composite, decode, shrink
+from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
 from app.imaging.line import line_image
-from app.imaging.photo import TIGHT_MARGIN, cropped_tight, mnist_strokes, paper_ink, with_paper_margin, work_frame
+from app.imaging.photo import (
+    DIGIT_MARGIN,
+    TIGHT_MARGIN,
+    cropped_tight,
+    mnist_strokes,
+    paper_ink,
+    with_paper_margin,
+    work_frame,
+)
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
 CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces
@@ -149,12 +157,16 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
     height, width = gray.shape
     gray, alpha = shrink(gray, NUMBER_SIDE), None if alpha is None else shrink(alpha, NUMBER_SIDE)
     canvas = alpha is not None and float(np.ptp(alpha)) > ALPHA_VARIES
+    margin = 0
     if canvas and alpha is not None:
-        gray = composite(gray, alpha)
+        margin = canvas_margin(alpha, DIGIT_MARGIN)
+        gray = composite(gray, alpha, margin)
     if canvas or min(gray.shape) < MIN_PHOTO_SIDE or clean.flat_border(gray):
         strokes = clean.clean_ink(gray, lossy=image.format in LOSSY_FORMATS)
         if strokes is None:
             return "no_ink"
+        if margin:  # back to the canvas as uploaded: boxes are in its pixels
+            strokes, gray = strokes[margin:-margin, margin:-margin], gray[margin:-margin, margin:-margin]
         mask = (strokes >= CLEAN_MASK).astype(np.uint8)
         return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
     frame = work_frame(gray, NUMBER_SIDE)

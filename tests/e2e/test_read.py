@@ -176,3 +176,29 @@ def test_a_number_cropped_to_its_ink_is_read(bundled_server, margin, extension):
     (reading,) = response.json()["readings"]
     assert reading["text"] == "72104149", reading
     assert all(0 <= d["box"][1] and d["box"][1] + d["box"][3] <= crop.shape[0] for d in reading["digits"])
+
+
+@pytest.mark.parametrize("indices", [[330, 292, 444], [422, 293, 84, 443], [0, 1, 2, 3, 4, 5, 6, 7]])
+def test_a_canvas_drawing_cut_to_its_ink_is_read(bundled_server, indices):
+    # A number drawn on a transparent canvas and cut where its strokes are solid (a drawing app's "crop to content"):
+    # composited with no paper around the strokes, their ink at the edges was taken for paper ("192" read as no
+    # digit, "9280" as "928").
+    gray = in_a_row(indices)[0]
+    rgba = np.zeros((*gray.shape, 4), np.uint8)
+    rgba[..., 3] = 255 - gray
+    rows, cols = np.nonzero(rgba[..., 3] > 127)
+    crop = rgba[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    ok, data = cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGBA2BGRA))
+    response = httpx.post(
+        f"{bundled_server.url}/read", files={"image": ("number.png", data.tobytes(), "image/png")}, timeout=30
+    )
+    assert ok and response.status_code == 200, response.text
+    (reading,) = response.json()["readings"]
+    assert reading["text"] == "".join(str(LABELS[i]) for i in indices), reading
+    assert all(
+        0 <= d["box"][0]
+        and d["box"][0] + d["box"][2] <= crop.shape[1]
+        and 0 <= d["box"][1]
+        and d["box"][1] + d["box"][3] <= crop.shape[0]
+        for d in reading["digits"]
+    )
