@@ -42,15 +42,20 @@ SOLID_PERCENTILE = 75  # ink at this percentile of the strokes and darker is ful
 # seed 0 is taken so; its dev scans (seed 5, 40 cut to their ink and 2 pixels) read 37 right rather than 31.
 TIGHT_INK = 0.02
 TIGHT_MARGIN = 0.6
-# A single digit cut out to its ink on even paper (`cut_to_its_ink`) is given DIGIT_MARGIN of its frame's shorter side
-# of paper on every side (`on_paper`; at 0.6, a number's, three thin 1s at a scan's edge of 1000 read as 0s). Paper is
-# even within EVEN_PAPER of full scale: 0.004 or less in 90% of MNIST test digits cut to their ink (PNG, JPEG, WebP)
-# and in bench/renderings.py's clean scans, 0.012 or more in every phone photo there.
+# A single digit on even paper whose ink comes within NEAR_EDGE of its frame's shorter side of an edge (cut out to its
+# ink, or nearly: `cut_to_its_ink`) is given DIGIT_MARGIN of that side of paper on every side (`on_paper`; at 0.6, a
+# number's margin, three thin 1s at a scan's edge of 1000 read as 0s). Paper is even within EVEN_PAPER of full scale:
+# 0.004 or less in 90% of MNIST test digits cut to their ink (PNG, JPEG, WebP) and in bench/renderings.py's clean
+# scans, 0.012 or more in every phone photo there. Not when a line runs along an edge (`_edged`, a box drawn around
+# the digit): at most MAX_LINE of the shorter side thick, along FRAMED of the edge, with ink along at most THIN of it
+# in the LINE_BAND beyond.
+NEAR_EDGE = 0.08
 DIGIT_MARGIN = 0.3
 EVEN_PAPER = 0.01
-LINE_BAND = 0.04  # ... unless a thin line runs along one of its edges (`_edged`: a box drawn around it)
+MAX_LINE = 0.1
 FRAMED = 0.8
 THIN = 0.5
+LINE_BAND = 0.04
 
 
 @dataclass(frozen=True)
@@ -157,37 +162,48 @@ def with_paper_margin(gray: np.ndarray, margin: int) -> np.ndarray:
 
 
 def cut_to_its_ink(frame: np.ndarray) -> bool:
-    """Whether a single digit on even paper (a digital image's or a scan's: `_even_paper`) was cut out to its ink:
-    the number path's ink (`paper_ink(number=True)`, which takes out printed lines and the light's falloff at the
-    edges) reaches the frame's edge band (`cropped_tight`, at the top or bottom and, transposed, at the sides).
-    Photos are left as they are: their paper is not even, and a margin of one shade beside their light's falloff
-    was read as ink. So is a digit in a box drawn along the frame's edges (a form's cell): given paper around it, the
-    box was read as a 0."""
-    if not _even_paper(frame) or _edged(frame):
+    """Whether a single digit on even paper (a digital image's or a scan's: `_even_paper`) fills its frame, cut out to
+    its ink or nearly: its ink (`_inked`) comes within NEAR_EDGE of the frame's shorter side of one of its edges. The
+    photo path takes the frame's edges for paper around the digit. Photos are left as they are: their paper is not
+    even, and a margin of one shade beside their light's falloff was read as ink. So is a digit with a line along an
+    edge (`_edged`: a form's cell cut out with its box): given paper around it, the box was read as a 0."""
+    if not _even_paper(frame):
         return False
-    inked = _inked(frame).astype(np.uint8)
-    return cropped_tight(inked) or cropped_tight(np.ascontiguousarray(inked.T))
+    inked = _inked(frame, float(np.median(_outer_tenth(frame))))
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    # A box's lines may fill the outer tenth: measured against the frame's median, mostly the paper inside the box.
+    if not rows.size or _edged(_inked(frame, float(np.median(frame)))):
+        return False
+    height, width = frame.shape
+    margin = min(rows[0], height - 1 - rows[-1], cols[0], width - 1 - cols[-1])
+    return bool(margin <= NEAR_EDGE * min(height, width))
 
 
-def _edged(gray: np.ndarray) -> bool:
-    """Whether a thin line runs along one of the frame's edges (a box drawn around the digit, a form's cell cut out
-    with its box or part of it): ink (at least half the frame's strongest contrast with its median) within
-    LINE_BAND of the frame's shorter side of that edge along FRAMED of its length, and along at most THIN of it a
-    little further in (LINE_BAND to 2 LINE_BAND): a digit's stroke along the edge (a 7's bar, a 1's end) is
-    thicker than that, a box's line is not."""
-    inked = _inked(gray)
-    depth = max(2, round(LINE_BAND * min(gray.shape)))
-    for side in (inked, inked[::-1], inked.T, inked.T[::-1]):
-        along, further = side[:depth].any(0).mean(), side[depth + 1 : 2 * depth + 1].any(0).mean()
-        if along >= FRAMED and further <= THIN:
-            return True
-    return False
+def _edged(inked: np.ndarray) -> bool:
+    """Whether a line runs along one of the frame's edges (a box drawn around the digit, or part of one): from within
+    two pixels of the edge, rows of ink along FRAMED of its length or more, at most MAX_LINE of the frame's shorter
+    side thick, with ink along at most THIN of it in the LINE_BAND beyond them."""
+    band = max(2, round(LINE_BAND * min(inked.shape)))
+    widest = max(band, round(MAX_LINE * min(inked.shape)))
+    lines = [_line_along(side, widest, band) for side in (inked, inked[::-1], inked.T, inked.T[::-1])]
+    return any(thick is not None for thick in lines)
 
 
-def _inked(gray: np.ndarray) -> np.ndarray:
-    """On even paper, ink is what differs from the paper (the median of the frame's outer tenth) by at least half the
-    frame's strongest contrast with it."""
-    contrast = np.abs(gray - float(np.median(_outer_tenth(gray))))
+def _line_along(side: np.ndarray, widest: int, band: int) -> int | None:
+    """The thickness of a line along the first rows of `side` (see `_edged`), or None."""
+    along = side[: widest + 3].mean(axis=1) >= FRAMED
+    if not along[:3].any():
+        return None
+    start = int(np.argmax(along[:3]))
+    thick = int(np.argmin(along[start:])) if not along[start:].all() else len(along) - start
+    beyond = side[start + thick : start + thick + band]
+    return thick if thick <= widest and beyond.size and float(beyond.any(axis=0).mean()) <= THIN else None
+
+
+def _inked(gray: np.ndarray, paper: float) -> np.ndarray:
+    """On even paper, ink is what differs from the paper's level by at least half the frame's strongest contrast
+    with it."""
+    contrast = np.abs(gray - paper)
     inked: np.ndarray = contrast > 0.5 * float(contrast.max())
     return inked
 

@@ -80,6 +80,20 @@ def test_digits_cut_to_their_ink_are_read(server):
     assert (predicted == labels).mean() >= 0.95, [(int(t), int(p)) for t, p in zip(labels, predicted) if t != p]
 
 
+def test_digits_in_thick_boxes_are_not_given_paper_around_the_box(bundled_server):
+    # The second outside check of the cut-to-its-ink rule (MNIST test digits 8696, 7994 and 6079, 4x, cut close and
+    # boxed on 4, 3 and 2 sides by lines 4-6 pixels thick): the lines filled most of the image's outer tenth, the
+    # rule took them for the paper, put paper around the box, and each read as a 0.
+    names = ["boxed_4_sides_5", "boxed_3_sides_2", "boxed_2_sides_7"]
+    files = [
+        ("image", (f"{n}.png", (REPO_ROOT / "tests" / "fixtures" / f"{n}.png").read_bytes(), "image/png"))
+        for n in names
+    ]
+    response = httpx.post(f"{bundled_server.url}/predict", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    assert [p["digit"] for p in response.json()["predictions"]] == [5, 2, 7]
+
+
 def jpeg(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="JPEG", quality=85)
