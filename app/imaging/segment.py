@@ -25,7 +25,9 @@ from app.imaging.photo import (
     DIGIT_MARGIN,
     TIGHT_MARGIN,
     cropped_tight,
+    cut_to_its_ink,
     mnist_strokes,
+    on_paper,
     paper_ink,
     with_paper_margin,
     work_frame,
@@ -171,10 +173,14 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
         return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
     frame = work_frame(gray, NUMBER_SIDE)
     paper = paper_ink(frame, number=True)
-    if paper.reason is None and cropped_tight(paper.mask):
+    even = paper.reason is None and cut_to_its_ink(frame)  # even paper (a digital image, a scan) close round the ink
+    if even or (paper.reason is None and cropped_tight(paper.mask)):
         margin = max(1, round(TIGHT_MARGIN * min(frame.shape)))
-        inside = (slice(margin, margin + frame.shape[0]), slice(None))
-        again = paper_ink(with_paper_margin(frame, margin), number=True)
+        # On even paper, paper on every side (a single digit cut to its ink reaches the sides too); else above and
+        # below only, each edge's paper carried outward (`with_paper_margin`), printed lines still across the frame.
+        sides = margin if even else 0
+        inside = (slice(margin, margin + frame.shape[0]), slice(sides, sides + frame.shape[1]))
+        again = paper_ink(on_paper(frame, margin) if even else with_paper_margin(frame, margin), number=True)
         paper = replace(again, mask=again.mask[inside], ink=again.ink[inside], strength=again.strength[inside])
         paper = paper if paper.mask.any() else replace(paper, reason=again.reason or "no_ink")
     if paper.reason is not None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.app.imaging_helpers import png
-from tests.app.number_helpers import LABELS, cropped_to_ink, in_a_row, touching
+from tests.app.number_helpers import LABELS, cropped_to_ink, in_a_row, ink_of, touching
 from tests.conftest import REPO_ROOT
 
 
@@ -202,3 +202,20 @@ def test_a_canvas_drawing_cut_to_its_ink_is_read(bundled_server, indices):
         and d["box"][1] + d["box"][3] <= crop.shape[0]
         for d in reading["digits"]
     )
+
+
+@pytest.mark.parametrize("margin", [0, 2])
+def test_single_digits_cut_to_their_ink_are_read_as_one_digit(bundled_server, margin):
+    # The second outside check: a single digit cut to its ink (0-5 pixels of paper) was read as two or three digits
+    # ("0" as "67", an 8 as "131"): paper was put back above and below it only, and its sides were taken for strokes.
+    files, truth = [], []
+    for index in range(20):
+        ink = ink_of(index, 84)  # cut to its ink already
+        rows, cols = np.nonzero(ink > 0.1)
+        crop = np.pad(ink, margin)[rows.min() : rows.max() + 1 + 2 * margin, cols.min() : cols.max() + 1 + 2 * margin]
+        files.append(("image", (f"{index}.png", png(np.round(255 * (1 - crop)).astype(np.uint8)), "image/png")))
+        truth.append(str(LABELS[index]))
+    response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    texts = [reading["text"] for reading in response.json()["readings"]]
+    assert texts == truth
