@@ -9,7 +9,8 @@ import numpy as np
 
 from app.imaging import ink, mnist
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
-from app.imaging.photo import DIGIT_MARGIN, photo_digit
+from app.imaging.margins import DIGIT_MARGIN
+from app.imaging.photo import photo_digit
 
 MIN_PHOTO_SIDE = 64  # smaller images are icons and digit crops, never photos of paper
 ALPHA_VARIES = 0.05  # below this spread the alpha channel carries no drawing

@@ -21,17 +21,8 @@ from app.imaging.cuts import cut_paths
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
 from app.imaging.line import line_image
-from app.imaging.photo import (
-    DIGIT_MARGIN,
-    TIGHT_MARGIN,
-    cropped_tight,
-    cut_to_its_ink,
-    mnist_strokes,
-    on_paper,
-    paper_ink,
-    with_paper_margin,
-    work_frame,
-)
+from app.imaging.margins import DIGIT_MARGIN, TIGHT_MARGIN, cut_to_its_ink, on_paper, with_paper_margin
+from app.imaging.photo import cropped_tight, mnist_strokes, paper_ink, work_frame
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
 CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces

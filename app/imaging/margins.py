@@ -1,0 +1,131 @@
+"""Paper put back around an image cut to its ink (a crop tool's "crop to content", a client's crop): the photo path's
+steps (`app.imaging.photo`) take a frame's edges for paper around the writing. A number cut tight above and below gets
+rows of paper there, each edge's paper carried outward (`with_paper_margin`, `/read`); a digit or number on even paper
+(a digital image, a scan) close round its ink gets paper on every side (`cut_to_its_ink`, `on_paper`; `/predict` and
+`/read`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+TIGHT_MARGIN = 0.6  # of a number frame's height, above and below it (`photo.cropped_tight`)
+# A single digit on even paper whose ink comes within NEAR_EDGE of its frame's shorter side of an edge (cut out to its
+# ink, or nearly: `cut_to_its_ink`) is given DIGIT_MARGIN of that side of paper on every side (`on_paper`; at 0.6, a
+# number's margin, three thin 1s at a scan's edge of 1000 read as 0s). Paper is even within EVEN_PAPER of full scale:
+# 0.004 or less in 90% of MNIST test digits cut to their ink (PNG, JPEG, WebP) and in bench/renderings.py's clean
+# scans, 0.012 or more in every phone photo there. Not when a line runs along an edge (`_edged`, a box drawn around
+# the digit): at most MAX_LINE of the shorter side thick, along FRAMED of the edge, with ink along at most THIN of it
+# in the LINE_BAND beyond.
+NEAR_EDGE = 0.08
+DIGIT_MARGIN = 0.3
+EVEN_PAPER = 0.01
+MAX_LINE = 0.1
+FRAMED = 0.8
+THIN = 0.5
+LINE_BAND = 0.04
+
+
+def with_paper_margin(gray: np.ndarray, margin: int) -> np.ndarray:
+    """`gray` with `margin` rows of paper above and below it: each edge's paper (the median of its outer rows,
+    then a running median along the edge wider than the strokes crossing it) carried outward, with the frame's
+    own noise (measured along those rows), so that the noise threshold (`paper_ink`) stays what it is. Only
+    above and below: printed lines across the frame still reach both its sides (`app.imaging.lines`)."""
+    height, width = gray.shape
+    window = max(5, min(height, width) // 2) | 1
+    strip = max(3, height // 10)
+    top = _running_median(np.median(gray[:strip], axis=0), window)
+    bottom = _running_median(np.median(gray[-strip:], axis=0), window)
+    out = np.concatenate([np.repeat(top[None], margin, 0), gray, np.repeat(bottom[None], margin, 0)]).astype(np.float32)
+    edges = np.concatenate([gray[:3].ravel(), gray[-3:].ravel()])
+    steps = np.diff(edges)
+    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)
+    rng = np.random.default_rng(0)  # the same upload reads the same way every time
+    out[:margin] += rng.normal(0, noise, (margin, width)).astype(np.float32)
+    out[-margin:] += rng.normal(0, noise, (margin, width)).astype(np.float32)
+    return np.clip(out, 0, 1)  # gray is 0..1 (decode.channels)
+
+
+def _running_median(values: np.ndarray, window: int) -> np.ndarray:
+    half = window // 2
+    padded = np.pad(values.astype(np.float32), half, mode="edge")
+    result: np.ndarray = np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+    return result
+
+
+def cut_to_its_ink(frame: np.ndarray) -> bool:
+    """Whether a single digit on even paper (a digital image's or a scan's: `_even_paper`) fills its frame, cut out to
+    its ink or nearly: its ink (`_inked`) comes within NEAR_EDGE of the frame's shorter side of one of its edges. The
+    photo path takes the frame's edges for paper around the digit. Photos are left as they are: their paper is not
+    even, and a margin of one shade beside their light's falloff was read as ink. So is a digit with a line along an
+    edge (`_edged`: a form's cell cut out with its box): given paper around it, the box was read as a 0."""
+    if not _even_paper(frame):
+        return False
+    inked = _inked(frame, float(np.median(_outer_tenth(frame))))
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    # A box's lines may fill the outer tenth: measured against the frame's median, mostly the paper inside the box.
+    if not rows.size or _edged(_inked(frame, float(np.median(frame)))):
+        return False
+    height, width = frame.shape
+    margin = min(rows[0], height - 1 - rows[-1], cols[0], width - 1 - cols[-1])
+    return bool(margin <= NEAR_EDGE * min(height, width))
+
+
+def _edged(inked: np.ndarray) -> bool:
+    """Whether a line runs along one of the frame's edges (a box drawn around the digit, or part of one): from within
+    two pixels of the edge, rows of ink along FRAMED of its length or more, at most MAX_LINE of the frame's shorter
+    side thick, with ink along at most THIN of it in the LINE_BAND beyond them."""
+    band = max(2, round(LINE_BAND * min(inked.shape)))
+    widest = max(band, round(MAX_LINE * min(inked.shape)))
+    lines = [_line_along(side, widest, band) for side in (inked, inked[::-1], inked.T, inked.T[::-1])]
+    return any(thick is not None for thick in lines)
+
+
+def _line_along(side: np.ndarray, widest: int, band: int) -> int | None:
+    """The thickness of a line along the first rows of `side` (see `_edged`), or None."""
+    along = side[: widest + 3].mean(axis=1) >= FRAMED
+    if not along[:3].any():
+        return None
+    start = int(np.argmax(along[:3]))
+    thick = int(np.argmin(along[start:])) if not along[start:].all() else len(along) - start
+    beyond = side[start + thick : start + thick + band]
+    return thick if thick <= widest and beyond.size and float(beyond.any(axis=0).mean()) <= THIN else None
+
+
+def _inked(gray: np.ndarray, paper: float) -> np.ndarray:
+    """On even paper, ink is what differs from the paper's level by at least half the frame's strongest contrast
+    with it."""
+    contrast = np.abs(gray - paper)
+    inked: np.ndarray = contrast > 0.5 * float(contrast.max())
+    return inked
+
+
+def _even_paper(gray: np.ndarray) -> bool:
+    """Whether the paper in the frame's outer tenth is of one shade: the ink there is under half of it (a digit cut to
+    its ink reaches each edge in places), so on the paper's side of the median (the darker or lighter side,
+    whichever is narrower) the 20th to 80th percentiles lie within EVEN_PAPER."""
+    low, below, above, high = np.percentile(_outer_tenth(gray), [20, 45, 55, 80])
+    return bool(min(high - above, below - low) < EVEN_PAPER)
+
+
+def on_paper(gray: np.ndarray, margin: int) -> np.ndarray:
+    """`gray` with `margin` pixels of its paper on every side. The paper is the median of the frame's outer tenth:
+    a digit cut to its ink reaches each edge only in places (of MNIST's first 1,000 test digits cut so, none holds
+    half that strip; the whole crop of a 1 is mostly ink). The margin carries the frame's own noise (measured from
+    pixel to pixel along its outer rows and columns), so that the noise threshold (`paper_ink`) stays what it is."""
+    height, width = gray.shape
+    level = float(np.median(_outer_tenth(gray)))
+    outer = np.concatenate([gray[:3].ravel(), gray[-3:].ravel(), gray[:, :3].T.ravel(), gray[:, -3:].T.ravel()])
+    steps = np.diff(outer)
+    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)
+    rng = np.random.default_rng(0)  # the same upload reads the same way every time
+    out = rng.normal(level, noise, (height + 2 * margin, width + 2 * margin)).astype(np.float32)
+    out[margin : margin + height, margin : margin + width] = gray
+    return np.clip(out, 0, 1)  # gray is 0..1 (decode.channels)
+
+
+def _outer_tenth(gray: np.ndarray) -> np.ndarray:
+    """The pixels within a tenth of the frame's shorter side (at least 2) of its edges."""
+    strip = max(2, min(gray.shape) // 10)
+    edges = np.ones(gray.shape, bool)
+    edges[strip:-strip, strip:-strip] = False
+    return gray[edges]
