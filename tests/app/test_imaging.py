@@ -78,6 +78,18 @@ def test_a_digit_cut_to_its_ink_is_prepared_as_with_paper_around_it(index: int, 
     assert shifted_correlation(preprocess_image(data), with_paper) > 0.9
 
 
+@pytest.mark.parametrize("margin", [2, 3, 5])
+@pytest.mark.parametrize("index", range(10))
+def test_a_large_digit_with_a_little_paper_is_prepared_as_with_more(index: int, margin: int) -> None:
+    # The outside check from the wheel: 8x digits with 2-5 pixels of paper read 112-120 of 150 with the first form of
+    # the rule, which took only ink inside the edge band for a digit cut to its ink (a 0 with 3 pixels read as a blot).
+    ink = upscaled(DIGITS[index], 224)
+    rows, cols = np.nonzero(ink > 0.1)
+    crop = np.pad(ink, margin)[rows.min() : rows.max() + 1 + 2 * margin, cols.min() : cols.max() + 1 + 2 * margin]
+    with_paper = preprocess_image(png(np.round(255 * (1 - ink)).astype(np.uint8)))
+    assert shifted_correlation(preprocess_image(png(np.round(255 * (1 - crop)).astype(np.uint8))), with_paper) > 0.9
+
+
 @pytest.mark.parametrize("index", range(10))
 def test_a_canvas_drawing_cut_to_its_ink_is_prepared_as_the_whole_canvas(index: int) -> None:
     # A drawing app's "crop to content" of a transparent canvas: the strokes reach every edge. Its alpha was composited
