@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 
 from app.errors import BadArray
+from app.imaging.ink import MIN_CONTRAST
 
 SIDE = 28
 _PLAIN_NUMBERS = (int, float)
@@ -109,8 +110,9 @@ def batch_from_lists(instances: list[object]) -> np.ndarray | None:
 
 
 def no_ink(batch: np.ndarray) -> np.ndarray:
-    """For each image of a normalised batch (N, 28, 28), whether nothing is drawn: every pixel has one value (all
-    0, or all ink: one colour, as an image file of one colour is `no_ink`)."""
+    """For each image of a normalised batch (N, 28, 28), whether nothing is drawn: no pixel stands out from the
+    others by MIN_CONTRAST (all 0, all ink, or one value and specks fainter than ~20/255), as an image file whose
+    ink does not stand out from its paper by as much is `no_ink`."""
     flat = batch.reshape(len(batch), -1)
-    blank: np.ndarray = flat.max(axis=1) == flat.min(axis=1)
+    blank: np.ndarray = flat.max(axis=1) - flat.min(axis=1) < MIN_CONTRAST
     return blank

@@ -302,6 +302,9 @@ async def test_a_blank_upload_is_answered_null_and_the_digit_beside_it_as_usual(
         pytest.param(["flat-zeros", "digit", "zeros"], id="flat-and-nested-fast-path"),
         pytest.param(["zeros-28x28x1", "digit-b64"], id="beside-b64-per-instance-path"),
         pytest.param(["blank-b64", "digit"], id="blank-b64"),
+        # An outside check's finding: 255 everywhere but one 254 was read as an 8; a speck of 3/255 on black too.
+        pytest.param(["near-one-value", "digit", "faint-speck"], id="near-one-value-lists"),
+        pytest.param(["near-one-value", "digit-b64"], id="near-one-value-per-instance-path"),
     ],
 )
 async def test_all_zero_arrays_and_blank_b64_instances_are_answered_null(client, loader, digit_png, kinds):
@@ -315,6 +318,8 @@ async def test_all_zero_arrays_and_blank_b64_instances_are_answered_null(client,
         "flat-zeros": [0.0] * 784,
         "zeros-28x28x1": [[[0]] * 28] * 28,
         "blank-b64": {"b64": base64.b64encode(BLANK_PNG).decode()},
+        "near-one-value": [[255] * 28] * 27 + [[255] * 27 + [254]],
+        "faint-speck": [[0] * 28] * 27 + [[0] * 27 + [3]],
     }
     response = await client.post("/predict", json={"instances": [instances[kind] for kind in kinds]})
     assert response.status_code == 200, response.text

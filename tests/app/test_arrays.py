@@ -140,11 +140,15 @@ def test_batch_fast_path_declines_what_it_cannot_vouch_for(instances):
     assert batch_from_lists(instances) is None
 
 
-def test_no_ink_is_true_only_for_images_of_one_value() -> None:
-    batch = np.zeros((6, 28, 28), np.float32)
+def test_no_ink_is_true_only_for_images_where_nothing_stands_out() -> None:
+    # As an image file is `no_ink` when no ink stands out MIN_CONTRAST (~20/255) above its paper (app.imaging.ink).
+    batch = np.zeros((8, 28, 28), np.float32)
     batch[1] = EXPECTED
-    batch[2, 27, 27] = 1 / 255  # one faint pixel is ink
+    batch[2, 27, 27] = 1 / 255  # one faint pixel: nothing stands out
     batch[4] = 1.0  # all ink: one colour, nothing stands out (was read as an 8 at 0.88: a new user's finding)
     batch[5] = 0.5
-    batch[5, 0, 0] = 0.6  # not one value: read
-    assert no_ink(batch).tolist() == [True, False, False, True, True, False]
+    batch[5, 0, 0] = 0.6  # stands out: read
+    batch[6] = 1.0
+    batch[6, 27, 27] = 254 / 255  # all ink but one pixel a shade lighter: read as an 8 before (an outside finding)
+    batch[7, 10:12, 10:12] = 0.1  # a faint but visible mark: read
+    assert no_ink(batch).tolist() == [True, False, True, True, True, False, True, False]
