@@ -9,7 +9,7 @@ import numpy as np
 
 from app.imaging import ink, mnist
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
-from app.imaging.margins import DIGIT_MARGIN
+from app.imaging.margins import CLEAN_PAPER, DIGIT_MARGIN, cut_to_its_ink, on_paper
 from app.imaging.photo import photo_digit
 
 MIN_PHOTO_SIDE = 64  # smaller images are icons and digit crops, never photos of paper
@@ -62,6 +62,9 @@ def prepare(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
         # stretched to 1 before fitting and centring.
         return Prepared(mnist.fit_and_centre(gray / float(gray.max())), "mnist")
     if path == "canvas" or min(gray.shape) < MIN_PHOTO_SIDE or ink.flat_border(gray):
+        level = cut_to_its_ink(gray, CLEAN_PAPER) if path == "clean" else None
+        if level is not None:  # its paper put back on every side, as on the photo path
+            gray = on_paper(gray, max(1, round(DIGIT_MARGIN * min(gray.shape))), level)
         found = ink.clean_ink(gray, lossy=image.format in LOSSY_FORMATS)
         if found is None:
             raise NoDigit("no_ink")

@@ -19,6 +19,11 @@ TIGHT_MARGIN = 0.6  # of a number frame's height, above and below it (`photo.cro
 NEAR_EDGE = 0.08
 DIGIT_MARGIN = 0.3
 EVEN_PAPER = 0.01
+# The least share of the outer tenth that is paper: half on the photo path (a digit cut to its ink reaches each edge
+# only in places: of MNIST's first 1,000 test digits cut so, none holds half that strip); a quarter on the clean path
+# (images under 64 pixels and digital ones, never photos), where a bold 0 cut into its strokes fills most of it.
+PHOTO_PAPER = 0.5
+CLEAN_PAPER = 0.25
 MAX_LINE = 0.1
 FRAMED = 0.8
 THIN = 0.5
@@ -52,22 +57,25 @@ def _running_median(values: np.ndarray, window: int) -> np.ndarray:
     return result
 
 
-def cut_to_its_ink(frame: np.ndarray) -> bool:
-    """Whether a single digit on even paper (a digital image's or a scan's: `_even_paper`) fills its frame, cut out to
-    its ink or nearly: its ink (`_inked`) comes within NEAR_EDGE of the frame's shorter side of one of its edges. The
-    photo path takes the frame's edges for paper around the digit. Photos are left as they are: their paper is not
-    even, and a margin of one shade beside their light's falloff was read as ink. So is a digit with a line along an
-    edge (`_edged`: a form's cell cut out with its box): given paper around it, the box was read as a 0."""
-    if not _even_paper(frame):
-        return False
-    inked = _inked(frame, float(np.median(_outer_tenth(frame))))
+def cut_to_its_ink(frame: np.ndarray, paper_share: float = PHOTO_PAPER) -> float | None:
+    """The level of the paper around a single digit (or number) on even paper (a digital image's or a scan's:
+    `_even_paper`) that fills its frame, cut out to its ink or nearly: its ink (`_inked`) comes within NEAR_EDGE of
+    the frame's shorter side of one of its edges; None when not. The photo path takes the frame's edges for paper
+    around the digit. Photos are left as they are: their paper is not even, and a margin of one shade beside their
+    light's falloff was read as ink. So is a digit with a line along an edge (`_edged`: a form's cell cut out with its
+    box): given paper around it, the box was read as a 0. `paper_share`: the least share of the outer tenth that is
+    paper (CLEAN_PAPER for the clean path's images, never photos)."""
+    paper = _even_paper(frame, paper_share)
+    if paper is None:
+        return None
+    inked = _inked(frame, paper)
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     # A box's lines may fill the outer tenth: measured against the frame's median, mostly the paper inside the box.
     if not rows.size or _edged(_inked(frame, float(np.median(frame)))):
-        return False
+        return None
     height, width = frame.shape
     margin = min(rows[0], height - 1 - rows[-1], cols[0], width - 1 - cols[-1])
-    return bool(margin <= NEAR_EDGE * min(height, width))
+    return paper if margin <= NEAR_EDGE * min(height, width) else None
 
 
 def _edged(inked: np.ndarray) -> bool:
@@ -99,21 +107,27 @@ def _inked(gray: np.ndarray, paper: float) -> np.ndarray:
     return inked
 
 
-def _even_paper(gray: np.ndarray) -> bool:
-    """Whether the paper in the frame's outer tenth is of one shade: the ink there is under half of it (a digit cut to
-    its ink reaches each edge in places), so on the paper's side of the median (the darker or lighter side,
-    whichever is narrower) the 20th to 80th percentiles lie within EVEN_PAPER."""
-    low, below, above, high = np.percentile(_outer_tenth(gray), [20, 45, 55, 80])
-    return bool(min(high - above, below - low) < EVEN_PAPER)
+def _even_paper(gray: np.ndarray, paper_share: float) -> float | None:
+    """The level of the paper in the frame's outer tenth if it is of one shade, else None. The paper is at least
+    `paper_share` of that strip (a digit cut to its ink reaches each edge in places); on the paper's side (the darker
+    or lighter, whichever is narrower), from a tenth to six tenths of that share into it, the pixels lie within
+    EVEN_PAPER; its level is the percentile `paper_share` from that side (at PHOTO_PAPER, the median)."""
+    outer = _outer_tenth(gray)
+    share = 100 * paper_share
+    dark_low, dark_high, light_low, light_high = np.percentile(
+        outer, [0.4 * share, 0.9 * share, 100 - 0.9 * share, 100 - 0.4 * share]
+    )
+    light, dark = light_high - light_low, dark_high - dark_low
+    if min(light, dark) >= EVEN_PAPER:
+        return None
+    return float(np.percentile(outer, 100 - share if light <= dark else share))
 
 
-def on_paper(gray: np.ndarray, margin: int) -> np.ndarray:
-    """`gray` with `margin` pixels of its paper on every side. The paper is the median of the frame's outer tenth:
-    a digit cut to its ink reaches each edge only in places (of MNIST's first 1,000 test digits cut so, none holds
-    half that strip; the whole crop of a 1 is mostly ink). The margin carries the frame's own noise (measured from
-    pixel to pixel along its outer rows and columns), so that the noise threshold (`paper_ink`) stays what it is."""
+def on_paper(gray: np.ndarray, margin: int, level: float) -> np.ndarray:
+    """`gray` with `margin` pixels of its paper (at `level`: `cut_to_its_ink`) on every side. The margin carries the
+    frame's own noise (measured from pixel to pixel along its outer rows and columns), so that the noise threshold
+    (`paper_ink`) stays what it is."""
     height, width = gray.shape
-    level = float(np.median(_outer_tenth(gray)))
     outer = np.concatenate([gray[:3].ravel(), gray[-3:].ravel(), gray[:, :3].T.ravel(), gray[:, -3:].T.ravel()])
     steps = np.diff(outer)
     noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)

@@ -67,8 +67,9 @@ class PaperInk:
 def photo_digit(gray: np.ndarray) -> PhotoDigit:
     """Find the digit in a grayscale photo (float32 0..1)."""
     frame = work_frame(gray)
-    if cut_to_its_ink(frame):  # paper put back around it on every side
-        frame = work_frame(on_paper(frame, max(1, round(DIGIT_MARGIN * min(frame.shape)))))
+    level = cut_to_its_ink(frame)
+    if level is not None:  # paper put back around it on every side
+        frame = work_frame(on_paper(frame, max(1, round(DIGIT_MARGIN * min(frame.shape))), level))
     found = paper_ink(frame)
     if found.reason is not None:
         return PhotoDigit(None, found.reason)

@@ -21,7 +21,14 @@ from app.imaging.cuts import cut_paths
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
 from app.imaging.line import line_image
-from app.imaging.margins import DIGIT_MARGIN, TIGHT_MARGIN, cut_to_its_ink, on_paper, with_paper_margin
+from app.imaging.margins import (
+    CLEAN_PAPER,
+    DIGIT_MARGIN,
+    TIGHT_MARGIN,
+    cut_to_its_ink,
+    on_paper,
+    with_paper_margin,
+)
 from app.imaging.photo import cropped_tight, mnist_strokes, paper_ink, work_frame
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
@@ -155,23 +162,31 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
         margin = canvas_margin(alpha, DIGIT_MARGIN)
         gray = composite(gray, alpha, margin)
     if canvas or min(gray.shape) < MIN_PHOTO_SIDE or clean.flat_border(gray):
+        level = None if canvas else cut_to_its_ink(gray, CLEAN_PAPER)
+        if level is not None:  # even paper close round the ink: paper put back on every side
+            margin = max(1, round(TIGHT_MARGIN * min(gray.shape)))
+            gray = on_paper(gray, margin, level)
         strokes = clean.clean_ink(gray, lossy=image.format in LOSSY_FORMATS)
         if strokes is None:
             return "no_ink"
-        if margin:  # back to the canvas as uploaded: boxes are in its pixels
+        if margin:  # back to the image as uploaded: boxes are in its pixels
             strokes, gray = strokes[margin:-margin, margin:-margin], gray[margin:-margin, margin:-margin]
         mask = (strokes >= CLEAN_MASK).astype(np.uint8)
         return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
     frame = work_frame(gray, NUMBER_SIDE)
     paper = paper_ink(frame, number=True)
-    even = paper.reason is None and cut_to_its_ink(frame)  # even paper (a digital image, a scan) close round the ink
+    # Even paper (a digital image, a scan) close round the ink: its level.
+    level = cut_to_its_ink(frame) if paper.reason is None else None
+    even = level is not None
     if even or (paper.reason is None and cropped_tight(paper.mask)):
         margin = max(1, round(TIGHT_MARGIN * min(frame.shape)))
         # On even paper, paper on every side (a single digit cut to its ink reaches the sides too); else above and
         # below only, each edge's paper carried outward (`with_paper_margin`), printed lines still across the frame.
         sides = margin if even else 0
         inside = (slice(margin, margin + frame.shape[0]), slice(sides, sides + frame.shape[1]))
-        again = paper_ink(on_paper(frame, margin) if even else with_paper_margin(frame, margin), number=True)
+        again = paper_ink(
+            on_paper(frame, margin, level) if level is not None else with_paper_margin(frame, margin), number=True
+        )
         paper = replace(again, mask=again.mask[inside], ink=again.ink[inside], strength=again.strength[inside])
         paper = paper if paper.mask.any() else replace(paper, reason=again.reason or "no_ink")
     if paper.reason is not None:

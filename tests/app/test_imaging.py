@@ -26,6 +26,7 @@ from tests.app.imaging_helpers import (
     shifted_correlation,
     upscaled,
 )
+from tests.app.number_helpers import ink_of
 from tests.conftest import REPO_ROOT
 
 # ---- images that already look like MNIST -------------------------------------------------------
@@ -76,6 +77,22 @@ def test_a_digit_cut_to_its_ink_is_prepared_as_with_paper_around_it(index: int, 
     data = encode(Image.fromarray(np.round(255 * (1 - crop)).astype(np.uint8)), fmt, quality=90)
     with_paper = preprocess_image(png(np.round(255 * (1 - ink)).astype(np.uint8)))
     assert shifted_correlation(preprocess_image(data), with_paper) > 0.9
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("height", [48, 60])
+@pytest.mark.parametrize("index", range(30))
+def test_a_small_digit_cut_into_its_strokes_is_prepared_as_with_paper_around_it(
+    index: int, height: int, fmt: str
+) -> None:
+    # Under 64 pixels an image takes the clean path (icons and digit crops), which had no rule for a digit cut to its
+    # ink: a bold 0 or 3 cut into its strokes' soft edge, whose strokes fill much of the frame's border, was no_ink.
+    ink = ink_of(index, height)
+    page = np.round(255 * (1 - 0.9 * np.pad(ink, 20))).astype(np.uint8)
+    rows, cols = np.nonzero(page < 200)
+    crop = page[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    out = preprocess_image(encode(Image.fromarray(crop), fmt, quality=90))
+    assert shifted_correlation(out, preprocess_image(png(page))) > 0.75
 
 
 @pytest.mark.parametrize("margin", [2, 3, 5])
