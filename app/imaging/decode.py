@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import BadImage, ImageTooLarge
+from app.imaging.ink import MIN_CONTRAST
 
 DEFAULT_MAX_PIXELS = 16_000_000
 # TIFF and the long tail of Pillow plugins stay out: more decoder, more attack surface, no users.
@@ -76,6 +77,9 @@ def channels(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         gray = np.asarray(image.convert("L"), np.float32) / 255
     except ValueError as exc:
         raise BadImage(f"unsupported pixel mode {image.mode}: {exc}") from exc
+    if alpha is not None and float(alpha.max(initial=0)) < MIN_CONTRAST:
+        # Transparent all over: a viewer shows nothing, whatever the hidden colours hold (they were read as a digit).
+        return np.ones_like(gray), None
     return gray, alpha
 
 

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from app.errors import BadImage, ImageTooLarge
-from app.imaging import preprocess_image, to_png
+from app.imaging import NoDigit, preprocess_image, to_png
+from app.imaging.segment import segment_number
 from tests.app.imaging_helpers import (
     ONE,
     SEVEN,
@@ -86,6 +87,24 @@ def test_animated_gif_uses_the_first_frame() -> None:
     out = preprocess_image(data)
     assert correlation(out, preprocess_image(png(SEVEN))) > 0.95
     assert correlation(out, preprocess_image(png(ONE))) < 0.5
+
+
+@pytest.mark.parametrize("alpha", [0, 10])
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_a_fully_transparent_image_shows_no_digit_whatever_its_hidden_colours(mode: str, alpha: int) -> None:
+    # An outside check's finding: a transparent PNG whose hidden colour channels hold a digit was read as that digit
+    # (a 1 at 0.9999) by /predict and /read. A viewer shows nothing there: it is a blank image.
+    image = Image.fromarray(255 - upscaled_seven()).convert(mode)
+    image.putalpha(alpha)
+    data = encode(image, "PNG")
+    with pytest.raises(NoDigit) as raised:
+        preprocess_image(data)
+    assert raised.value.reason == "no_ink"
+    assert segment_number(data).reason == "no_ink"
+
+
+def upscaled_seven() -> np.ndarray:
+    return np.asarray(Image.fromarray(SEVEN).resize((112, 112), Image.Resampling.BICUBIC))
 
 
 # ---- hostile and broken uploads ------------------------------------------------------------------
