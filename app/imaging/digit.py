@@ -9,7 +9,7 @@ import numpy as np
 
 from app.imaging import ink, mnist
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
-from app.imaging.margins import CLEAN_PAPER, DIGIT_MARGIN, cut_to_its_ink, on_paper
+from app.imaging.margins import CLEAN_PAPER, DIGIT_MARGIN, cut_to_its_ink, on_paper, without_the_box
 from app.imaging.photo import photo_digit
 
 MIN_PHOTO_SIDE = 64  # smaller images are icons and digit crops, never photos of paper
@@ -61,7 +61,11 @@ def prepare(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
         # White ink on a clean black border needs no paper removal; only the strongest stroke
         # stretched to 1 before fitting and centring.
         return Prepared(mnist.fit_and_centre(gray / float(gray.max())), "mnist")
-    if path == "canvas" or min(gray.shape) < MIN_PHOTO_SIDE or ink.flat_border(gray):
+    clean = path == "canvas" or min(gray.shape) < MIN_PHOTO_SIDE or ink.flat_border(gray)
+    # A digit in a drawn box (a form's cell): its lines were taken for the paper or the digit.
+    unboxed = without_the_box(gray) if path == "clean" else None
+    gray = gray if unboxed is None else unboxed
+    if clean:
         level = cut_to_its_ink(gray, CLEAN_PAPER) if path == "clean" else None
         if level is not None:  # its paper put back on every side, as on the photo path
             gray = on_paper(gray, max(1, round(DIGIT_MARGIN * min(gray.shape))), level)

@@ -28,6 +28,9 @@ MAX_LINE = 0.1
 FRAMED = 0.8
 THIN = 0.5
 LINE_BAND = 0.04
+# A line along an edge painted over (`without_the_box`) runs along it from end to end: boxes and underlines in the
+# outside checks' images are inked along all of it in one row, a digit's stroke along a tight crop's edge is not.
+EDGE_TO_EDGE = 0.98
 
 
 def with_paper_margin(gray: np.ndarray, margin: int) -> np.ndarray:
@@ -70,33 +73,63 @@ def cut_to_its_ink(frame: np.ndarray, paper_share: float = PHOTO_PAPER) -> float
         return None
     inked = _inked(frame, paper)
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
-    # A box's lines may fill the outer tenth: measured against the frame's median, mostly the paper inside the box.
-    if not rows.size or _edged(_inked(frame, float(np.median(frame)))):
+    if not rows.size or framed(frame):
         return None
     height, width = frame.shape
     margin = min(rows[0], height - 1 - rows[-1], cols[0], width - 1 - cols[-1])
     return paper if margin <= NEAR_EDGE * min(height, width) else None
 
 
-def _edged(inked: np.ndarray) -> bool:
-    """Whether a line runs along one of the frame's edges (a box drawn around the digit, or part of one): from within
-    two pixels of the edge, rows of ink along FRAMED of its length or more, at most MAX_LINE of the frame's shorter
-    side thick, with ink along at most THIN of it in the LINE_BAND beyond them."""
+def framed(gray: np.ndarray) -> bool:
+    """Whether a line runs along one of the frame's edges (`_lines_along`: a box drawn around the digit, a form's cell,
+    or part of one)."""
+    return any(end is not None for end in _lines_along(gray))
+
+
+def without_the_box(gray: np.ndarray) -> np.ndarray | None:
+    """`gray` with the lines that run along its edges from end to end (`_lines_along`, one row of them inked along
+    EDGE_TO_EDGE of the edge: a box drawn around a digit, a form's cell, an underline), and a pixel beyond each (their
+    soft edge, a codec's ringing), painted over with the paper inside them (the frame's median): in the image's own
+    pixels. Not a digit's own stroke along the edge of a crop (a 7's bar, inked along 0.94 of it in an outside check's
+    tight crop). None when there are none, or when they would leave no room for a digit. A digit close inside the box is
+    then given paper around it (`cut_to_its_ink`), as one cut to its ink: of the outside check's 60 boxed digits
+    where that rule was left out, 5 more were misread."""
+    ends = _lines_along(gray, EDGE_TO_EDGE)
+    if all(end is None for end in ends):
+        return None
+    top, bottom, left, right = (0 if end is None else end + 1 for end in ends)
+    height, width = gray.shape
+    if top + bottom >= height // 2 or left + right >= width // 2:
+        return None
+    out = np.full_like(gray, float(np.median(gray)))
+    out[top : height - bottom, left : width - right] = gray[top : height - bottom, left : width - right]
+    return out
+
+
+def _lines_along(gray: np.ndarray, length: float = 0.0) -> list[int | None]:
+    """For each edge (top, bottom, left, right), how far in a line along it reaches, or None: from within two pixels of
+    the edge, rows of ink along FRAMED of its length or more (one of them along `length` of it or more), at most
+    MAX_LINE of the frame's shorter side thick, with ink along at most THIN of it in the LINE_BAND beyond them. A box's
+    lines may fill the outer tenth: ink is measured against the frame's median, mostly the paper inside the box."""
+    inked = _inked(gray, float(np.median(gray)))
     band = max(2, round(LINE_BAND * min(inked.shape)))
     widest = max(band, round(MAX_LINE * min(inked.shape)))
-    lines = [_line_along(side, widest, band) for side in (inked, inked[::-1], inked.T, inked.T[::-1])]
-    return any(thick is not None for thick in lines)
+    ends = []
+    for side in (inked, inked[::-1], inked.T, inked.T[::-1]):
+        end = _line_along(side, widest, band)
+        ends.append(end if end is not None and float(side[:end].mean(axis=1).max()) >= length else None)
+    return ends
 
 
 def _line_along(side: np.ndarray, widest: int, band: int) -> int | None:
-    """The thickness of a line along the first rows of `side` (see `_edged`), or None."""
+    """How far in from the edge a line along the first rows of `side` reaches (see `_lines_along`), or None."""
     along = side[: widest + 3].mean(axis=1) >= FRAMED
     if not along[:3].any():
         return None
     start = int(np.argmax(along[:3]))
     thick = int(np.argmin(along[start:])) if not along[start:].all() else len(along) - start
     beyond = side[start + thick : start + thick + band]
-    return thick if thick <= widest and beyond.size and float(beyond.any(axis=0).mean()) <= THIN else None
+    return start + thick if thick <= widest and beyond.size and float(beyond.any(axis=0).mean()) <= THIN else None
 
 
 def _inked(gray: np.ndarray, paper: float) -> np.ndarray:
@@ -125,16 +158,19 @@ def _even_paper(gray: np.ndarray, paper_share: float) -> float | None:
 
 def on_paper(gray: np.ndarray, margin: int, level: float) -> np.ndarray:
     """`gray` with `margin` pixels of its paper (at `level`: `cut_to_its_ink`) on every side. The margin carries the
-    frame's own noise (measured from pixel to pixel along its outer rows and columns), so that the noise threshold
-    (`paper_ink`) stays what it is."""
+    frame's own noise (`_noise`), so that the noise threshold (`paper_ink`) stays what it is."""
     height, width = gray.shape
-    outer = np.concatenate([gray[:3].ravel(), gray[-3:].ravel(), gray[:, :3].T.ravel(), gray[:, -3:].T.ravel()])
-    steps = np.diff(outer)
-    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2)
     rng = np.random.default_rng(0)  # the same upload reads the same way every time
-    out = rng.normal(level, noise, (height + 2 * margin, width + 2 * margin)).astype(np.float32)
+    out = rng.normal(level, _noise(gray), (height + 2 * margin, width + 2 * margin)).astype(np.float32)
     out[margin : margin + height, margin : margin + width] = gray
     return np.clip(out, 0, 1)  # gray is 0..1 (decode.channels)
+
+
+def _noise(gray: np.ndarray) -> float:
+    """The frame's pixel noise, measured from pixel to pixel along its outer rows and columns."""
+    outer = np.concatenate([gray[:3].ravel(), gray[-3:].ravel(), gray[:, :3].T.ravel(), gray[:, -3:].T.ravel()])
+    steps = np.diff(outer)
+    return float(1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2))
 
 
 def _outer_tenth(gray: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from app.imaging.margins import (
     cut_to_its_ink,
     on_paper,
     with_paper_margin,
+    without_the_box,
 )
 from app.imaging.photo import cropped_tight, mnist_strokes, paper_ink, work_frame
 
@@ -161,7 +162,10 @@ def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
     if canvas and alpha is not None:
         margin = canvas_margin(alpha, DIGIT_MARGIN)
         gray = composite(gray, alpha, margin)
-    if canvas or min(gray.shape) < MIN_PHOTO_SIDE or clean.flat_border(gray):
+    on_clean_path = canvas or min(gray.shape) < MIN_PHOTO_SIDE or clean.flat_border(gray)
+    unboxed = None if canvas else without_the_box(gray)  # a number in a drawn box (a form's field): its lines painted
+    gray = gray if unboxed is None else unboxed  # over
+    if on_clean_path:
         level = None if canvas else cut_to_its_ink(gray, CLEAN_PAPER)
         if level is not None:  # even paper close round the ink: paper put back on every side
             margin = max(1, round(TIGHT_MARGIN * min(gray.shape)))

@@ -240,3 +240,24 @@ def test_small_numbers_cut_into_their_strokes_are_read(bundled_server, extension
     assert response.status_code == 200, response.text
     texts = [reading["text"] for reading in response.json()["readings"]]
     assert texts == truth
+
+
+@pytest.mark.parametrize("sides", [2, 3, 4])
+def test_a_small_number_in_a_drawn_box_is_read(bundled_server, sides):
+    # An outside check: a number in a form's field, its box's lines 1-3 pixels thick along 2-4 of the image's edges,
+    # under 64 pixels tall, was no digit (the lines taken for the paper) or read with the box as 1s ("181", "101").
+    files, truth = [], []
+    for line, number in zip((1, 2, 3), ([3, 2, 5], [10, 14, 28], [13, 25, 69])):
+        gray = in_a_row(number, height=40, gap=7)[0]
+        rows, cols = np.nonzero(gray < 200)
+        page = gray[rows.min() - 6 : rows.max() + 7, cols.min() - 6 : cols.max() + 7].copy()
+        page[:line], page[:, :line] = 0, 0
+        if sides >= 3:
+            page[-line:] = 0
+        if sides == 4:
+            page[:, -line:] = 0
+        files.append(("image", (f"{line}.png", png(page), "image/png")))
+        truth.append("".join(str(LABELS[i]) for i in number))
+    response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    assert [reading["text"] for reading in response.json()["readings"]] == truth
