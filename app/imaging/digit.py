@@ -49,7 +49,7 @@ def prepare(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
     """`preprocess_image`, also saying which path the image took. Each path costs only its images:
     - mnist: already a 28x28 MNIST digit (the common API case), only re-centred;
     - canvas: a drawing on a transparent canvas, flattened onto paper, then as clean;
-    - clean: a digital image on one exact paper colour, the paper's level removed;
+    - clean: a digital image on one exact paper colour (`ink.flat_border`), the paper's level removed;
     - photo: everything else (photos, scans): lighting flattened, lines removed, the digit chosen."""
     image = decode(data, max_pixels)
     gray, alpha = channels(image)

@@ -103,6 +103,19 @@ def test_digits_in_thick_boxes_are_not_given_paper_around_the_box(bundled_server
     assert [p["digit"] for p in response.json()["predictions"]] == [5, 2, 7]
 
 
+def test_digits_on_flat_paper_close_to_the_edges_are_read(bundled_server):
+    # The second outside check's digital images (flat paper, 9-13% of it round the digit, PNG, JPEG, WebP): the border
+    # was one colour but for a few pixels of the digit's soft edge, so the photo path took them, and read a thick 1 as
+    # the outline of its stroke (an 8 at 0.97), a 5 framed by its paper (a 2).
+    names = ["flat_paper_037_1.png", "flat_paper_034_5.png", "flat_paper_002_1.jpg", "flat_paper_043_9.webp"]
+    files = [
+        ("image", (n, (REPO_ROOT / "tests" / "fixtures" / n).read_bytes(), "application/octet-stream")) for n in names
+    ]
+    response = httpx.post(f"{bundled_server.url}/predict", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    assert [p["digit"] for p in response.json()["predictions"]] == [1, 5, 1, 9]
+
+
 def jpeg(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="JPEG", quality=85)
