@@ -31,6 +31,9 @@ LINE_BAND = 0.04
 # A line along an edge painted over (`without_the_box`) runs along it from end to end: boxes and underlines in the
 # outside checks' images are inked along all of it in one row, a digit's stroke along a tight crop's edge is not.
 EDGE_TO_EDGE = 0.98
+# Nor when another edge has part of a line along it (`_partly_framed`: a run of ink along PARTIAL of it in its outer
+# three rows, a side with a gap, a comb field's ticks): that part was left and read as a 1.
+PARTIAL = 0.25
 
 
 def with_paper_margin(gray: np.ndarray, margin: int) -> np.ndarray:
@@ -95,7 +98,7 @@ def without_the_box(gray: np.ndarray) -> np.ndarray | None:
     then given paper around it (`cut_to_its_ink`), as one cut to its ink: of the outside check's 60 boxed digits
     where that rule was left out, 5 more were misread."""
     ends = _lines_along(gray, EDGE_TO_EDGE)
-    if all(end is None for end in ends):
+    if all(end is None for end in ends) or _partly_framed(gray, ends):
         return None
     top, bottom, left, right = (0 if end is None else end + 1 for end in ends)
     height, width = gray.shape
@@ -104,6 +107,24 @@ def without_the_box(gray: np.ndarray) -> np.ndarray | None:
     out = np.full_like(gray, float(np.median(gray)))
     out[top : height - bottom, left : width - right] = gray[top : height - bottom, left : width - right]
     return out
+
+
+def _partly_framed(gray: np.ndarray, ends: list[int | None]) -> bool:
+    """Whether an edge without a line from end to end has part of one along it: a run of ink along PARTIAL of it or
+    more in its outer three rows (a box's side with a gap in it, a comb field's ticks). Painting the other lines over
+    left that part to be read as a 1 (an outside check: "12" read "121", a comb's "50" read "1501")."""
+    inked = _inked(gray, float(np.median(gray)))
+    for end, side in zip(ends, (inked, inked[::-1], inked.T, inked.T[::-1])):
+        if end is None and max(_longest_run(row) for row in side[:3]) >= PARTIAL * side.shape[1]:
+            return True
+    return False
+
+
+def _longest_run(row: np.ndarray) -> int:
+    """The longest run of True in a row."""
+    padded = np.concatenate([[False], row, [False]]).astype(np.int8)
+    steps = np.flatnonzero(np.diff(padded))
+    return int((steps[1::2] - steps[::2]).max(initial=0))
 
 
 def _lines_along(gray: np.ndarray, length: float = 0.0) -> list[int | None]:

@@ -261,3 +261,16 @@ def test_a_small_number_in_a_drawn_box_is_read(bundled_server, sides):
     response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=60)
     assert response.status_code == 200, response.text
     assert [reading["text"] for reading in response.json()["readings"]] == truth
+
+
+def test_a_box_with_a_gap_and_a_comb_field_are_read_without_their_lines(bundled_server):
+    # The third outside check: once the lines along the edges from end to end were painted over, the side with a gap in
+    # it, or a comb field's ticks, were left and read as 1s ("12" read "121", "513" read "1513", "50" read "1501"). A
+    # frame with part of a line along another edge is now left to the photo path whole, as before.
+    names = ["box_with_a_gap_12.png", "box_with_a_gap_513.png", "comb_field_50.jpg"]
+    files = [
+        ("image", (n, (REPO_ROOT / "tests" / "fixtures" / n).read_bytes(), "application/octet-stream")) for n in names
+    ]
+    response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    assert [reading["text"] for reading in response.json()["readings"]] == ["12", "513", "50"]
