@@ -9,7 +9,7 @@ import numpy as np
 
 from app.imaging import ink, mnist
 from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
-from app.imaging.margins import CLEAN_PAPER, DIGIT_MARGIN, cut_to_its_ink, on_paper, without_the_box
+from app.imaging.margins import DIGIT_MARGIN, clean_paper_put_back, without_the_box
 from app.imaging.photo import photo_digit
 
 MIN_PHOTO_SIDE = 64  # smaller images are icons and digit crops, never photos of paper
@@ -66,9 +66,8 @@ def prepare(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepared:
     unboxed = without_the_box(gray) if path == "clean" else None
     gray = gray if unboxed is None else unboxed
     if clean:
-        level = cut_to_its_ink(gray, CLEAN_PAPER) if path == "clean" else None
-        if level is not None:  # its paper put back on every side, as on the photo path
-            gray = on_paper(gray, max(1, round(DIGIT_MARGIN * min(gray.shape))), level)
+        if path == "clean":  # cut to its ink: its paper put back on every side, as on the photo path
+            gray, _ = clean_paper_put_back(gray, DIGIT_MARGIN)
         found = ink.clean_ink(gray, lossy=image.format in LOSSY_FORMATS)
         if found is None:
             raise NoDigit("no_ink")

@@ -13,7 +13,7 @@ TIGHT_MARGIN = 0.6  # of a number frame's height, above and below it (`photo.cro
 # ink, or nearly: `cut_to_its_ink`) is given DIGIT_MARGIN of that side of paper on every side (`on_paper`; at 0.6, a
 # number's margin, three thin 1s at a scan's edge of 1000 read as 0s). Paper is even within EVEN_PAPER of full scale:
 # 0.004 or less in 90% of MNIST test digits cut to their ink (PNG, JPEG, WebP) and in bench/renderings.py's clean
-# scans, 0.012 or more in every phone photo there. Not when a line runs along an edge (`_edged`, a box drawn around
+# scans, 0.012 or more in every phone photo there. Not when a line runs along an edge (`framed`, a box drawn around
 # the digit): at most MAX_LINE of the shorter side thick, along FRAMED of the edge, with ink along at most THIN of it
 # in the LINE_BAND beyond.
 NEAR_EDGE = 0.08
@@ -68,7 +68,7 @@ def cut_to_its_ink(frame: np.ndarray, paper_share: float = PHOTO_PAPER) -> float
     `_even_paper`) that fills its frame, cut out to its ink or nearly: its ink (`_inked`) comes within NEAR_EDGE of
     the frame's shorter side of one of its edges; None when not. The photo path takes the frame's edges for paper
     around the digit. Photos are left as they are: their paper is not even, and a margin of one shade beside their
-    light's falloff was read as ink. So is a digit with a line along an edge (`_edged`: a form's cell cut out with its
+    light's falloff was read as ink. So is a digit with a line along an edge (`framed`: a form's cell cut out with its
     box): given paper around it, the box was read as a 0. `paper_share`: the least share of the outer tenth that is
     paper (CLEAN_PAPER for the clean path's images, never photos)."""
     paper = _even_paper(frame, paper_share)
@@ -83,10 +83,20 @@ def cut_to_its_ink(frame: np.ndarray, paper_share: float = PHOTO_PAPER) -> float
     return paper if margin <= NEAR_EDGE * min(height, width) else None
 
 
+def clean_paper_put_back(gray: np.ndarray, share: float) -> tuple[np.ndarray, int]:
+    """An image on the clean path (under 64 pixels, or digital) with `share` of its shorter side of its paper put back
+    on every side when it is cut to its ink (`cut_to_its_ink` with CLEAN_PAPER), and that margin (0: as it was)."""
+    level = cut_to_its_ink(gray, CLEAN_PAPER)
+    if level is None:
+        return gray, 0
+    margin = max(1, round(share * min(gray.shape)))
+    return on_paper(gray, margin, level), margin
+
+
 def framed(gray: np.ndarray) -> bool:
     """Whether a line runs along one of the frame's edges (`_lines_along`: a box drawn around the digit, a form's cell,
     or part of one)."""
-    return any(end is not None for end in _lines_along(gray))
+    return any(end is not None for end in _lines_along(_inked(gray, float(np.median(gray)))))
 
 
 def without_the_box(gray: np.ndarray) -> np.ndarray | None:
@@ -97,23 +107,23 @@ def without_the_box(gray: np.ndarray) -> np.ndarray | None:
     tight crop). None when there are none, or when they would leave no room for a digit. A digit close inside the box is
     then given paper around it (`cut_to_its_ink`), as one cut to its ink: of the outside check's 60 boxed digits
     where that rule was left out, 5 more were misread."""
-    ends = _lines_along(gray, EDGE_TO_EDGE)
-    if all(end is None for end in ends) or _partly_framed(gray, ends):
+    inked = _inked(gray, paper := float(np.median(gray)))
+    ends = _lines_along(inked, EDGE_TO_EDGE)
+    if all(end is None for end in ends) or _partly_framed(inked, ends):
         return None
     top, bottom, left, right = (0 if end is None else end + 1 for end in ends)
     height, width = gray.shape
     if top + bottom >= height // 2 or left + right >= width // 2:
         return None
-    out = np.full_like(gray, float(np.median(gray)))
+    out = np.full_like(gray, paper)
     out[top : height - bottom, left : width - right] = gray[top : height - bottom, left : width - right]
     return out
 
 
-def _partly_framed(gray: np.ndarray, ends: list[int | None]) -> bool:
+def _partly_framed(inked: np.ndarray, ends: list[int | None]) -> bool:
     """Whether an edge without a line from end to end has part of one along it: a run of ink along PARTIAL of it or
     more in its outer three rows (a box's side with a gap in it, a comb field's ticks). Painting the other lines over
     left that part to be read as a 1 (an outside check: "12" read "121", a comb's "50" read "1501")."""
-    inked = _inked(gray, float(np.median(gray)))
     for end, side in zip(ends, (inked, inked[::-1], inked.T, inked.T[::-1])):
         if end is None and max(_longest_run(row) for row in side[:3]) >= PARTIAL * side.shape[1]:
             return True
@@ -127,12 +137,11 @@ def _longest_run(row: np.ndarray) -> int:
     return int((steps[1::2] - steps[::2]).max(initial=0))
 
 
-def _lines_along(gray: np.ndarray, length: float = 0.0) -> list[int | None]:
+def _lines_along(inked: np.ndarray, length: float = 0.0) -> list[int | None]:
     """For each edge (top, bottom, left, right), how far in a line along it reaches, or None: from within two pixels of
     the edge, rows of ink along FRAMED of its length or more (one of them along `length` of it or more), at most
     MAX_LINE of the frame's shorter side thick, with ink along at most THIN of it in the LINE_BAND beyond them. A box's
-    lines may fill the outer tenth: ink is measured against the frame's median, mostly the paper inside the box."""
-    inked = _inked(gray, float(np.median(gray)))
+    lines may fill the outer tenth: `inked` is measured against the frame's median, mostly the paper inside the box."""
     band = max(2, round(LINE_BAND * min(inked.shape)))
     widest = max(band, round(MAX_LINE * min(inked.shape)))
     ends = []
