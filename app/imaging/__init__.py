@@ -2,7 +2,8 @@
 
 decode: format allow-list, pixel guard, luminance and alpha. ink: clean drawings and scans. photo: phone
 photos of paper (lighting, adaptive ink, ruled lines, choosing the digit). mnist: MNIST's 28x28 framing.
-digit: the one entry point for one digit, `preprocess_image`, and `NoDigit`. segment: a number into
+margins: paper put back round a crop, a box's lines painted over. digit: the one entry point for one digit,
+`preprocess_image`, and `NoDigit`. number_ink: a number's ink. segment: a number into
 candidate digits (`segment_number`). reading: the reading chosen from the model's probabilities
 (`read_number`)."""
 

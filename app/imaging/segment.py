@@ -15,25 +15,14 @@ import cv2
 import numpy as np
 
 from app.errors import TooManyCandidates, TooManyDigits
-from app.imaging import ink as clean
 from app.imaging import mnist
 from app.imaging.cuts import cut_paths
-from app.imaging.decode import DEFAULT_MAX_PIXELS, LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
-from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
+from app.imaging.decode import DEFAULT_MAX_PIXELS
 from app.imaging.line import line_image
-from app.imaging.margins import (
-    CLEAN_PAPER,
-    DIGIT_MARGIN,
-    TIGHT_MARGIN,
-    cut_to_its_ink,
-    on_paper,
-    with_paper_margin,
-    without_the_box,
-)
-from app.imaging.photo import cropped_tight, mnist_strokes, paper_ink, work_frame
+from app.imaging.number_ink import NUMBER_SIDE, NumberInk, find_ink
+from app.imaging.photo import mnist_strokes
 
-NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
-CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces
+__all__ = ["NUMBER_SIDE", "Candidate", "Cluster", "Segmented", "number_line", "segment_number"]
 SIGNIFICANT = 0.15  # pieces with this share of the biggest piece's ink set the writing's height
 DIRT = 0.15  # pieces smaller than this share of the writing's height are dots of dirt
 BAR = 0.25  # pieces less tall than this share of their width ...
@@ -100,14 +89,6 @@ class Segmented:
         return np.stack([c.pixels for c in self.candidates])
 
 
-@dataclass(frozen=True)
-class _Ink:
-    mask: np.ndarray  # uint8 pieces of strokes
-    ink: np.ndarray  # float32 strength, 0 on paper
-    photo: bool  # strokes brought to MNIST's width as on the photo path
-    scale: tuple[float, float]  # upload pixels per work pixel (x, y)
-
-
 def segment_number(
     data: bytes,
     *,
@@ -122,7 +103,7 @@ def segment_number(
     candidates than CANDIDATES_PER_DIGIT per digit (or `max_candidates`): a bound on the work it may cost.
     Pieces wider than `wide_piece` of their height are cut (FINER_WIDE_PIECE: the second look); the line is
     the same whatever `wide_piece` is."""
-    found = _find_ink(data, max_pixels)
+    found = find_ink(data, max_pixels)
     if isinstance(found, str):
         return Segmented(reason=found)
     clusters, line_height = _clusters(found.mask, found.ink, max_digits)
@@ -144,58 +125,11 @@ def segment_number(
 def number_line(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | None:
     """Only the line image `segment_number` gives its reading's line reader (None: no digit found), without
     cutting candidates: what training.line_reader trains on."""
-    found = _find_ink(data, max_pixels)
+    found = find_ink(data, max_pixels)
     if isinstance(found, str):
         return None
     clusters, line_height = _clusters(found.mask, found.ink, 32)
     return _line(found.ink, clusters, line_height) if clusters else None
-
-
-def _find_ink(data: bytes, max_pixels: int) -> _Ink | str:
-    """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason."""
-    image = decode(data, max_pixels)
-    gray, alpha = channels(image)
-    height, width = gray.shape
-    gray, alpha = shrink(gray, NUMBER_SIDE), None if alpha is None else shrink(alpha, NUMBER_SIDE)
-    canvas = alpha is not None and float(np.ptp(alpha)) > ALPHA_VARIES
-    margin = 0
-    if canvas and alpha is not None:
-        margin = canvas_margin(alpha, DIGIT_MARGIN)
-        gray = composite(gray, alpha, margin)
-    on_clean_path = canvas or min(gray.shape) < MIN_PHOTO_SIDE or clean.flat_border(gray)
-    unboxed = None if canvas else without_the_box(gray)  # a number in a drawn box (a form's field): its lines painted
-    gray = gray if unboxed is None else unboxed  # over
-    if on_clean_path:
-        level = None if canvas else cut_to_its_ink(gray, CLEAN_PAPER)
-        if level is not None:  # even paper close round the ink: paper put back on every side
-            margin = max(1, round(TIGHT_MARGIN * min(gray.shape)))
-            gray = on_paper(gray, margin, level)
-        strokes = clean.clean_ink(gray, lossy=image.format in LOSSY_FORMATS)
-        if strokes is None:
-            return "no_ink"
-        if margin:  # back to the image as uploaded: boxes are in its pixels
-            strokes, gray = strokes[margin:-margin, margin:-margin], gray[margin:-margin, margin:-margin]
-        mask = (strokes >= CLEAN_MASK).astype(np.uint8)
-        return _Ink(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
-    frame = work_frame(gray, NUMBER_SIDE)
-    paper = paper_ink(frame, number=True)
-    # Even paper (a digital image, a scan) close round the ink: its level.
-    level = cut_to_its_ink(frame) if paper.reason is None else None
-    even = level is not None
-    if even or (paper.reason is None and cropped_tight(paper.mask)):
-        margin = max(1, round(TIGHT_MARGIN * min(frame.shape)))
-        # On even paper, paper on every side (a single digit cut to its ink reaches the sides too); else above and
-        # below only, each edge's paper carried outward (`with_paper_margin`), printed lines still across the frame.
-        sides = margin if even else 0
-        inside = (slice(margin, margin + frame.shape[0]), slice(sides, sides + frame.shape[1]))
-        again = paper_ink(
-            on_paper(frame, margin, level) if level is not None else with_paper_margin(frame, margin), number=True
-        )
-        paper = replace(again, mask=again.mask[inside], ink=again.ink[inside], strength=again.strength[inside])
-        paper = paper if paper.mask.any() else replace(paper, reason=again.reason or "no_ink")
-    if paper.reason is not None:
-        return paper.reason
-    return _Ink(paper.mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
 
 
 def _line(ink: np.ndarray, clusters: list[tuple[slice, slice, np.ndarray]], line_height: float) -> np.ndarray:
@@ -272,7 +206,7 @@ def _clusters(
 
 
 def _cut_cluster(
-    found: _Ink,
+    found: NumberInk,
     columns: slice,
     rows: slice,
     labels: np.ndarray,
@@ -390,7 +324,7 @@ def _pieces_shape(labels: np.ndarray, count: int, wide_piece: float = WIDE_PIECE
 
 
 def _candidate(
-    found: _Ink,
+    found: NumberInk,
     part: np.ndarray,
     ink: np.ndarray,
     x0: int,

@@ -1,0 +1,81 @@
+"""Where a number's ink is (`find_ink`, for `app.imaging.segment`): the upload decoded and brought to the number's work
+size, then its ink found as for one digit, by the canvas, clean or photo path, with the paper put back around an image
+cut to its ink and a box's lines along its edges painted over (`app.imaging.margins`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from app.imaging import ink as clean
+from app.imaging.decode import LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
+from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
+from app.imaging.margins import (
+    DIGIT_MARGIN,
+    TIGHT_MARGIN,
+    clean_paper_put_back,
+    cut_to_its_ink,
+    on_paper,
+    with_paper_margin,
+    without_the_box,
+)
+from app.imaging.photo import cropped_tight, paper_ink, work_frame
+
+NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
+CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces
+
+
+@dataclass(frozen=True)
+class NumberInk:
+    """A number's ink at its work size, and how to map it back to the upload."""
+
+    mask: np.ndarray  # uint8 pieces of strokes
+    ink: np.ndarray  # float32 strength, 0 on paper
+    photo: bool  # strokes brought to MNIST's width as on the photo path
+    scale: tuple[float, float]  # upload pixels per work pixel (x, y)
+
+
+def find_ink(data: bytes, max_pixels: int) -> NumberInk | str:
+    """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason."""
+    image = decode(data, max_pixels)
+    gray, alpha = channels(image)
+    height, width = gray.shape
+    gray, alpha = shrink(gray, NUMBER_SIDE), None if alpha is None else shrink(alpha, NUMBER_SIDE)
+    canvas = alpha is not None and float(np.ptp(alpha)) > ALPHA_VARIES
+    margin = 0
+    if canvas and alpha is not None:
+        margin = canvas_margin(alpha, DIGIT_MARGIN)
+        gray = composite(gray, alpha, margin)
+    on_clean_path = canvas or min(gray.shape) < MIN_PHOTO_SIDE or clean.flat_border(gray)
+    unboxed = None if canvas else without_the_box(gray)  # a number in a drawn box (a form's field): its lines painted
+    gray = gray if unboxed is None else unboxed  # over
+    if on_clean_path:
+        if not canvas:  # even paper close round the ink: paper put back on every side
+            gray, margin = clean_paper_put_back(gray, TIGHT_MARGIN)
+        strokes = clean.clean_ink(gray, lossy=image.format in LOSSY_FORMATS)
+        if strokes is None:
+            return "no_ink"
+        if margin:  # back to the image as uploaded: boxes are in its pixels
+            strokes, gray = strokes[margin:-margin, margin:-margin], gray[margin:-margin, margin:-margin]
+        mask = (strokes >= CLEAN_MASK).astype(np.uint8)
+        return NumberInk(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
+    frame = work_frame(gray, NUMBER_SIDE)
+    paper = paper_ink(frame, number=True)
+    # Even paper (a digital image, a scan) close round the ink: its level.
+    level = cut_to_its_ink(frame) if paper.reason is None else None
+    even = level is not None
+    if even or (paper.reason is None and cropped_tight(paper.mask)):
+        margin = max(1, round(TIGHT_MARGIN * min(frame.shape)))
+        # On even paper, paper on every side (a single digit cut to its ink reaches the sides too); else above and
+        # below only, each edge's paper carried outward (`with_paper_margin`), printed lines still across the frame.
+        sides = margin if even else 0
+        inside = (slice(margin, margin + frame.shape[0]), slice(sides, sides + frame.shape[1]))
+        again = paper_ink(
+            on_paper(frame, margin, level) if level is not None else with_paper_margin(frame, margin), number=True
+        )
+        paper = replace(again, mask=again.mask[inside], ink=again.ink[inside], strength=again.strength[inside])
+        paper = paper if paper.mask.any() else replace(paper, reason=again.reason or "no_ink")
+    if paper.reason is not None:
+        return paper.reason
+    return NumberInk(paper.mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
