@@ -5,13 +5,14 @@ of a request to a version that has one."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from itertools import pairwise
 
 import httpx
 import numpy as np
 import pytest
 
 from app.imaging import ctc
-from app.imaging.line import HEIGHT, LINE_HEIGHT, PHASES, WIDTH, views
+from app.imaging.line import HEIGHT, LINE_HEIGHT, PHASES, WIDTH, line_image, views
 from app.imaging.reading import LINE_WEIGHT, finer_cuts_wanted, read_number
 from app.imaging.segment import FINER_WIDE_PIECE, Candidate, Cluster, Segmented, number_line, segment_number
 from app.main import create_app
@@ -40,6 +41,19 @@ def test_a_number_written_small_or_large_makes_about_the_same_line():
         assert LINE_HEIGHT - 3 <= len(rows) <= LINE_HEIGHT + 5 and abs(rows.mean() - HEIGHT / 2) <= 3, rows
         assert columns[0] <= 4 and columns[-1] < WIDTH // 2  # left-aligned: three digits in well under half
     assert np.corrcoef(small.ravel(), large.ravel())[0, 1] > 0.8
+
+
+def test_writing_smaller_than_the_line_is_enlarged_smoothly():
+    # An outside check: a "0397" 9 pixels tall was enlarged twice by repeating its pixels (OpenCV's INTER_AREA grows an
+    # image so), and the line reader, trained on lines only ever shrunk, read its blocky strokes as "17131771".
+    ink = np.zeros((29, 60), np.float32)
+    for n, index in enumerate([3, 2, 5]):
+        piece = ink_of(index, 9)
+        ink[10:19, 4 + 14 * n : 4 + 14 * n + piece.shape[1]] = piece
+    line = line_image(ink, 9.0)
+    rows = line[line.max(axis=1) > 0.05]
+    assert len(rows) >= LINE_HEIGHT
+    assert not any(np.array_equal(a, b) for a, b in pairwise(rows))
 
 
 def test_a_long_gap_is_shortened_and_marks_left_out_are_not_in_the_line():
