@@ -24,6 +24,10 @@ EVEN_PAPER = 0.01
 # (images under 64 pixels and digital ones, never photos), where a bold 0 cut into its strokes fills most of it.
 PHOTO_PAPER = 0.5
 CLEAN_PAPER = 0.25
+# On the photo path, a digit whose paper fills under half that strip (a bold digit cut into its strokes: an outside
+# check's large digital digits cut so, bold 0s read as 6s and 3s) is given paper too when a quarter of it is paper
+# within FLAT_PAPER, one grey level: a digital image's paper, not a photo's (at EVEN_PAPER a photo's shadow passed).
+FLAT_PAPER = 0.004
 MAX_LINE = 0.1
 FRAMED = 0.8
 THIN = 0.5
@@ -63,15 +67,15 @@ def _running_median(values: np.ndarray, window: int) -> np.ndarray:
     return result
 
 
-def cut_to_its_ink(frame: np.ndarray, paper_share: float = PHOTO_PAPER) -> float | None:
+def cut_to_its_ink(frame: np.ndarray, paper_share: float = PHOTO_PAPER, even: float = EVEN_PAPER) -> float | None:
     """The level of the paper around a single digit (or number) on even paper (a digital image's or a scan's:
     `_even_paper`) that fills its frame, cut out to its ink or nearly: its ink (`_inked`) comes within NEAR_EDGE of
     the frame's shorter side of one of its edges; None when not. The photo path takes the frame's edges for paper
     around the digit. Photos are left as they are: their paper is not even, and a margin of one shade beside their
     light's falloff was read as ink. So is a digit with a line along an edge (`framed`: a form's cell cut out with its
     box): given paper around it, the box was read as a 0. `paper_share`: the least share of the outer tenth that is
-    paper (CLEAN_PAPER for the clean path's images, never photos)."""
-    paper = _even_paper(frame, paper_share)
+    paper (CLEAN_PAPER for the clean path's images, never photos), within `even` (EVEN_PAPER, or FLAT_PAPER)."""
+    paper = _even_paper(frame, paper_share, even)
     if paper is None:
         return None
     inked = _inked(frame, paper)
@@ -170,18 +174,18 @@ def _inked(gray: np.ndarray, paper: float) -> np.ndarray:
     return inked
 
 
-def _even_paper(gray: np.ndarray, paper_share: float) -> float | None:
+def _even_paper(gray: np.ndarray, paper_share: float, even: float = EVEN_PAPER) -> float | None:
     """The level of the paper in the frame's outer tenth if it is of one shade, else None. The paper is at least
     `paper_share` of that strip (a digit cut to its ink reaches each edge in places); on the paper's side (the darker
     or lighter, whichever is narrower), from a tenth to six tenths of that share into it, the pixels lie within
-    EVEN_PAPER; its level is the percentile `paper_share` from that side (at PHOTO_PAPER, the median)."""
+    `even`; its level is the percentile `paper_share` from that side (at PHOTO_PAPER, the median)."""
     outer = _outer_tenth(gray)
     share = 100 * paper_share
     dark_low, dark_high, light_low, light_high = np.percentile(
         outer, [0.4 * share, 0.9 * share, 100 - 0.9 * share, 100 - 0.4 * share]
     )
     light, dark = light_high - light_low, dark_high - dark_low
-    if min(light, dark) >= EVEN_PAPER:
+    if min(light, dark) >= even:
         return None
     return float(np.percentile(outer, 100 - share if light <= dark else share))
 

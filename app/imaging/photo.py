@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from app.imaging.lines import remove_lines, subtract_lines
-from app.imaging.margins import DIGIT_MARGIN, cut_to_its_ink, on_paper
+from app.imaging.margins import CLEAN_PAPER, DIGIT_MARGIN, FLAT_PAPER, cut_to_its_ink, on_paper
 
 WORK_SIDE = 320  # the photo path's frame: a digit of 25% of it is still 80 pixels tall
 BACKGROUND_SHARE = 1 / 6  # closing kernel (at quarter scale) against the frame: wider than any stroke
@@ -68,6 +68,7 @@ def photo_digit(gray: np.ndarray) -> PhotoDigit:
     """Find the digit in a grayscale photo (float32 0..1)."""
     frame = work_frame(gray)
     level = cut_to_its_ink(frame)
+    level = cut_to_its_ink(frame, CLEAN_PAPER, FLAT_PAPER) if level is None else level  # a bold digit on digital paper
     if level is not None:  # paper put back around it on every side
         frame = work_frame(on_paper(frame, max(1, round(DIGIT_MARGIN * min(frame.shape))), level))
     found = paper_ink(frame)

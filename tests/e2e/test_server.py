@@ -103,6 +103,19 @@ def test_digits_in_thick_boxes_are_not_given_paper_around_the_box(bundled_server
     assert [p["digit"] for p in response.json()["predictions"]] == [5, 2, 7]
 
 
+def test_large_bold_digits_cut_into_their_strokes_are_read(bundled_server):
+    # The second outside check's large digital digits cut into their strokes' soft edge (PNG, JPEG, WebP): paper filled
+    # under half the frame's outer tenth, so the photo path put none back around them, and read their strokes'
+    # outlines (the two 0s as 6s, the 5 as a 3).
+    names = ["bold_cut_0.png", "bold_cut_0.jpg", "bold_cut_5.webp"]
+    files = [
+        ("image", (n, (REPO_ROOT / "tests" / "fixtures" / n).read_bytes(), "application/octet-stream")) for n in names
+    ]
+    response = httpx.post(f"{bundled_server.url}/predict", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    assert [p["digit"] for p in response.json()["predictions"]] == [0, 0, 5]
+
+
 def test_digits_on_flat_paper_close_to_the_edges_are_read(bundled_server):
     # The second outside check's digital images (flat paper, 9-13% of it round the digit, PNG, JPEG, WebP): the border
     # was one colour but for a few pixels of the digit's soft edge, so the photo path took them, and read a thick 1 as
