@@ -27,7 +27,7 @@ from tests.app.imaging_helpers import (
     shifted_correlation,
     upscaled,
 )
-from tests.app.number_helpers import ink_of
+from tests.app.number_helpers import in_a_row, ink_of
 from tests.conftest import REPO_ROOT
 
 # ---- images that already look like MNIST -------------------------------------------------------
@@ -378,6 +378,37 @@ def test_a_photo_of_a_digit_on_paper_gives_the_digit_without_lines_or_shadow(
     assert shifted_correlation(out, reference) > 0.75
     # Nothing of the printed lines or the shadow is left: no ink where the digit is not.
     assert (out[reference == 0] > 0.3).mean() < 0.05
+
+
+def _number_on_a_sheet(number: list[int], seed: int, height: int) -> tuple[bytes, np.ndarray]:
+    """A phone camera's whole frame (2400x1800) of a sheet with a small number on it: blotchy paper (its texture and
+    uneven light, 4% either way over 40-pixel blots), lit brighter to the right, camera noise, JPEG; and where its
+    strokes are."""
+    rng = np.random.default_rng(seed)
+    gray = in_a_row(number, height=height, gap=height // 3)[0].astype(np.float32) / 255
+    h, w = 1800, 2400
+    blots = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 40)
+    light = (0.8 + 0.15 * np.arange(w)[None, :] / w) * (1 + 0.04 * blots / blots.std())
+    ink = np.ones((h, w), np.float32)
+    y, x = int(rng.integers(100, h - 300)), int(rng.integers(100, w - gray.shape[1] - 100))
+    ink[y : y + gray.shape[0], x : x + gray.shape[1]] = gray
+    page = np.clip(225 * ink * light + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8)
+    return encode(Image.fromarray(page), "JPEG", quality=85), ink < 0.5
+
+
+@pytest.mark.parametrize("height", [48, 72])
+def test_a_small_number_on_a_whole_sheet_is_found_as_dark_ink(height: int) -> None:
+    # An outside check's phone frames (2000-4032 px, the number 5-40% of their width): the ink's polarity was decided
+    # by the strength of the frame's dark and light features at their 99.5th percentile, and a number's strokes are
+    # under 0.5% of such a frame: the paper's light blots won, and the paper round the digits was taken for chalk on
+    # a board (188 of its 725 images; 11 of these 20 sheets).
+    for seed in range(10):
+        data, strokes = _number_on_a_sheet([seed * 7 + j * 5 for j in range(2 + seed % 4)], seed, height)
+        frame = work_frame(np.asarray(Image.open(io.BytesIO(data)).convert("L"), np.float32) / 255)
+        mask = paper_ink(frame, number=True).mask > 0
+        size = (frame.shape[1], frame.shape[0])
+        inked = cv2.resize(strokes.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+        assert (mask & inked).sum() >= 0.9 * inked.sum(), seed
 
 
 @pytest.mark.parametrize("lines", ["plain", "ruled", "grid"])
