@@ -103,3 +103,15 @@ def bundled_server(tmp_path_factory):
 
 def newest_bundled_version() -> int:
     return max(int(p.name) for p in (BUNDLED_MODELS / "lenet5").iterdir() if p.name.isdigit())
+
+
+def answers_to_fixtures(url: str, route: str, names: list[str]) -> list[int | str | None]:
+    """The named files of tests/fixtures sent in one request to `route` ("predict" or "read") of the server at `url`:
+    each image's digit (/predict) or text (/read), in order."""
+    files = [
+        ("image", (n, (REPO_ROOT / "tests" / "fixtures" / n).read_bytes(), "application/octet-stream")) for n in names
+    ]
+    response = httpx.post(f"{url}/{route}", files=files, timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return [p["digit"] for p in body["predictions"]] if route == "predict" else [r["text"] for r in body["readings"]]

@@ -19,7 +19,7 @@ from PIL import Image
 
 from app.imaging import NO_DIGIT_REASONS
 from tests.conftest import FIXTURE_MNIST, REPO_ROOT, wait_until
-from tests.e2e.conftest import newest_bundled_version
+from tests.e2e.conftest import answers_to_fixtures, newest_bundled_version
 
 
 def png(array: np.ndarray) -> bytes:
@@ -93,14 +93,8 @@ def test_digits_in_thick_boxes_are_not_given_paper_around_the_box(bundled_server
     # The second outside check of the cut-to-its-ink rule (MNIST test digits 8696, 7994 and 6079, 4x, cut close and
     # boxed on 4, 3 and 2 sides by lines 4-6 pixels thick): the lines filled most of the image's outer tenth, the
     # rule took them for the paper, put paper around the box, and each read as a 0.
-    names = ["boxed_4_sides_5", "boxed_3_sides_2", "boxed_2_sides_7"]
-    files = [
-        ("image", (f"{n}.png", (REPO_ROOT / "tests" / "fixtures" / f"{n}.png").read_bytes(), "image/png"))
-        for n in names
-    ]
-    response = httpx.post(f"{bundled_server.url}/predict", files=files, timeout=60)
-    assert response.status_code == 200, response.text
-    assert [p["digit"] for p in response.json()["predictions"]] == [5, 2, 7]
+    names = ["boxed_4_sides_5.png", "boxed_3_sides_2.png", "boxed_2_sides_7.png"]
+    assert answers_to_fixtures(bundled_server.url, "predict", names) == [5, 2, 7]
 
 
 def test_large_bold_digits_cut_into_their_strokes_are_read(bundled_server):
@@ -108,12 +102,7 @@ def test_large_bold_digits_cut_into_their_strokes_are_read(bundled_server):
     # under half the frame's outer tenth, so the photo path put none back around them, and read their strokes'
     # outlines (the two 0s as 6s, the 5 as a 3).
     names = ["bold_cut_0.png", "bold_cut_0.jpg", "bold_cut_5.webp"]
-    files = [
-        ("image", (n, (REPO_ROOT / "tests" / "fixtures" / n).read_bytes(), "application/octet-stream")) for n in names
-    ]
-    response = httpx.post(f"{bundled_server.url}/predict", files=files, timeout=60)
-    assert response.status_code == 200, response.text
-    assert [p["digit"] for p in response.json()["predictions"]] == [0, 0, 5]
+    assert answers_to_fixtures(bundled_server.url, "predict", names) == [0, 0, 5]
 
 
 def test_digits_on_flat_paper_close_to_the_edges_are_read(bundled_server):
@@ -121,12 +110,7 @@ def test_digits_on_flat_paper_close_to_the_edges_are_read(bundled_server):
     # was one colour but for a few pixels of the digit's soft edge, so the photo path took them, and read a thick 1 as
     # the outline of its stroke (an 8 at 0.97), a 5 framed by its paper (a 2).
     names = ["flat_paper_037_1.png", "flat_paper_034_5.png", "flat_paper_002_1.jpg", "flat_paper_043_9.webp"]
-    files = [
-        ("image", (n, (REPO_ROOT / "tests" / "fixtures" / n).read_bytes(), "application/octet-stream")) for n in names
-    ]
-    response = httpx.post(f"{bundled_server.url}/predict", files=files, timeout=60)
-    assert response.status_code == 200, response.text
-    assert [p["digit"] for p in response.json()["predictions"]] == [1, 5, 1, 9]
+    assert answers_to_fixtures(bundled_server.url, "predict", names) == [1, 5, 1, 9]
 
 
 def jpeg(array: np.ndarray) -> bytes:
