@@ -152,12 +152,12 @@ def _dark_ink(dark: np.ndarray, light: np.ndarray) -> bool:
     First, when the strongest few pixels (FEW) of one polarity are CLEAR times as strong as the other's, that one: a
     phone camera's whole frame of a sheet with a small number on it (an outside check: 2000-4032 px, the number
     5-40% of the frame's width) holds fewer strokes than the 99.5th percentile needs, and the paper's light blots
-    won (188 of its 725 frames and crops decided wrong -> 11). No decision on the benches' images changes (seed 0:
+    won (192 of its 725 frames and crops decided wrong -> 6). No decision on the benches' images changes (seed 0:
     bench/read_accuracy.py's 1,800 numbers, 300 per row, and 300 of each bench/renderings.py digit rendering)."""
-    few = (float(np.percentile(dark, FEW)), float(np.percentile(light, FEW)))
-    if max(few) >= CLEAR * min(few):
-        return few[0] >= few[1]
-    strength = (float(np.percentile(dark, 99.5)), float(np.percentile(light, 99.5)))
+    (dark_strength, dark_few), (light_strength, light_few) = (np.percentile(f, [99.5, FEW]) for f in (dark, light))
+    if max(dark_few, light_few) >= CLEAR * min(dark_few, light_few):
+        return bool(dark_few >= light_few)
+    strength = (float(dark_strength), float(light_strength))
     if max(strength) <= POLARITY_TIE * min(strength):
         thickness = (_thickness(dark, strength[0]), _thickness(light, strength[1]))
         if min(thickness) > 0 and max(thickness) >= THINNER * min(thickness):
