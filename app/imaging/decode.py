@@ -10,7 +10,7 @@ import struct
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from app.errors import BadImage, ImageTooLarge
 from app.imaging.ink import MIN_CONTRAST
@@ -23,6 +23,8 @@ LOSSY_FORMATS = ("JPEG", "WEBP")
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError)
 
 WORK_SIDE = 512  # bigger images are box-averaged down first: a 20x20 result needs no more
+UPLOAD_SIZE = "lenet_serve_upload_size"  # the image's info key: (width, height) as uploaded (`upload_size`)
+_TURNED = (5, 6, 7, 8)  # EXIF orientations shown turned a quarter: width and height swap
 
 
 def decode(data: bytes, max_pixels: int) -> Image.Image:
@@ -40,7 +42,9 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
             if image.format == "JPEG":
                 image.draft(None, (WORK_SIDE, WORK_SIDE))  # decode big photos at 1/2..1/8 scale: much faster
             image.load()  # GIF, APNG and WebP load their first frame
+            turned = image.getexif().get(ExifTags.Base.Orientation) in _TURNED
             ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways plus a tag
+            image.info[UPLOAD_SIZE] = (height, width) if turned else (width, height)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge(_bomb_message(exc, max_pixels)) from exc
     except UnidentifiedImageError as exc:
@@ -48,6 +52,13 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
     except _DECODE_ERRORS as exc:
         raise BadImage(f"not a readable image: {exc}") from exc
     return image
+
+
+def upload_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of a `decode`d image as uploaded and shown (its EXIF orientation applied): a JPEG is decoded
+    smaller (its draft), and what is reported in pixels (a reading's boxes) is in the upload's."""
+    size: tuple[int, int] = image.info.get(UPLOAD_SIZE, image.size)
+    return size
 
 
 def _bomb_message(exc: Exception, max_pixels: int) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app.imaging import ink as clean
-from app.imaging.decode import LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink
+from app.imaging.decode import LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink, upload_size
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
 from app.imaging.margins import (
     DIGIT_MARGIN,
@@ -40,7 +40,7 @@ def find_ink(data: bytes, max_pixels: int) -> NumberInk | str:
     """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason."""
     image = decode(data, max_pixels)
     gray, alpha = channels(image)
-    height, width = gray.shape
+    width, height = upload_size(image)  # boxes are in its pixels
     gray, alpha = shrink(gray, NUMBER_SIDE), None if alpha is None else shrink(alpha, NUMBER_SIDE)
     canvas = alpha is not None and float(np.ptp(alpha)) > ALPHA_VARIES
     margin = 0

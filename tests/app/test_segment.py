@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from app.errors import TooManyDigits
 from app.imaging.reading import read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
-from tests.app.imaging_helpers import png
+from tests.app.imaging_helpers import encode, png
 from tests.app.number_helpers import (
     boxes_of,
     cropped_to_ink,
@@ -37,6 +38,22 @@ def test_separated_digits_one_cluster_each_left_to_right():
     reading = read_number(segmented, sure_of(segmented, boxes_of(placed), "7210"))
     assert reading.text == "7210" and reading.confidence == pytest.approx(0.99)
     assert [d.box for d in reading.digits] == found
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_a_large_jpegs_boxes_are_in_its_own_pixels(orientation):
+    # An outside check: a phone photo's JPEG is decoded at a half to an eighth of its size (PIL's draft, for speed),
+    # and the boxes were given in the pixels of that smaller image: "789" on a 1760x2346 photo boxed at half its place.
+    # The upload's pixels as shown (EXIF orientation applied, as the reading is).
+    placed = [(ink_of(i, 240), 300 + 500 * n, 480) for n, i in enumerate([0, 1, 2, 3])]  # 7 2 1 0
+    upright = Image.fromarray(page(placed, (1200, 2600)))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = upright if orientation == 1 else upright.rotate(90, expand=True)  # 6: turned back clockwise to show
+    segmented = segment_number(encode(stored, "JPEG", quality=90, exif=exif))
+    found = whole_boxes(segmented)
+    assert len(found) == 4
+    assert all(near(box, expected, 12) for box, expected in zip(found, boxes_of(placed))), (found, boxes_of(placed))
 
 
 @pytest.mark.parametrize("margin", [0, 2])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.app.imaging_helpers import png
-from tests.app.number_helpers import LABELS, cropped_to_ink, in_a_row, ink_of, touching
+from tests.app.number_helpers import LABELS, boxes_of, cropped_to_ink, in_a_row, ink_of, near, page, touching
 from tests.conftest import REPO_ROOT
 from tests.e2e.conftest import answers_to_fixtures
 
@@ -33,6 +33,21 @@ def test_readme_read_example(bundled_server):
     assert reading["text"] == "4021" and reading["confidence"] > 0.9
     xs = [d["box"][0] for d in reading["digits"]]
     assert xs == sorted(xs) and all(0 <= x < 285 for x in xs)  # left to right, inside the 285-pixel image
+
+
+def test_a_large_photos_boxes_are_in_its_own_pixels(bundled_server):
+    # An outside check: a phone photo's JPEG is decoded smaller (PIL's draft), and its digits' boxes were given in the
+    # smaller image's pixels, at half to an eighth of where the digits are.
+    placed = [(ink_of(i, 240), 300 + 500 * n, 480) for n, i in enumerate([0, 1, 2, 3])]  # 7 2 1 0
+    ok, data = cv2.imencode(".jpg", page(placed, (1200, 2600)), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    response = httpx.post(
+        f"{bundled_server.url}/read", files={"image": ("photo.jpg", data.tobytes(), "image/jpeg")}, timeout=30
+    )
+    assert ok and response.status_code == 200, response.text
+    (reading,) = response.json()["readings"]
+    assert reading["text"] == "7210", reading
+    found = [tuple(d["box"]) for d in reading["digits"]]
+    assert all(near(box, expected, 12) for box, expected in zip(found, boxes_of(placed))), (found, boxes_of(placed))
 
 
 @pytest.mark.parametrize(
