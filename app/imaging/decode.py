@@ -27,7 +27,9 @@ UPLOAD_SIZE = "lenet_serve_upload_size"  # the image's info key: (width, height)
 _TURNED = (5, 6, 7, 8)  # EXIF orientations shown turned a quarter: width and height swap
 
 
-def decode(data: bytes, max_pixels: int) -> Image.Image:
+def decode(data: bytes, max_pixels: int, *, side: int = WORK_SIDE, full: bool = False) -> Image.Image:
+    """The upload as an image, its EXIF orientation applied; a big JPEG decoded at 1/2..1/8 of its size (at least
+    `side` pixels each way) unless `full` (its own pixels: a closer look at a small part of it)."""
     if not data:
         raise BadImage("empty upload: expected an image file")
     try:
@@ -39,8 +41,8 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageTooLarge(f"image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted")
-            if image.format == "JPEG":
-                image.draft(None, (WORK_SIDE, WORK_SIDE))  # decode big photos at 1/2..1/8 scale: much faster
+            if image.format == "JPEG" and not full:
+                image.draft(None, (side, side))  # decode big photos at 1/2..1/8 scale: much faster
             image.load()  # GIF, APNG and WebP load their first frame
             turned = image.getexif().get(ExifTags.Base.Orientation) in _TURNED
             ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways plus a tag

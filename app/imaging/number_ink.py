@@ -4,6 +4,7 @@ cut to its ink and a box's lines along its edges painted over (`app.imaging.marg
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,10 +21,12 @@ from app.imaging.margins import (
     with_paper_margin,
     without_the_box,
 )
+from app.imaging.page import page_inside
 from app.imaging.photo import cropped_tight, paper_ink, work_frame
 
 NUMBER_SIDE = 1024  # work frame's longer side: twelve digits in a row keep ~80 pixels each
 CLEAN_MASK = 0.25  # clean-path ink (peak 1.0) at least this strong makes a digit's pieces
+Region = tuple[int, int, int, int]  # (x, y, width, height) in an upload's pixels as shown
 
 
 @dataclass(frozen=True)
@@ -34,13 +37,26 @@ class NumberInk:
     ink: np.ndarray  # float32 strength, 0 on paper
     photo: bool  # strokes brought to MNIST's width as on the photo path
     scale: tuple[float, float]  # upload pixels per work pixel (x, y)
+    origin: tuple[int, int] = (0, 0)  # the upload pixel (x, y) of the work frame's corner (a region's)
+    upload: tuple[int, int] = (0, 0)  # the whole upload's (width, height) as shown
 
 
-def find_ink(data: bytes, max_pixels: int) -> NumberInk | str:
-    """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason."""
-    image = decode(data, max_pixels)
+def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> NumberInk | str:
+    """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason. With
+    `region` ((x, y, width, height) in the upload's pixels as shown), that part of the upload, decoded at full size, as
+    if it were the upload (a closer look: app.imaging.closer)."""
+    image = decode(data, max_pixels, side=NUMBER_SIDE, full=region is not None)
     gray, alpha = channels(image)
-    width, height = upload_size(image)  # boxes are in its pixels
+    upload = width, height = upload_size(image)  # boxes are in its pixels
+    origin = (0, 0)
+    if region is not None:
+        x, y, width, height = region
+        x, y = min(max(x, 0), gray.shape[1] - 1), min(max(y, 0), gray.shape[0] - 1)
+        gray = gray[y : y + height, x : x + width]
+        alpha = None if alpha is None else alpha[y : y + height, x : x + width]
+        (height, width), origin = gray.shape, (x, y)
+    # the photo path brings it to NUMBER_SIDE by area: shrink's whole factor halved a 1,100-pixel photo
+    upload_gray = gray
     gray, alpha = shrink(gray, NUMBER_SIDE), None if alpha is None else shrink(alpha, NUMBER_SIDE)
     canvas = alpha is not None and float(np.ptp(alpha)) > ALPHA_VARIES
     margin = 0
@@ -59,8 +75,15 @@ def find_ink(data: bytes, max_pixels: int) -> NumberInk | str:
         if margin:  # back to the image as uploaded: boxes are in its pixels
             strokes, gray = strokes[margin:-margin, margin:-margin], gray[margin:-margin, margin:-margin]
         mask = (strokes >= CLEAN_MASK).astype(np.uint8)
-        return NumberInk(mask, strokes.astype(np.float32), False, (width / gray.shape[1], height / gray.shape[0]))
-    frame = work_frame(gray, NUMBER_SIDE)
+        scale = (width / gray.shape[1], height / gray.shape[0])
+        return NumberInk(mask, strokes.astype(np.float32), False, scale, origin, upload)
+    frame = work_frame(gray if unboxed is not None else upload_gray, NUMBER_SIDE)
+    scale = (width / frame.shape[1], height / frame.shape[0])
+    page = page_inside(frame)
+    if page is not None:  # a sheet on a desk: only the page is read
+        x, y, page_width, page_height = page
+        frame = frame[y : y + page_height, x : x + page_width]
+        origin = (origin[0] + math.floor(x * scale[0]), origin[1] + math.floor(y * scale[1]))
     paper = paper_ink(frame, number=True)
     # Even paper (a digital image, a scan) close round the ink: its level.
     level = cut_to_its_ink(frame) if paper.reason is None else None
@@ -78,4 +101,4 @@ def find_ink(data: bytes, max_pixels: int) -> NumberInk | str:
         paper = paper if paper.mask.any() else replace(paper, reason=again.reason or "no_ink")
     if paper.reason is not None:
         return paper.reason
-    return NumberInk(paper.mask, paper.ink, True, (width / frame.shape[1], height / frame.shape[0]))
+    return NumberInk(paper.mask, paper.ink, True, scale, origin, upload)

@@ -19,7 +19,7 @@ from app.imaging import mnist
 from app.imaging.cuts import cut_paths
 from app.imaging.decode import DEFAULT_MAX_PIXELS
 from app.imaging.line import line_image
-from app.imaging.number_ink import NUMBER_SIDE, NumberInk, find_ink
+from app.imaging.number_ink import NUMBER_SIDE, NumberInk, Region, find_ink
 from app.imaging.photo import mnist_strokes
 
 __all__ = ["NUMBER_SIDE", "Candidate", "Cluster", "Segmented", "number_line", "segment_number"]
@@ -80,6 +80,8 @@ class Segmented:
     reason: str | None = None
     # The number's ink as one line (app.imaging.line), for a version that also reads whole lines
     line: np.ndarray | None = field(default=None, repr=False)
+    scale: tuple[float, float] = (1.0, 1.0)  # upload pixels per work pixel (x, y), as NumberInk's
+    upload: tuple[int, int] = (0, 0)  # the whole upload's (width, height) as shown
 
     @property
     def pixels(self) -> np.ndarray:
@@ -97,13 +99,14 @@ def segment_number(
     max_candidates: int | None = None,
     masks: bool = False,
     wide_piece: float = WIDE_PIECE,
+    region: Region | None = None,
 ) -> Segmented:
     """Candidate digits of a number written on one line. Raises BadImage, ImageTooLarge, and
     TooManyDigits when the image holds more than `max_digits` separate clusters of ink, or would offer more
     candidates than CANDIDATES_PER_DIGIT per digit (or `max_candidates`): a bound on the work it may cost.
     Pieces wider than `wide_piece` of their height are cut (FINER_WIDE_PIECE: the second look); the line is
-    the same whatever `wide_piece` is."""
-    found = find_ink(data, max_pixels)
+    the same whatever `wide_piece` is. With `region`, that part of the upload at full size (`number_ink.find_ink`)."""
+    found = find_ink(data, max_pixels, region)
     if isinstance(found, str):
         return Segmented(reason=found)
     clusters, line_height = _clusters(found.mask, found.ink, max_digits)
@@ -111,7 +114,7 @@ def segment_number(
         return Segmented(reason="no_digit")
     if len(clusters) > max_digits:
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
-    out = Segmented(line=_line(found.ink, clusters, line_height))
+    out = Segmented(line=_line(found.ink, clusters, line_height), scale=found.scale, upload=found.upload)
     limit = CANDIDATES_PER_DIGIT * max_digits
     limit = limit if max_candidates is None else min(limit, max_candidates)
     for columns, rows, labels in clusters:
@@ -345,8 +348,8 @@ def _candidate(
     left, right = int(part_cols.min()), int(part_cols.max()) + 1
     sx, sy = found.scale
     box = (
-        math.floor((x0 + left) * sx),
-        math.floor((y0 + top) * sy),
+        math.floor((x0 + left) * sx) + found.origin[0],
+        math.floor((y0 + top) * sy) + found.origin[1],
         max(1, round((right - left) * sx)),
         max(1, round((bottom - top) * sy)),
     )

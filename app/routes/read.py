@@ -13,7 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import LimitsDep, RepositoryDep
 from app.errors import ServiceError, TooManyCandidates, TooManyDigits
+from app.imaging import closer
 from app.imaging.line import views
+from app.imaging.number_ink import Region
 from app.imaging.reading import Reading, finer_cuts_wanted, read_number
 from app.imaging.segment import CANDIDATES_PER_DIGIT, FINER_WIDE_PIECE, WIDE_PIECE, Segmented, segment_number
 from app.payloads import Limits, image_files_from_request
@@ -81,7 +83,8 @@ async def read_numbers(
         segmented.append(await _segment(where, data, limits, budget, whole))
         budget -= len(segmented[-1].candidates)
     served, readings, line_of = await _read(repository, model, version, segmented)
-    readings = await _second_look(repository, served, files, limits, budget, whole, readings, line_of)
+    readings, budget = await _second_look(repository, served, files, limits, budget, whole, readings, line_of)
+    readings = await _closer_look(repository, served, files, limits, budget, whole, readings, segmented)
     for (where, _), reading in zip(files, readings):
         if len(reading.digits) > limits.max_read_digits:
             raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
@@ -116,31 +119,70 @@ async def _second_look(
     whole: int,
     readings: list[Reading],
     line_of: dict[int, np.ndarray],
-) -> list[Reading]:
+    regions: list[Region | None] | None = None,
+) -> tuple[list[Reading], int]:
     """Where the line reader counts more digits than the reading found (finer_cuts_wanted), the image cut
     again with narrower pieces cut too (a 7 and a 1 touching), its new candidates read by the same version
     with the same line's frames (the line does not change). An image whose second look would pass the
-    request's budget keeps its first reading."""
+    request's budget keeps its first reading. Also what is left of the budget. `regions`: each image's, as the
+    first look read it (`_closer_look`)."""
     if not line_of:
-        return readings
+        return readings, budget
     # a beam search over each line's frames: off the event loop, as the readings are
     wanted = await run_in_threadpool(lambda: [finer_cuts_wanted(r, line_of.get(i)) for i, r in enumerate(readings)])
     looks: dict[int, Segmented] = {}
     for i, want in enumerate(wanted):
         if want:
             try:
-                looks[i] = await _segment(*files[i], limits, budget, whole, FINER_WIDE_PIECE)
+                region = None if regions is None else regions[i]
+                looks[i] = await _segment(*files[i], limits, budget, whole, FINER_WIDE_PIECE, region)
             except TooManyDigits:
                 continue
             budget -= len(looks[i].candidates)
     if not looks:
-        return readings
+        return readings, budget
     pixels = np.concatenate([look.pixels for look in looks.values()])
     _, probabilities = await repository.predict(served.name, served.version, pixels[..., None])
     lines = {j: line_of[i] for j, i in enumerate(looks)}
     second = await run_in_threadpool(_readings, list(looks.values()), probabilities, lines)
     looked = dict(zip(looks, second, strict=True))
-    return [looked.get(i, reading) for i, reading in enumerate(readings)]
+    return [looked.get(i, reading) for i, reading in enumerate(readings)], budget
+
+
+async def _closer_look(
+    repository: ModelRepository,
+    served: ServedVersion,
+    files: list[tuple[str, bytes]],
+    limits: Limits,
+    budget: int,
+    whole: int,
+    readings: list[Reading],
+    segmented: list[Segmented],
+) -> list[Reading]:
+    """Where an image's number is written small in a large upload (app.imaging.closer: a whole phone frame), that part
+    of the upload read again at its own resolution by the same version, as the first look read the image (its
+    candidates, its line, a second look), and that reading taken when it has digits. An image whose closer look would
+    pass the request's budget, or hold too many digits, keeps its first reading."""
+    regions = {i: found for i, look in enumerate(segmented) if (found := closer.region(look, readings[i])) is not None}
+    looks: dict[int, Segmented] = {}
+    for i, region in regions.items():
+        try:
+            looks[i] = await _segment(*files[i], limits, budget, whole, region=region)
+        except (TooManyDigits, TooManyCandidates):
+            continue
+        budget -= len(looks[i].candidates)
+    if not looks:
+        return readings
+    _, again, line_of = await _read(repository, served.name, served.version, list(looks.values()))
+    picked = [files[i] for i in looks]
+    again, _ = await _second_look(
+        repository, served, picked, limits, budget, whole, again, line_of, [regions[i] for i in looks]
+    )
+    closer_readings = dict(zip(looks, again, strict=True))
+    return [
+        closer_readings[i] if i in closer_readings and closer_readings[i].digits else reading
+        for i, reading in enumerate(readings)
+    ]
 
 
 def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: dict[int, np.ndarray]) -> list[Reading]:
@@ -153,14 +195,27 @@ def _readings(segmented: list[Segmented], probabilities: np.ndarray, line_of: di
 
 
 async def _segment(
-    where: str, data: bytes, limits: Limits, left: int, whole: int, wide_piece: float = WIDE_PIECE
+    where: str,
+    data: bytes,
+    limits: Limits,
+    left: int,
+    whole: int,
+    wide_piece: float = WIDE_PIECE,
+    region: Region | None = None,
 ) -> Segmented:
-    """One image's candidates, within what is `left` of the request's `whole` budget of them (`request_budget`)."""
+    """One image's candidates, within what is `left` of the request's `whole` budget of them (`request_budget`); with
+    `region`, those of that part of it (`_closer_look`)."""
     if left <= 0:
         raise TooManyDigits(_over_budget(where, whole))
     try:  # tens to hundreds of milliseconds of OpenCV per image: off the event loop
         return await run_in_threadpool(
-            partial(segment_number, max_digits=limits.max_read_digits, max_candidates=left, wide_piece=wide_piece),
+            partial(
+                segment_number,
+                max_digits=limits.max_read_digits,
+                max_candidates=left,
+                wide_piece=wide_piece,
+                region=region,
+            ),
             data,
             max_pixels=limits.max_image_pixels,
         )

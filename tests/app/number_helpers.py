@@ -92,3 +92,45 @@ def cropped_to_ink(gray: np.ndarray, margin: int) -> tuple[np.ndarray, tuple[int
     rows, cols = np.nonzero(gray < 200)
     top, left = max(int(rows.min()) - margin, 0), max(int(cols.min()) - margin, 0)
     return gray[top : rows.max() + margin + 1, left : cols.max() + margin + 1], (left, top)
+
+
+def whole_frame(number: list[int], seed: int, height: int, size: tuple[int, int] = (2268, 3024)) -> tuple[bytes, tuple]:
+    """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet with test digits `number` written
+    `height` pixels tall somewhere on it: blotchy paper (its texture and uneven light, 2% either way over 40-pixel
+    blots), lit brighter to the right, camera noise; and where each digit was drawn (`boxes_of`'s boxes)."""
+    rng = np.random.default_rng(seed)
+    gray, placed = in_a_row(number, height=height, gap=height // 3)
+    h, w = size
+    small = cv2.GaussianBlur(rng.normal(0, 1, (h // 8, w // 8)).astype(np.float32), (0, 0), 5)
+    blots = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    light = (0.8 + 0.15 * np.arange(w, dtype=np.float32)[None, :] / w) * (1 + 0.02 * blots / blots.std())
+    sheet = np.full((h, w), 255, np.uint8)
+    y, x = int(rng.integers(300, h - 300 - gray.shape[0])), int(rng.integers(300, w - 300 - gray.shape[1]))
+    sheet[y : y + gray.shape[0], x : x + gray.shape[1]] = gray
+    frame = 225 / 255 * sheet * light + rng.normal(0, 3, (h, w)).astype(np.float32)
+    ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return data.tobytes(), [(ink, px + x, py + y) for ink, px, py in placed]
+
+
+def sheet_on_a_desk(number: list[int], seed: int, height: int, size: tuple[int, int] = (2268, 3024)) -> bytes:
+    """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet lying on a dark desk, turned up to 8
+    degrees, the desk all round it (the sheet half the frame), with test digits `number` written `height` pixels tall
+    on the sheet; lit brighter to the right, camera noise."""
+    rng = np.random.default_rng(seed)
+    gray = in_a_row(number, height=height, gap=height // 3)[0]
+    h, w = size
+    sheet_h, sheet_w = int(h * rng.uniform(0.6, 0.75)), int(w * rng.uniform(0.6, 0.75))
+    sheet = np.full((sheet_h, sheet_w), 255, np.uint8)
+    y, x = int(rng.integers(80, sheet_h - 80 - gray.shape[0])), int(rng.integers(80, sheet_w - 80 - gray.shape[1]))
+    sheet[y : y + gray.shape[0], x : x + gray.shape[1]] = gray
+    turn = cv2.getRotationMatrix2D((sheet_w / 2, sheet_h / 2), float(rng.uniform(-8, 8)), 1.0)
+    turn[:, 2] += ((w - sheet_w) / 2 + rng.uniform(-0.08, 0.08) * w, (h - sheet_h) / 2 + rng.uniform(-0.08, 0.08) * h)
+    on_sheet = cv2.warpAffine(np.ones((sheet_h, sheet_w), np.float32), turn, (w, h)) > 0.5
+    paper = cv2.warpAffine(sheet.astype(np.float32), turn, (w, h))
+    desk = 40 + 8 * cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 6)
+    light = 0.85 + 0.1 * np.arange(w, dtype=np.float32)[None, :] / w
+    frame = np.where(on_sheet, 0.9 * paper * light, desk) + rng.normal(0, 3, (h, w)).astype(np.float32)
+    ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return data.tobytes()

@@ -1,0 +1,56 @@
+"""A sheet photographed on a desk (app.imaging.page): the page found in a work frame, and frames with no such page (paper
+filling the frame, lit unevenly or with a shadow across it; a board with chalk on it) left whole."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from app.imaging.page import page_inside
+
+
+def _desk_and_sheet(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 768x1024 work frame of a sheet turned up to 8 degrees on a dark desk, and where the sheet is."""
+    rng = np.random.default_rng(seed)
+    h, w = 768, 1024
+    sheet = np.zeros((h, w), np.uint8)
+    size = (int(w * rng.uniform(0.45, 0.75)), int(h * rng.uniform(0.45, 0.75)))
+    corners = cv2.boxPoints(((w / 2 + rng.uniform(-60, 60), h / 2), size, float(rng.uniform(-8, 8))))
+    cv2.fillPoly(sheet, [corners.astype(np.int32)], 1)
+    light = 0.75 + 0.15 * np.arange(w, dtype=np.float32)[None, :] / w
+    frame = np.where(sheet > 0, 0.9 * light, 0.15 + 0.03 * rng.normal(0, 1, (h, w))).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(frame, (0, 0), 1.0), 0, 1), sheet
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_page_of_a_sheet_on_a_desk_is_found(seed):
+    frame, sheet = _desk_and_sheet(seed)
+    found = page_inside(frame)
+    assert found is not None
+    x, y, width, height = found
+    assert sheet[y : y + height, x : x + width].all()  # all of it on the page ...
+    # ... and most of the page: an upright rectangle within a sheet turned 8 degrees holds about two thirds of it
+    assert width * height >= 0.6 * sheet.sum()
+
+
+def _paper(shadow: float, soft: float) -> np.ndarray:
+    """Paper filling a 768x1024 frame, lit unevenly (a gradient and vignetting), with a shadow across its left part
+    taking `shadow` of the light, its edge softened over `soft` of the frame."""
+    rows, cols = np.mgrid[0:768, 0:1024].astype(np.float32)
+    y, x = rows / 768 - 0.5, cols / 1024 - 0.5
+    light = (1 - 0.3 * (0.5 + x)) * (1 - 0.3 * (x**2 + y**2) * 2)
+    light *= 1 - shadow * (1 - np.clip((x + 0.1) / soft + 0.5, 0, 1))
+    return (0.85 * light).astype(np.float32)
+
+
+@pytest.mark.parametrize(("shadow", "soft"), [(0.0, 0.1), (0.55, 0.03), (0.55, 0.12), (0.7, 0.03)])
+def test_paper_filling_the_frame_has_no_page_to_find(shadow, soft):
+    # bench/renderings.py's photos: a shadow takes up to 55% of the light, softened over 3-12% of the frame
+    assert page_inside(_paper(shadow, soft)) is None
+
+
+def test_chalk_on_a_board_has_no_page_to_find():
+    board = np.full((768, 1024), 50, np.uint8)
+    cv2.putText(board, "4021", (200, 500), cv2.FONT_HERSHEY_SIMPLEX, 8, 230, 20)
+    assert page_inside(board.astype(np.float32) / 255) is None
