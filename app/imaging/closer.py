@@ -29,11 +29,12 @@ def region(segmented: Segmented, reading: Reading) -> Region | None:
     if scale < MORE_PIXELS or float(np.median(heights)) / segmented.scale[1] >= SMALL_WRITING:
         return None
     around = AROUND * max(heights)
-    width, height = segmented.upload
-    left = max(0, math.floor(min(d.box[0] for d in reading.digits) - around))
-    top = max(0, math.floor(min(d.box[1] for d in reading.digits) - around))
-    right = min(width, math.ceil(max(d.box[0] + d.box[2] for d in reading.digits) + around))
-    bottom = min(height, math.ceil(max(d.box[1] + d.box[3] for d in reading.digits) + around))
+    # within the part of the upload the first look read (a sheet on a desk: its page, whose edge was read as a 1)
+    x, y, width, height = segmented.area or (0, 0, *segmented.upload)
+    left = max(x, math.floor(min(d.box[0] for d in reading.digits) - around))
+    top = max(y, math.floor(min(d.box[1] for d in reading.digits) - around))
+    right = min(x + width, math.ceil(max(d.box[0] + d.box[2] for d in reading.digits) + around))
+    bottom = min(y + height, math.ceil(max(d.box[1] + d.box[3] for d in reading.digits) + around))
     # the region's own work frame must be finer than the first look's
     if max(1.0, max(right - left, bottom - top) / NUMBER_SIDE) * MORE_PIXELS > scale:
         return None

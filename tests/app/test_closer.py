@@ -23,6 +23,16 @@ def test_small_writing_in_a_large_upload_is_looked_at_closer_around_its_digits()
     assert (left + width, top + height) == (1150 + around, 2062 + around)
 
 
+def test_the_closer_look_stays_within_the_part_of_the_upload_read_first():
+    # A sheet on a desk is read from its page (app.imaging.page): a region reaching past it took in the page's edge, read
+    # as a 1 (an outside check's "3062" read "306211", "990380" read "1990380").
+    first = Segmented(scale=(4.0, 4.0), upload=(4032, 3024), area=(900, 1900, 2000, 800))
+    boxes = [(1000, 2000, 40, 60), (1060, 1995, 45, 62), (1120, 2004, 30, 58)]
+    left, top, width, height = closer.region(first, _read_at(boxes)) or (0, 0, 0, 0)
+    assert (left, top) == (900, 1900)  # not 1000 - 124 and 1995 - 124
+    assert (left + width, top + height) == (1150 + closer.AROUND * 62, 2062 + closer.AROUND * 62)
+
+
 def test_writing_large_enough_or_an_upload_with_no_more_pixels_is_not_looked_at_again():
     boxes = [(1000, 2000, 100, 160), (1120, 2000, 100, 160)]  # 40 work pixels tall
     assert closer.region(Segmented(scale=(4.0, 4.0), upload=(4032, 3024)), _read_at(boxes)) is None
