@@ -46,6 +46,11 @@ PIECES_PER_DIGIT = 8  # an image may hold at most this many pieces of ink (past 
 CANDIDATES_PER_DIGIT = 80  # an image may offer at most this many candidates per digit it may hold
 # The photo path closes gaps of 2.5% of its frame, where a digit is 25-60% of the frame tall.
 DIGIT_GAP = 0.06  # so a digit's own gaps are closed up to this share of its height
+# A part's strokes are closed and thickened (`photo.mnist_strokes`) at most this many pixels on its longer side, then
+# fitted to MNIST's 20: the work grows with the fourth power of the side (a 700-pixel part cost 0.2 s, at 320 10 ms).
+# Writing is a tenth of that; parts this large are a page's edge or a shadow's taken for ink, on a whole phone frame
+# (a frame of an outside check took 26 s). No part of bench/read_accuracy.py's seed-0 table is this large.
+LARGEST_PART = 320
 
 
 @dataclass(frozen=True)
@@ -339,10 +344,10 @@ def _candidate(
     part_cols: np.ndarray,
 ) -> Candidate:
     """A part as the model sees it (as one digit on its path), with its box in upload pixels."""
-    mask = part.astype(np.uint8)
+    mask, ink, part_height = _at_most(part.astype(np.uint8), ink, part_rows, part_cols, LARGEST_PART)
     if found.photo:
         # Bridge the gaps in a photo's strokes (faint ink, or a printed line's ink taken out): this digit's only.
-        gap = max(3, round(DIGIT_GAP * (np.ptp(part_rows) + 1)) | 1)
+        gap = max(3, round(DIGIT_GAP * part_height) | 1)
         closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
         strokes = mnist_strokes(closed, ink)
     else:  # a pen's thin strokes are brought to MNIST's width too: the model doubts thin ones
@@ -357,3 +362,24 @@ def _candidate(
         max(1, round((bottom - top) * sy)),
     )
     return Candidate(mnist.fit_and_centre(strokes), box)
+
+
+def _at_most(
+    mask: np.ndarray, ink: np.ndarray, rows: np.ndarray, cols: np.ndarray, side: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """A part's mask and ink, and its height, as they are; or, when it is over `side` pixels on its longer side, its box
+    (with room round it for closing its gaps) shrunk to that size by area, the mask where it covers a quarter of a pixel."""
+    height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+    extent = max(height, width)
+    if extent <= side:
+        return mask, ink, float(height)
+    room = round(DIGIT_GAP * extent) + 2
+    top, left = max(int(rows.min()) - room, 0), max(int(cols.min()) - room, 0)
+    box = (slice(top, int(rows.max()) + 1 + room), slice(left, int(cols.max()) + 1 + room))
+    scale = side / extent
+    crop_mask = mask[box]
+    crop_ink = ink[box] * (cv2.dilate(crop_mask, np.ones((3, 3), np.uint8)) > 0)  # as `mnist_strokes` keeps it
+    size = (max(1, round(crop_mask.shape[1] * scale)), max(1, round(crop_mask.shape[0] * scale)))
+    shrunk = cv2.resize(crop_mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    small_ink = cv2.resize(crop_ink.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    return (shrunk >= 0.25).astype(np.uint8), small_ink, float(height * scale)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from app.errors import TooManyDigits
+from app.imaging import segment
 from app.imaging.reading import read_number
 from app.imaging.segment import Candidate, Cluster, Segmented, segment_number
 from tests.app.imaging_helpers import encode, png
@@ -352,3 +353,30 @@ def test_two_narrow_touching_digits_are_cut_only_at_the_second_look():
             probabilities[index, 1] = 0.99
     assert read_number(first, np.full((1, 10), 0.1, np.float32)).text == ""  # the pair whole, doubted
     assert read_number(finer, probabilities).text == "11"
+
+
+@pytest.mark.parametrize("medium", ["scan", "photo"])
+def test_a_very_large_part_is_worked_smaller_and_looks_the_same_to_the_model(medium, monkeypatch):
+    # Parts over LARGEST_PART pixels (a page's edge or a shadow taken for ink on a whole phone frame) are closed and
+    # thickened at that size: the work grows with the fourth power of the side (a frame took 26 s). A digit that
+    # large (written across a photo) must look the same to the model either way.
+    placed = [(ink_of(i, 430), 60 + 420 * n, 40) for n, i in enumerate([1, 4])]  # 2 4
+    gray = page(placed, (520, 900)).astype(np.float32)
+    if medium == "photo":  # light falling off across it, a little noise: the photo path
+        gray = gray * np.linspace(0.95, 0.7, gray.shape[1])[None, :] + np.random.default_rng(3).normal(0, 2, gray.shape)
+    data = encode(Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)), "JPEG" if medium == "photo" else "PNG")
+    bounded, bound = segment_number(data), segment.LARGEST_PART
+    monkeypatch.setattr(segment, "LARGEST_PART", 10**6)
+    unbounded = segment_number(data)
+    digits = [c for c in unbounded.candidates if any(near(c.box, box, 12) for box in boxes_of(placed))]
+    assert len(digits) >= 2 and all(max(c.box[2:]) > bound for c in digits)  # the test reaches the bound
+    for candidate in digits:  # the same part (its box) among the bounded ones, the same image but for a pixel's shift
+        same = [_shifted_difference(c.pixels, candidate.pixels) for c in bounded.candidates if c.box == candidate.box]
+        assert same and min(same) < 0.02, (candidate.box, same)
+
+
+def _shifted_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """The mean absolute difference of two 28x28 images, `a` shifted up to a pixel either way (the centre of mass
+    rounded the other way)."""
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    return min(float(np.abs(np.roll(a, shift, axis=(0, 1)) - b).mean()) for shift in shifts)
