@@ -113,10 +113,14 @@ def whole_frame(number: list[int], seed: int, height: int, size: tuple[int, int]
     return data.tobytes(), [(ink, px + x, py + y) for ink, px, py in placed]
 
 
-def sheet_on_a_desk(number: list[int], seed: int, height: int, size: tuple[int, int] = (2268, 3024)) -> bytes:
+def sheet_on_a_desk(
+    number: list[int], seed: int, height: int, size: tuple[int, int] = (2268, 3024), shadow: float = 0.0
+) -> bytes:
     """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet lying on a dark desk, turned up to 8
     degrees, the desk all round it (the sheet half the frame), with test digits `number` written `height` pixels tall
-    on the sheet; lit brighter to the right, camera noise."""
+    on the sheet; lit brighter to the right, camera noise. With `shadow`, a soft shadow (a hand, the phone) across half
+    the frame, through its middle third at any angle, takes that share of the light, its edge softened over 3-9% of the
+    frame."""
     rng = np.random.default_rng(seed)
     gray = in_a_row(number, height=height, gap=height // 3)[0]
     h, w = size
@@ -130,7 +134,13 @@ def sheet_on_a_desk(number: list[int], seed: int, height: int, size: tuple[int, 
     paper = cv2.warpAffine(sheet.astype(np.float32), turn, (w, h))
     desk = 40 + 8 * cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 6)
     light = 0.85 + 0.1 * np.arange(w, dtype=np.float32)[None, :] / w
-    frame = np.where(on_sheet, 0.9 * paper * light, desk) + rng.normal(0, 3, (h, w)).astype(np.float32)
+    shade = np.float32(1)
+    if shadow:
+        rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+        angle = rng.uniform(0, 2 * np.pi)
+        distance = np.cos(angle) * (cols / w - 0.5) + np.sin(angle) * (rows / h - 0.5) - rng.uniform(-0.15, 0.15)
+        shade = 1 - shadow / (1 + np.exp(-distance / rng.uniform(0.03, 0.09)))
+    frame = np.where(on_sheet, 0.9 * paper * light, desk) * shade + rng.normal(0, 3, (h, w)).astype(np.float32)
     ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok
     return data.tobytes()

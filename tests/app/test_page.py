@@ -54,3 +54,44 @@ def test_chalk_on_a_board_has_no_page_to_find():
     board = np.full((768, 1024), 50, np.uint8)
     cv2.putText(board, "4021", (200, 500), cv2.FONT_HERSHEY_SIMPLEX, 8, 230, 20)
     assert page_inside(board.astype(np.float32) / 255) is None
+
+
+def _shadow_across(frame: np.ndarray, seed: int, depth: float) -> np.ndarray:
+    """`frame` with a soft shadow (a hand, the phone) across a half of it, desk and sheet alike: a half-plane through
+    the frame's middle third at any angle, taking `depth` of the light, its edge softened over 3-9% of the frame."""
+    rng = np.random.default_rng(seed + 100)
+    rows, cols = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]].astype(np.float32)
+    y, x = rows / frame.shape[0] - 0.5, cols / frame.shape[1] - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    distance = np.cos(angle) * x + np.sin(angle) * y - rng.uniform(-0.15, 0.15)
+    inside = 1 / (1 + np.exp(-distance / rng.uniform(0.03, 0.09)))
+    return (frame * (1 - depth * inside)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_sheet_on_a_desk_with_a_shadow_across_it_is_found(seed):
+    # An outside check's frames: a shadow across the sheet took its shaded part below Otsu's threshold (the page was
+    # its lit part, then not convex), and the page's edge in the shade steps less than the lit page stands above the
+    # desk. The page is found at a second threshold, and its edge is sharp against the light a little further either
+    # side of it.
+    frame, sheet = _desk_and_sheet(seed)
+    found = page_inside(_shadow_across(frame, seed, 0.55))
+    assert found is not None
+    x, y, width, height = found
+    assert sheet[y : y + height, x : x + width].all()
+    assert width * height >= 0.6 * sheet.sum()
+
+
+def test_a_printed_line_nearly_across_the_sheet_leaves_the_page_whole():
+    # An outside check's notebook sheet: its margin line, as dark as the desk at the page's threshold down its top half,
+    # cut a slit into the page, and the rectangle read was the page below the slit (the number was above it).
+    frame, sheet = _desk_and_sheet(0)
+    cols = np.flatnonzero(sheet.any(axis=0))
+    x = int(cols[0] + 0.3 * (cols[-1] - cols[0]))
+    rows = np.flatnonzero(sheet[:, x])
+    frame[: rows[0] + int(0.6 * (rows[-1] - rows[0])), x - 1 : x + 2] = 0.15
+    found = page_inside(frame)
+    assert found is not None
+    x, y, width, height = found
+    assert sheet[y : y + height, x : x + width].all()
+    assert width * height >= 0.6 * sheet.sum()
