@@ -4,6 +4,7 @@ model as one batch, and lets the probabilities pick each reading."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -61,6 +62,25 @@ READ_BODY = {
 }
 
 
+@dataclass
+class _Looks:
+    """What every look at a request's images shares: the repository, the images, the limits, and the request's budget of
+    candidate digits (`request_budget`: `whole`, and what is `left` of it as each look segments an image)."""
+
+    repository: ModelRepository
+    files: list[tuple[str, bytes]]
+    limits: Limits
+    whole: int
+    left: int
+
+    async def segment(self, i: int, wide_piece: float = WIDE_PIECE, region: Region | None = None) -> Segmented:
+        """Image `i`'s candidates (`_segment`), taken from what is left of the budget."""
+        where, data = self.files[i]
+        found = await _segment(where, data, self.limits, self.left, self.whole, wide_piece, region)
+        self.left -= len(found.candidates)
+        return found
+
+
 @router.post("/read", response_model=ReadResponse, responses=ERROR_RESPONSES, openapi_extra={"requestBody": READ_BODY})
 async def read_numbers(
     request: Request,
@@ -77,14 +97,11 @@ async def read_numbers(
     repository.admit(model)  # shed load before reading the body when the queue is full
     files = await image_files_from_request(request, limits)
     whole = request_budget(repository.settings.max_queue_images, limits)  # its candidates go to the model at once
-    budget = whole
-    segmented = []
-    for where, data in files:
-        segmented.append(await _segment(where, data, limits, budget, whole))
-        budget -= len(segmented[-1].candidates)
+    looks = _Looks(repository, files, limits, whole, whole)
+    segmented = [await looks.segment(i) for i in range(len(files))]
     served, readings, line_of = await _read(repository, model, version, segmented)
-    readings, budget = await _second_look(repository, served, files, limits, budget, whole, readings, line_of)
-    readings = await _closer_look(repository, served, files, limits, budget, whole, readings, segmented)
+    readings = await _second_look(looks, served, readings, line_of)
+    readings = await _closer_look(looks, served, readings, segmented)
     for (where, _), reading in zip(files, readings):
         if len(reading.digits) > limits.max_read_digits:
             raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
@@ -111,74 +128,60 @@ async def _read(
 
 
 async def _second_look(
-    repository: ModelRepository,
+    looks: _Looks,
     served: ServedVersion,
-    files: list[tuple[str, bytes]],
-    limits: Limits,
-    budget: int,
-    whole: int,
     readings: list[Reading],
     line_of: dict[int, np.ndarray],
+    which: list[int] | None = None,
     regions: list[Region | None] | None = None,
-) -> tuple[list[Reading], int]:
+) -> list[Reading]:
     """Where the line reader counts more digits than the reading found (finer_cuts_wanted), the image cut
     again with narrower pieces cut too (a 7 and a 1 touching), its new candidates read by the same version
     with the same line's frames (the line does not change). An image whose second look would pass the
-    request's budget keeps its first reading. Also what is left of the budget. `regions`: each image's, as the
-    first look read it (`_closer_look`)."""
+    request's budget keeps its first reading. `which`: the request's images the readings are of (all, in order);
+    `regions`: the part of each that the first look read (`_closer_look`)."""
     if not line_of:
-        return readings, budget
+        return readings
     # a beam search over each line's frames: off the event loop, as the readings are
     wanted = await run_in_threadpool(lambda: [finer_cuts_wanted(r, line_of.get(i)) for i, r in enumerate(readings)])
-    looks: dict[int, Segmented] = {}
+    finer: dict[int, Segmented] = {}
     for i, want in enumerate(wanted):
         if want:
             try:
                 region = None if regions is None else regions[i]
-                looks[i] = await _segment(*files[i], limits, budget, whole, FINER_WIDE_PIECE, region)
+                finer[i] = await looks.segment(i if which is None else which[i], FINER_WIDE_PIECE, region)
             except TooManyDigits:
                 continue
-            budget -= len(looks[i].candidates)
-    if not looks:
-        return readings, budget
-    pixels = np.concatenate([look.pixels for look in looks.values()])
-    _, probabilities = await repository.predict(served.name, served.version, pixels[..., None])
-    lines = {j: line_of[i] for j, i in enumerate(looks)}
-    second = await run_in_threadpool(_readings, list(looks.values()), probabilities, lines)
-    looked = dict(zip(looks, second, strict=True))
-    return [looked.get(i, reading) for i, reading in enumerate(readings)], budget
+    if not finer:
+        return readings
+    pixels = np.concatenate([look.pixels for look in finer.values()])
+    _, probabilities = await looks.repository.predict(served.name, served.version, pixels[..., None])
+    lines = {j: line_of[i] for j, i in enumerate(finer)}
+    second = await run_in_threadpool(_readings, list(finer.values()), probabilities, lines)
+    looked = dict(zip(finer, second, strict=True))
+    return [looked.get(i, reading) for i, reading in enumerate(readings)]
 
 
 async def _closer_look(
-    repository: ModelRepository,
-    served: ServedVersion,
-    files: list[tuple[str, bytes]],
-    limits: Limits,
-    budget: int,
-    whole: int,
-    readings: list[Reading],
-    segmented: list[Segmented],
+    looks: _Looks, served: ServedVersion, readings: list[Reading], segmented: list[Segmented]
 ) -> list[Reading]:
     """Where an image's number is written small in a large upload (app.imaging.closer: a whole phone frame), that part
     of the upload read again at its own resolution by the same version, as the first look read the image (its
     candidates, its line, a second look), and that reading taken when it has digits. An image whose closer look would
     pass the request's budget, or hold too many digits, keeps its first reading."""
     regions = {i: found for i, look in enumerate(segmented) if (found := closer.region(look, readings[i])) is not None}
-    looks: dict[int, Segmented] = {}
+    closer_looks: dict[int, Segmented] = {}
     for i, region in regions.items():
         try:
-            looks[i] = await _segment(*files[i], limits, budget, whole, region=region)
+            closer_looks[i] = await looks.segment(i, region=region)
         except (TooManyDigits, TooManyCandidates):
             continue
-        budget -= len(looks[i].candidates)
-    if not looks:
+    if not closer_looks:
         return readings
-    _, again, line_of = await _read(repository, served.name, served.version, list(looks.values()))
-    picked = [files[i] for i in looks]
-    again, _ = await _second_look(
-        repository, served, picked, limits, budget, whole, again, line_of, [regions[i] for i in looks]
-    )
-    closer_readings = dict(zip(looks, again, strict=True))
+    _, again, line_of = await _read(looks.repository, served.name, served.version, list(closer_looks.values()))
+    which = list(closer_looks)
+    again = await _second_look(looks, served, again, line_of, which, [regions[i] for i in which])
+    closer_readings = dict(zip(closer_looks, again, strict=True))
     return [
         closer_readings[i] if i in closer_readings and closer_readings[i].digits else reading
         for i, reading in enumerate(readings)
