@@ -173,18 +173,6 @@ def _line_paths(
     if not accept.any():
         return []
     rows, inside = rows[accept], inside[accept]
-    # Hough answers a printed line again at slightly other angles (fewer votes; candidates come by votes):
-    # with `once`, a copy within `apart` (default: `thin`) of a line already kept, on average, is dropped.
-    apart = thin if apart is None else apart
-    kept: list[int] = []
-    for index in range(len(rows)):
-        if kept and once:
-            both = inside[index] & inside[kept]
-            distance = (np.abs(rows[index] - rows[kept]) * both).sum(axis=1)
-            if ((distance < apart * both.sum(axis=1)) & (both.sum(axis=1) > 0)).any():
-                continue
-        kept.append(index)
-    rows, inside = rows[kept], inside[kept]
     # Thickness: the median run of mask pixels across the line, where the line is in the mask.
     reach = np.arange(1, LINE_REACH + 1)
     up = mask[np.clip(rows[..., None] - reach, 0, height - 1), xs[:, None]] > 0
@@ -195,4 +183,18 @@ def _line_paths(
     usable = on_line.any(axis=1)
     widths = np.full(len(rows), thin + 1, np.int64)
     widths[usable] = np.round(np.nanmedian(runs[usable], axis=1)).astype(np.int64)
-    return [(rows[i], inside[i], int(widths[i])) for i in range(len(rows)) if widths[i] <= thin]
+    # Hough answers a printed line again at slightly other angles (fewer votes; candidates come by votes):
+    # with `once`, a copy within `apart` (default: `thin`) of a line already kept, on average, is dropped; and within
+    # twice the kept line's width, LINE_MIN_PIXELS at least: a whole phone frame's rules, 3 pixels thick and 28 apart,
+    # were within 3% of its side of each other, and every other one was left in the ink.
+    apart = thin if apart is None else apart
+    kept: list[int] = []
+    for index in range(len(rows)):
+        if kept and once:
+            both = inside[index] & inside[kept]
+            distance = (np.abs(rows[index] - rows[kept]) * both).sum(axis=1)
+            near = np.minimum(apart, np.maximum(LINE_MIN_PIXELS, 2 * widths[kept]))
+            if ((distance < near * both.sum(axis=1)) & (both.sum(axis=1) > 0)).any():
+                continue
+        kept.append(index)
+    return [(rows[i], inside[i], int(widths[i])) for i in kept if widths[i] <= thin]

@@ -94,10 +94,13 @@ def cropped_to_ink(gray: np.ndarray, margin: int) -> tuple[np.ndarray, tuple[int
     return gray[top : rows.max() + margin + 1, left : cols.max() + margin + 1], (left, top)
 
 
-def whole_frame(number: list[int], seed: int, height: int, size: tuple[int, int] = (2268, 3024)) -> tuple[bytes, tuple]:
+def whole_frame(
+    number: list[int], seed: int, height: int, size: tuple[int, int] = (2268, 3024), rules: int = 0
+) -> tuple[bytes, tuple]:
     """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet with test digits `number` written
     `height` pixels tall somewhere on it: blotchy paper (its texture and uneven light, 2% either way over 40-pixel
-    blots), lit brighter to the right, camera noise; and where each digit was drawn (`boxes_of`'s boxes)."""
+    blots), lit brighter to the right, camera noise; and where each digit was drawn (`boxes_of`'s boxes). `rules`:
+    notebook paper, its printed rules (grey, 5 pixels thick) that many pixels apart."""
     rng = np.random.default_rng(seed)
     gray, placed = in_a_row(number, height=height, gap=height // 3)
     h, w = size
@@ -105,8 +108,11 @@ def whole_frame(number: list[int], seed: int, height: int, size: tuple[int, int]
     blots = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     light = (0.8 + 0.15 * np.arange(w, dtype=np.float32)[None, :] / w) * (1 + 0.02 * blots / blots.std())
     sheet = np.full((h, w), 255, np.uint8)
+    for row in range(int(rng.integers(0, rules)), h, rules) if rules else ():
+        cv2.line(sheet, (0, row), (w - 1, row + 6), 150, 5)
     y, x = int(rng.integers(300, h - 300 - gray.shape[0])), int(rng.integers(300, w - 300 - gray.shape[1]))
-    sheet[y : y + gray.shape[0], x : x + gray.shape[1]] = gray
+    window = sheet[y : y + gray.shape[0], x : x + gray.shape[1]]
+    np.minimum(window, gray, out=window)
     frame = 225 / 255 * sheet * light + rng.normal(0, 3, (h, w)).astype(np.float32)
     ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok

@@ -74,6 +74,23 @@ def test_a_stroke_along_a_printed_line_stays_when_the_lines_ink_is_taken_out():
     assert unlined[bar > 0].all()
 
 
+def test_every_rule_of_a_whole_frames_notebook_page_is_taken_out():
+    # An outside check's whole phone frames of notebook paper, 1,024 pixels across in the work frame: rules 3 pixels
+    # thick and 28 apart were within 3% of its side (31 pixels) of each other, so each was taken for another's copy
+    # in Hough's answers and every other rule was left in the ink, read as 2s and 1s or as no digit.
+    lines = np.zeros((768, 1024), np.uint8)
+    for y in range(20, 768, 28):
+        cv2.line(lines, (0, y), (1023, y + 4), 1, 3)
+    strokes = np.zeros_like(lines)
+    for x in range(300, 700, 60):
+        cv2.line(strokes, (x, 330), (x + 8, 380), 1, 4)
+    only_lines = (lines > 0) & (cv2.dilate(strokes, np.ones((9, 9), np.uint8)) == 0)
+    ink, mask = photographed(lines, strokes)
+    _, unlined = subtract_lines(ink, mask, np.full(ink.shape, LOW, np.float32))
+    assert unlined[only_lines].mean() < 0.05
+    assert unlined[strokes > 0].mean() > 0.95
+
+
 def test_lines_as_thick_as_a_share_of_a_low_frames_width_are_taken_out():
     # A tight photo of a number is wide and low: ruled lines 7 pixels thick are more than 3% of its 160-pixel
     # height (so for /predict a band, not a printed line) but less than 3% of its 480-pixel width.
