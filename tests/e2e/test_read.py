@@ -359,59 +359,55 @@ def test_a_small_number_in_a_whole_phone_frame_is_read_at_the_uploads_own_resolu
     # Outside checks' whole phone frames with a number written small on the sheet: in the 1,024-pixel work frame (a
     # JPEG's draft: 1,176 here) its digits were 15-30 pixels tall, their strokes a pixel or two and the paper's blots
     # as large, and read as strings of 1s ("1411" read "11141111111111110"). 2 of these 12 before.
-    files, truth = [], []
-    for seed in range(12):
-        number = [(seed * 37 + j * 11) % 10000 for j in range(2 + seed % 5)]
-        data, _ = whole_frame(number, seed, height=36, size=(1764, 2352))
-        files.append(("image", (f"{seed}.jpg", data, "image/jpeg")))
-        truth.append("".join(str(LABELS[i]) for i in number))
-    response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=120)
-    assert response.status_code == 200, response.text
-    texts = [reading["text"] for reading in response.json()["readings"]]
-    assert sum(text == right for text, right in zip(texts, truth)) >= 10, list(zip(texts, truth))
+    numbers = [_number(seed, 37, 11) for seed in range(12)]
+    frames = [whole_frame(number, seed, height=36, size=(1764, 2352))[0] for seed, number in enumerate(numbers)]
+    right, read = _frames_read_right(bundled_server.url, frames, numbers)
+    assert right >= 10, read
 
 
 def test_a_number_on_a_sheet_lying_on_a_desk_is_read_from_the_page(bundled_server):
     # A fifth outside check's frames of a sheet on a desk, the desk all round it (the sheet half the frame, turned up to
     # 8 degrees): the desk was taken for paper, and the page's edge and a band inside it for ink, read as 1s ("7753"
     # read "11"; 1 of its 100 right). 0 of these 8 before.
-    files, truth = [], []
-    for seed in range(8):
-        number = [(seed * 41 + j * 13) % 10000 for j in range(2 + seed % 5)]
-        files.append(("image", (f"{seed}.jpg", sheet_on_a_desk(number, seed, height=60), "image/jpeg")))
-        truth.append("".join(str(LABELS[i]) for i in number))
-    response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=120)
-    assert response.status_code == 200, response.text
-    texts = [reading["text"] for reading in response.json()["readings"]]
-    assert sum(text == right for text, right in zip(texts, truth)) >= 7, list(zip(texts, truth))
+    numbers = [_number(seed, 41, 13) for seed in range(8)]
+    frames = [sheet_on_a_desk(number, seed, height=60) for seed, number in enumerate(numbers)]
+    right, read = _frames_read_right(bundled_server.url, frames, numbers)
+    assert right >= 7, read
 
 
 def test_a_number_on_a_sheet_on_a_desk_under_a_shadow_is_read_from_the_whole_page(bundled_server):
     # An outside check's frames of a sheet on a desk with a shadow across it (a hand, the phone): the shaded part of the
     # page fell below the page finder's threshold, and the page read was its lit part, or none ("80109784" read "51" in
     # 26 s, "0609" as no digit). A shadow taking 60% of the light here: 2 of these 8 before.
-    files, truth = [], []
-    for seed in range(8):
-        number = [(seed * 41 + j * 13) % 10000 for j in range(2 + seed % 5)]
-        files.append(("image", (f"{seed}.jpg", sheet_on_a_desk(number, seed, height=60, shadow=0.6), "image/jpeg")))
-        truth.append("".join(str(LABELS[i]) for i in number))
-    response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=120)
-    assert response.status_code == 200, response.text
-    texts = [reading["text"] for reading in response.json()["readings"]]
-    assert sum(text == right for text, right in zip(texts, truth)) >= 5, list(zip(texts, truth))
+    numbers = [_number(seed, 41, 13) for seed in range(8)]
+    frames = [sheet_on_a_desk(number, seed, height=60, shadow=0.6) for seed, number in enumerate(numbers)]
+    right, read = _frames_read_right(bundled_server.url, frames, numbers)
+    assert right >= 5, read
 
 
 def test_a_number_on_a_whole_frame_of_notebook_paper_is_read_without_its_rules(bundled_server):
     # Outside checks' whole phone frames of notebook paper: in the 1,024-pixel work frame the rules were 28 pixels
     # apart, within 3% of its side of each other, so every other rule was taken for a copy of the one above it and
     # left in the ink, read as 2s ("5936" read "2"). Rules 64 pixels apart in a 2352x1764 frame: 1 of these 8 before.
-    files, truth = [], []
-    for seed in range(8):
-        number = [(seed * 29 + j * 17) % 10000 for j in range(2 + seed % 5)]
-        data, _ = whole_frame(number, seed, height=40, size=(1764, 2352), rules=64)
-        files.append(("image", (f"{seed}.jpg", data, "image/jpeg")))
-        truth.append("".join(str(LABELS[i]) for i in number))
-    response = httpx.post(f"{bundled_server.url}/read", files=files, timeout=120)
+    numbers = [_number(seed, 29, 17) for seed in range(8)]
+    frames = [
+        whole_frame(number, seed, height=40, size=(1764, 2352), rules=64)[0] for seed, number in enumerate(numbers)
+    ]
+    right, read = _frames_read_right(bundled_server.url, frames, numbers)
+    assert right >= 6, read
+
+
+def _number(seed: int, step: int, stride: int) -> list[int]:
+    """Test digits' indices of a number of 2-6 digits, drawn from `seed`."""
+    return [(seed * step + j * stride) % 10000 for j in range(2 + seed % 5)]
+
+
+def _frames_read_right(url: str, frames: list[bytes], numbers: list[list[int]]) -> tuple[int, list[tuple[str, str]]]:
+    """The JPEG frames to /read in one request: how many are read as their numbers (test digits' indices), and each
+    (read, truth)."""
+    files = [("image", (f"{i}.jpg", data, "image/jpeg")) for i, data in enumerate(frames)]
+    response = httpx.post(f"{url}/read", files=files, timeout=120)
     assert response.status_code == 200, response.text
     texts = [reading["text"] for reading in response.json()["readings"]]
-    assert sum(text == right for text, right in zip(texts, truth)) >= 6, list(zip(texts, truth))
+    truth = ["".join(str(LABELS[i]) for i in number) for number in numbers]
+    return sum(text == right for text, right in zip(texts, truth)), list(zip(texts, truth))
