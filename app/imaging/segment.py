@@ -49,7 +49,8 @@ DIGIT_GAP = 0.06  # so a digit's own gaps are closed up to this share of its hei
 # A part's strokes are closed and thickened (`photo.mnist_strokes`) at most this many pixels on its longer side, then
 # fitted to MNIST's 20: the work grows with the fourth power of the side (a 700-pixel part cost 0.2 s, at 320 10 ms).
 # Writing is a tenth of that; parts this large are a page's edge or a shadow's taken for ink, on a whole phone frame
-# (a frame of an outside check took 26 s). No part of bench/read_accuracy.py's seed-0 table is this large.
+# (a frame of an outside check took 26 s). No part of bench/read_accuracy.py's seed-0 separated canvases and scans is
+# this large (at most 277 pixels); its touching rows' whole clusters are, and its table reads the same (bench/README.md).
 LARGEST_PART = 320
 
 
