@@ -22,7 +22,7 @@ AROUND = 2.0  # the region: the reading's digits' box, and this many times their
 def region(segmented: Segmented, reading: Reading) -> Region | None:
     """Where to look closer at an upload's number (in its pixels as shown), or None: written large enough, or the upload
     has no more pixels to give there."""
-    if not reading.digits:
+    if not reading.digits or segmented.area is None:
         return None
     scale = min(segmented.scale)
     heights = [digit.box[3] for digit in reading.digits]
@@ -30,7 +30,7 @@ def region(segmented: Segmented, reading: Reading) -> Region | None:
         return None
     around = AROUND * max(heights)
     # within the part of the upload the first look read (a sheet on a desk: its page, whose edge was read as a 1)
-    x, y, width, height = segmented.area or (0, 0, *segmented.upload)
+    x, y, width, height = segmented.area
     left = max(x, math.floor(min(d.box[0] for d in reading.digits) - around))
     top = max(y, math.floor(min(d.box[1] for d in reading.digits) - around))
     right = min(x + width, math.ceil(max(d.box[0] + d.box[2] for d in reading.digits) + around))

@@ -38,7 +38,6 @@ class NumberInk:
     photo: bool  # strokes brought to MNIST's width as on the photo path
     scale: tuple[float, float]  # upload pixels per work pixel (x, y)
     origin: tuple[int, int] = (0, 0)  # the upload pixel (x, y) of the work frame's corner (a region's)
-    upload: tuple[int, int] = (0, 0)  # the whole upload's (width, height) as shown
 
 
 def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> NumberInk | str:
@@ -47,7 +46,7 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
     if it were the upload (a closer look: app.imaging.closer)."""
     image = decode(data, max_pixels, side=NUMBER_SIDE, full=region is not None)
     gray, alpha = channels(image)
-    upload = width, height = upload_size(image)  # boxes are in its pixels
+    width, height = upload_size(image)  # boxes are in its pixels
     origin = (0, 0)
     if region is not None:
         x, y, width, height = region
@@ -76,7 +75,7 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
             strokes, gray = strokes[margin:-margin, margin:-margin], gray[margin:-margin, margin:-margin]
         mask = (strokes >= CLEAN_MASK).astype(np.uint8)
         scale = (width / gray.shape[1], height / gray.shape[0])
-        return NumberInk(mask, strokes.astype(np.float32), False, scale, origin, upload)
+        return NumberInk(mask, strokes.astype(np.float32), False, scale, origin)
     frame = work_frame(gray if unboxed is not None else upload_gray, NUMBER_SIDE)
     scale = (width / frame.shape[1], height / frame.shape[0])
     page = page_inside(frame)
@@ -101,4 +100,4 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
         paper = paper if paper.mask.any() else replace(paper, reason=again.reason or "no_ink")
     if paper.reason is not None:
         return paper.reason
-    return NumberInk(paper.mask, paper.ink, True, scale, origin, upload)
+    return NumberInk(paper.mask, paper.ink, True, scale, origin)

@@ -87,8 +87,7 @@ class Segmented:
     # The number's ink as one line (app.imaging.line), for a version that also reads whole lines
     line: np.ndarray | None = field(default=None, repr=False)
     scale: tuple[float, float] = (1.0, 1.0)  # upload pixels per work pixel (x, y), as NumberInk's
-    upload: tuple[int, int] = (0, 0)  # the whole upload's (width, height) as shown
-    area: Region | None = None  # the part of it read, in its pixels (a sheet on a desk: within its page)
+    area: Region | None = None  # the part of the upload read, in its pixels (all of it; a sheet on a desk: its page)
 
     @property
     def pixels(self) -> np.ndarray:
@@ -123,7 +122,7 @@ def segment_number(
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
     (sx, sy), (x, y) = found.scale, found.origin
     area = (x, y, round(found.mask.shape[1] * sx), round(found.mask.shape[0] * sy))
-    out = Segmented(line=_line(found.ink, clusters, line_height), scale=found.scale, upload=found.upload, area=area)
+    out = Segmented(line=_line(found.ink, clusters, line_height), scale=found.scale, area=area)
     limit = CANDIDATES_PER_DIGIT * max_digits
     limit = limit if max_candidates is None else min(limit, max_candidates)
     for columns, rows, labels in clusters:

@@ -140,13 +140,19 @@ def sheet_on_a_desk(
     paper = cv2.warpAffine(sheet.astype(np.float32), turn, (w, h))
     desk = 40 + 8 * cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 6)
     light = 0.85 + 0.1 * np.arange(w, dtype=np.float32)[None, :] / w
-    shade = np.float32(1)
-    if shadow:
-        rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
-        angle = rng.uniform(0, 2 * np.pi)
-        distance = np.cos(angle) * (cols / w - 0.5) + np.sin(angle) * (rows / h - 0.5) - rng.uniform(-0.15, 0.15)
-        shade = 1 - shadow / (1 + np.exp(-distance / rng.uniform(0.03, 0.09)))
+    shade = shadow_across((h, w), rng, shadow) if shadow else np.float32(1)
     frame = np.where(on_sheet, 0.9 * paper * light, desk) * shade + rng.normal(0, 3, (h, w)).astype(np.float32)
     ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok
     return data.tobytes()
+
+
+def shadow_across(shape: tuple[int, int], rng: np.random.Generator, depth: float) -> np.ndarray:
+    """The light a soft shadow (a hand, the phone) leaves across half a frame of `shape` (height, width): a half-plane
+    through the frame's middle third at any angle, taking `depth` of the light, its edge softened over 3-9% of it."""
+    h, w = shape
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    distance = np.cos(angle) * (cols / w - 0.5) + np.sin(angle) * (rows / h - 0.5) - rng.uniform(-0.15, 0.15)
+    light: np.ndarray = 1 - depth / (1 + np.exp(-distance / rng.uniform(0.03, 0.09)))
+    return light

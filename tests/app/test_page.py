@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.imaging.page import page_inside
+from tests.app.number_helpers import shadow_across
 
 
 def _desk_and_sheet(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,18 +57,6 @@ def test_chalk_on_a_board_has_no_page_to_find():
     assert page_inside(board.astype(np.float32) / 255) is None
 
 
-def _shadow_across(frame: np.ndarray, seed: int, depth: float) -> np.ndarray:
-    """`frame` with a soft shadow (a hand, the phone) across a half of it, desk and sheet alike: a half-plane through
-    the frame's middle third at any angle, taking `depth` of the light, its edge softened over 3-9% of the frame."""
-    rng = np.random.default_rng(seed + 100)
-    rows, cols = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]].astype(np.float32)
-    y, x = rows / frame.shape[0] - 0.5, cols / frame.shape[1] - 0.5
-    angle = rng.uniform(0, 2 * np.pi)
-    distance = np.cos(angle) * x + np.sin(angle) * y - rng.uniform(-0.15, 0.15)
-    inside = 1 / (1 + np.exp(-distance / rng.uniform(0.03, 0.09)))
-    return (frame * (1 - depth * inside)).astype(np.float32)
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_a_sheet_on_a_desk_with_a_shadow_across_it_is_found(seed):
     # An outside check's frames: a shadow across the sheet took its shaded part below Otsu's threshold (the page was
@@ -75,7 +64,8 @@ def test_a_sheet_on_a_desk_with_a_shadow_across_it_is_found(seed):
     # desk. The page is found at a second threshold, and its edge is sharp against the light a little further either
     # side of it.
     frame, sheet = _desk_and_sheet(seed)
-    found = page_inside(_shadow_across(frame, seed, 0.55))
+    shaded = (frame * shadow_across(frame.shape, np.random.default_rng(seed + 100), 0.55)).astype(np.float32)
+    found = page_inside(shaded)
     assert found is not None
     x, y, width, height = found
     assert sheet[y : y + height, x : x + width].all()
