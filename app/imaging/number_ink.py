@@ -94,7 +94,9 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
         sides = margin if even else 0
         inside = (slice(margin, margin + frame.shape[0]), slice(sides, sides + frame.shape[1]))
         again = paper_ink(
-            on_paper(frame, margin, level) if level is not None else with_paper_margin(frame, margin), number=True
+            on_paper(frame, margin, level) if level is not None else with_paper_margin(frame, margin),
+            number=True,
+            padded=margin,
         )
         paper = replace(again, mask=again.mask[inside], ink=again.ink[inside], strength=again.strength[inside])
         paper = paper if paper.mask.any() else replace(paper, reason=again.reason or "no_ink")

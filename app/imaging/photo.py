@@ -87,13 +87,14 @@ def photo_digit(gray: np.ndarray) -> PhotoDigit:
     return PhotoDigit(mnist_strokes(chosen, found.ink))
 
 
-def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
+def paper_ink(gray: np.ndarray, number: bool = False, padded: int = 0) -> PaperInk:
     """The ink in a work frame (`work_frame`) of a photo or scan of paper: lighting flattened, the ink's
     polarity chosen, camera noise thresholded by the local paper level, the frame's edge and printed
     lines dropped. `number`: a number written across the frame (POST /read): the paper's closing is a share
     of the frame's shorter side (of the longer one, it would span whole digits and their loops), and the
     printed lines' own ink is taken out of the ink map (`subtract_lines`) rather than their pixels out of the
-    mask. /predict keeps the single-digit behaviour, whose accuracy tables were measured with it."""
+    mask. /predict keeps the single-digit behaviour, whose accuracy tables were measured with it. `padded`: rows
+    of paper put above and below the frame (`subtract_lines`)."""
     extent = min(gray.shape) if number else None
     # Dark ink on paper, or chalk on a board: whichever way has the stronger strokes once the lighting is
     # flattened (before, a shadow can hold more of the frame's darkest pixels than ink), or on a tie the
@@ -112,7 +113,7 @@ def paper_ink(gray: np.ndarray, number: bool = False) -> PaperInk:
     band = max(1, round(EDGE_BAND * min(mask.shape)))
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0  # the flattening is least sure there
     if number:
-        smooth, mask = subtract_lines(smooth, mask, low, edge_band=band)
+        smooth, mask = subtract_lines(smooth, mask, low, edge_band=band, padded=padded)
     else:
         mask = remove_lines(mask)
     strength = smooth / low

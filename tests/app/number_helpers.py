@@ -95,12 +95,20 @@ def cropped_to_ink(gray: np.ndarray, margin: int) -> tuple[np.ndarray, tuple[int
 
 
 def whole_frame(
-    number: list[int], seed: int, height: int, size: tuple[int, int] = (2268, 3024), rules: int = 0
+    number: list[int],
+    seed: int,
+    height: int,
+    size: tuple[int, int] = (2268, 3024),
+    rules: int = 0,
+    squares: int = 0,
+    low: bool = False,
 ) -> tuple[bytes, tuple]:
     """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet with test digits `number` written
     `height` pixels tall somewhere on it: blotchy paper (its texture and uneven light, 2% either way over 40-pixel
     blots), lit brighter to the right, camera noise; and where each digit was drawn (`boxes_of`'s boxes). `rules`:
-    notebook paper, its printed rules (grey, 5 pixels thick) that many pixels apart."""
+    notebook paper, its printed rules (grey, 5 pixels thick) that many pixels apart. `squares`: squared paper, its grid's
+    lines (grey, 3 pixels thick, leaning a little as a photo's perspective leaves them) that many pixels apart. `low`:
+    the number written at the sheet's lower edge, as low as the frame (its last 1%)."""
     rng = np.random.default_rng(seed)
     gray, placed = in_a_row(number, height=height, gap=height // 3)
     h, w = size
@@ -110,7 +118,11 @@ def whole_frame(
     sheet = np.full((h, w), 255, np.uint8)
     for row in range(int(rng.integers(0, rules)), h, rules) if rules else ():
         cv2.line(sheet, (0, row), (w - 1, row + 6), 150, 5)
+    for step in range(int(rng.integers(0, squares)), max(h, w), squares) if squares else ():
+        cv2.line(sheet, (0, step), (w - 1, step + 9), 175, 3)
+        cv2.line(sheet, (step, 0), (step - 7, h - 1), 175, 3)
     y, x = int(rng.integers(300, h - 300 - gray.shape[0])), int(rng.integers(300, w - 300 - gray.shape[1]))
+    y = h - gray.shape[0] - h // 100 if low else y
     window = sheet[y : y + gray.shape[0], x : x + gray.shape[1]]
     np.minimum(window, gray, out=window)
     frame = 225 / 255 * sheet * light + rng.normal(0, 3, (h, w)).astype(np.float32)

@@ -85,6 +85,31 @@ def test_ones_in_a_photo_cut_close_around_the_number_are_not_taken_for_margin_li
     assert ok and len(found) == 6 and all(near(box, want, 7) for box, want in zip(found, expected)), (found, expected)
 
 
+@pytest.mark.parametrize(("cell", "margin"), [(60, 2), (60, 4), (92, 4)])
+def test_the_lines_of_squared_paper_go_when_the_number_is_cut_close(cell, margin):
+    # An outside check's phone frames of squared paper with the number at the frame's edge: a number cut close is
+    # read again with paper put above and below it, and there its grid's lines down, ending at that paper, were never
+    # taken for printed lines (each was read as a 1: "707" read "11118"). In that frame, lines down are looked for
+    # in the photo itself, and no thicker than 3% of its height (a digit's strokes there are as tall as the frame).
+    # Cells 0.7 and 1.1 of the digits' height (the check's squared paper: 0.55-1.25); at half, the lines across,
+    # crossing every digit, are still left (main's reading as well). A box may hold a stub of a line (10 pixels).
+    gray, placed = in_a_row([0, 1, 2, 3, 4, 5])  # 7 2 1 0 4 1
+    crop, (x, y) = cropped_to_ink(np.pad(gray, 60, constant_values=255), margin)
+    h, w = crop.shape
+    grid = np.full((h * 4, w * 4), 255, np.uint8)  # drawn at 4x and shrunk: lines about 1.5 pixels wide
+    for left in np.arange(13.3, w, cell):
+        cv2.line(grid, (int(left * 4), 0), (int((left - 1.5) * 4), h * 4 - 1), 165, 7)
+    for top in np.arange(25.5, h, cell):
+        cv2.line(grid, (0, int(top * 4)), (w * 4 - 1, int((top + 1) * 4)), 165, 7)
+    sheet = cv2.resize(grid, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    noisy = 0.85 * np.minimum(sheet, crop) + np.random.default_rng(0).normal(0, 2, crop.shape)
+    ok, jpeg = cv2.imencode(".jpg", np.clip(noisy, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    expected = [(bx - x + 60, by - y + 60, bw, bh) for bx, by, bw, bh in boxes_of(placed)]
+    segmented = segment_number(jpeg.tobytes())
+    found = whole_boxes(segmented)
+    assert ok and len(found) == 6 and all(near(box, want, 10) for box, want in zip(found, expected)), (found, expected)
+
+
 def test_digits_of_different_heights_and_a_wavy_baseline():
     placed = [(ink_of(0, 60), 40, 100), (ink_of(1, 110), 160, 40), (ink_of(4, 80), 300, 70)]
     segmented = segment_number(png(page(placed)))
