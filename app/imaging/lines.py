@@ -80,7 +80,7 @@ def subtract_lines(
     With these and `_centred`'s second fits, in-process: an outside check's whole frames 622 -> 635 of 725 (squared
     paper 37 -> 50 of 70; 16 mended, 3 broken), another's 573 -> 577 of 600 (ruled 94 -> 98, none broken), the two
     before them, 4,733 small crops, 4560 -> 4568 (boxes' lines down; none broken); bench/read_accuracy.py's seed 0,
-    photos: separated 946 -> 947 of 1000, touching 838 -> 839."""
+    photos: separated 946 -> 947 of 1000, touching 838 -> 839; scans: separated 957 either way, touching 858 -> 857."""
     out_ink, out_mask = ink.copy(), mask.copy()
     for flip in (False, True):  # lines across, then down (the arrays transposed: views)
         source, found = (ink.T, mask.T) if flip else (ink, mask)
