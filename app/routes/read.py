@@ -132,14 +132,13 @@ async def _second_look(
     served: ServedVersion,
     readings: list[Reading],
     line_of: dict[int, np.ndarray],
-    which: list[int] | None = None,
-    regions: list[Region | None] | None = None,
+    parts: list[tuple[int, Region]] | None = None,
 ) -> list[Reading]:
     """Where the line reader counts more digits than the reading found (finer_cuts_wanted), the image cut
     again with narrower pieces cut too (a 7 and a 1 touching), its new candidates read by the same version
     with the same line's frames (the line does not change). An image whose second look would pass the
-    request's budget keeps its first reading. `which`: the request's images the readings are of (all, in order);
-    `regions`: the part of each that the first look read (`_closer_look`)."""
+    request's budget keeps its first reading. `parts`: for each reading, the request's image it is of and the part
+    of it that the first look read (`_closer_look`); by default, each image of the request whole, in order."""
     if not line_of:
         return readings
     # a beam search over each line's frames: off the event loop, as the readings are
@@ -148,8 +147,8 @@ async def _second_look(
     for i, want in enumerate(wanted):
         if want:
             try:
-                region = None if regions is None else regions[i]
-                finer[i] = await looks.segment(i if which is None else which[i], FINER_WIDE_PIECE, region)
+                image, region = (i, None) if parts is None else parts[i]
+                finer[i] = await looks.segment(image, FINER_WIDE_PIECE, region)
             except TooManyDigits:
                 continue
     if not finer:
@@ -179,8 +178,7 @@ async def _closer_look(
     if not closer_looks:
         return readings
     _, again, line_of = await _read(looks.repository, served.name, served.version, list(closer_looks.values()))
-    which = list(closer_looks)
-    again = await _second_look(looks, served, again, line_of, which, [regions[i] for i in which])
+    again = await _second_look(looks, served, again, line_of, [(i, regions[i]) for i in closer_looks])
     closer_readings = dict(zip(closer_looks, again, strict=True))
     return [
         closer_readings[i] if i in closer_readings and closer_readings[i].digits else reading
