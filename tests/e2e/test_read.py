@@ -415,7 +415,7 @@ def test_a_number_at_the_edge_of_a_whole_frame_of_squared_paper_is_read_without_
         assert response.status_code in (200, 400), response.text
         text = response.json()["readings"][0]["text"] if response.status_code == 200 else response.text
         read.append((text, "".join(str(LABELS[i]) for i in number)))
-    assert sum(text == truth for text, truth in read) >= 6, read
+    assert sum(text == truth for text, truth in read) >= 7, read  # 6 with the grid out, the cells taken for ink in 2
 
 
 def _number(seed: int, step: int, stride: int) -> list[int]:
