@@ -91,9 +91,12 @@ def subtract_lines(
             source, found, target, bar, threshold = (a[:, inner] for a in (source, found, target, bar, threshold))
             ends = 0  # its own edges are its ends, not left out of the mask
         apart = max(LINE_MIN_PIXELS, round(LINE_MAX_WIDTH * max(found.shape)))
-        thin = max(1, round(MARGIN_LINE_WIDTH * max(found.shape))) if flip else apart
-        if flip and padded:  # a frame cut close to its number: its strokes are as tall as it
+        if not flip:
+            thin = apart
+        elif padded:  # a frame cut close to its number: its strokes are as tall as it
             thin = max(LINE_MIN_PIXELS, round(LINE_MAX_WIDTH * min(found.shape)))
+        else:
+            thin = max(1, round(MARGIN_LINE_WIDTH * max(found.shape)))
         for rows, inside, width in _line_paths(np.ascontiguousarray(found), thin, once=True, apart=apart):
             columns = np.flatnonzero(inside)
             if len(columns) < 2 or (flip and not _end_to_end(found, rows, width, ends)):

@@ -171,15 +171,15 @@ def _dark_ink(dark: np.ndarray, light: np.ndarray, number: bool = False) -> bool
         return bool(dark_few >= light_few)
     strength = (float(dark_strength), float(light_strength))
     few_dark = bool(dark_few > light_few)
-    if number and few_dark != (strength[0] > strength[1]):  # the strongest few pixels and the 99.5th disagree
-        thickness = (_thickness(dark, strength[0]), _thickness(light, strength[1]))
+    disagree = number and few_dark != (strength[0] > strength[1])  # the strongest few pixels and the 99.5th
+    tie = max(strength) <= POLARITY_TIE * min(strength)
+    thickness = (_thickness(dark, strength[0]), _thickness(light, strength[1])) if disagree or tie else (0.0, 0.0)
+    if disagree:
         few, many = thickness if few_dark else thickness[::-1]
         if few > 0 and many >= THICKER * few:
             return few_dark
-    if max(strength) <= POLARITY_TIE * min(strength):
-        thickness = (_thickness(dark, strength[0]), _thickness(light, strength[1]))
-        if min(thickness) > 0 and max(thickness) >= THINNER * min(thickness):
-            return thickness[0] < thickness[1]
+    if tie and min(thickness) > 0 and max(thickness) >= THINNER * min(thickness):
+        return thickness[0] < thickness[1]
     return strength[0] >= strength[1]
 
 
