@@ -9,11 +9,12 @@ import numpy as np
 import orjson
 import pytest
 
-from app.imaging.segment import segment_number
+from app.imaging.segment import FINER_WIDE_PIECE, WIDE_PIECE, segment_number
 from app.main import create_app
+from app.routes import read as read_route
 from tests.app.conftest import add_version, fake_settings
 from tests.app.imaging_helpers import png
-from tests.app.number_helpers import ink_of, page
+from tests.app.number_helpers import ink_of, page, whole_frame
 from tests.conftest import async_wait_until
 
 NUMBER = png(page([(ink_of(i, 80), 30 + 110 * n, 40) for n, i in enumerate([0, 1, 2])], (160, 380)))
@@ -215,3 +216,30 @@ async def test_json_without_a_content_type_is_still_read(client, route):
     response = await client.post(route, content=body)
     assert "content-type" not in response.request.headers
     assert response.status_code == 200, response.text
+
+
+async def test_a_closer_looks_second_look_cuts_the_part_of_the_upload_it_read(tmp_path, loader, monkeypatch):
+    # A number written small in a whole phone frame is read again in its region (app.imaging.closer); where the line
+    # reader then counts more digits than that reading found, the second look cuts the same region finer, not the whole
+    # upload (whose work frame holds the digits a third as tall).
+    settings = fake_settings(tmp_path)
+    add_version(settings.models_dir, "lenet5", 1, digit=7, line="7777")
+    frame, _ = whole_frame([37, 11], seed=0, height=36, size=(1764, 2352))
+    looked: list[tuple[float, tuple | None]] = []
+    segment = read_route._segment
+
+    async def recorded(where, data, limits, left, whole, wide_piece=WIDE_PIECE, region=None):
+        looked.append((wide_piece, region))
+        return await segment(where, data, limits, left, whole, wide_piece, region)
+
+    monkeypatch.setattr(read_route, "_segment", recorded)
+    app = create_app(settings, loader)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
+        response = await http.post("/read", files={"image": ("frame.jpg", frame, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    regions = [region for piece, region in looked if region is not None and piece == WIDE_PIECE]
+    assert len(regions) == 1, looked
+    assert (FINER_WIDE_PIECE, regions[0]) in looked, looked
