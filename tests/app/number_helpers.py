@@ -132,13 +132,18 @@ def whole_frame(
 
 
 def sheet_on_a_desk(
-    number: list[int], seed: int, height: int, size: tuple[int, int] = (2268, 3024), shadow: float = 0.0
+    number: list[int],
+    seed: int,
+    height: int,
+    size: tuple[int, int] = (2268, 3024),
+    shadow: float = 0.0,
+    desk: float = 40,
 ) -> bytes:
-    """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet lying on a dark desk, turned up to 8
-    degrees, the desk all round it (the sheet half the frame), with test digits `number` written `height` pixels tall
-    on the sheet; lit brighter to the right, camera noise. With `shadow`, a soft shadow (a hand, the phone) across half
-    the frame, through its middle third at any angle, takes that share of the light, its edge softened over 3-9% of the
-    frame."""
+    """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet lying on a desk (`desk`: its grey
+    level; the paper's is 195-218), turned up to 8 degrees, the desk all round it (the sheet half the frame), with test
+    digits `number` written `height` pixels tall on the sheet; lit brighter to the right, camera noise. With `shadow`, a
+    soft shadow (a hand, the phone) across half the frame, through its middle third at any angle, takes that share of
+    the light, its edge softened over 3-9% of the frame."""
     rng = np.random.default_rng(seed)
     gray = in_a_row(number, height=height, gap=height // 3)[0]
     h, w = size
@@ -150,10 +155,10 @@ def sheet_on_a_desk(
     turn[:, 2] += ((w - sheet_w) / 2 + rng.uniform(-0.08, 0.08) * w, (h - sheet_h) / 2 + rng.uniform(-0.08, 0.08) * h)
     on_sheet = cv2.warpAffine(np.ones((sheet_h, sheet_w), np.float32), turn, (w, h)) > 0.5
     paper = cv2.warpAffine(sheet.astype(np.float32), turn, (w, h))
-    desk = 40 + 8 * cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 6)
+    grain = desk + 8 * cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 6)
     light = 0.85 + 0.1 * np.arange(w, dtype=np.float32)[None, :] / w
     shade = shadow_across((h, w), rng, shadow) if shadow else np.float32(1)
-    frame = np.where(on_sheet, 0.9 * paper * light, desk) * shade + rng.normal(0, 3, (h, w)).astype(np.float32)
+    frame = np.where(on_sheet, 0.9 * paper * light, grain) * shade + rng.normal(0, 3, (h, w)).astype(np.float32)
     ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok
     return data.tobytes()

@@ -375,6 +375,16 @@ def test_a_number_on_a_sheet_lying_on_a_desk_is_read_from_the_page(bundled_serve
     assert right >= 7, read
 
 
+def test_a_number_on_a_sheet_on_a_light_desk_is_read_from_the_page(bundled_server):
+    # An outside check's sheets on a beige desk (0.68 of the page's light): the page finder wanted a desk at most half
+    # as bright, so the desk was taken for paper and the page's edge beside the number read as a 1 ("29" read "291").
+    # A desk at 140 of the paper's 195-218 here: 0 of these 8 before.
+    numbers = [_number(seed, 41, 13) for seed in range(8)]
+    frames = [sheet_on_a_desk(number, seed, height=60, desk=140) for seed, number in enumerate(numbers)]
+    right, read = _frames_read_right(bundled_server.url, frames, numbers)
+    assert right >= 7, read
+
+
 def test_a_number_on_a_sheet_on_a_desk_under_a_shadow_is_read_from_the_whole_page(bundled_server):
     # An outside check's frames of a sheet on a desk with a shadow across it (a hand, the phone): the shaded part of the
     # page fell below the page finder's threshold, and the page read was its lit part, or none ("80109784" read "51" in
