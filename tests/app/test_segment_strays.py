@@ -78,3 +78,29 @@ def test_a_short_digit_beside_taller_ones_is_kept(height, width):
     found = whole_boxes(segmented)
     assert len(found) == 3, found
     assert read_number(segmented, sure_of(segmented, boxes_of(placed), "720")).text == "720"
+
+
+def _smudge(height: int, width: int) -> np.ndarray:
+    """A solid smudge (chalk rubbed on a board, a blot of ink): a filled ellipse."""
+    blot = np.zeros((height, width), np.float32)
+    cv2.ellipse(blot, (width // 2, height // 2), (width // 2 - 1, height // 2 - 1), 0, 0, 360, 1.0, -1)
+    return blot
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_mark_far_along_the_line_is_not_part_of_the_number(side):
+    # An outside check's boards: smudges of chalk on the number's line, 8 of its heights from it, were read as
+    # digits of it ("1430" read "143080", "664" read "6640"). Writing further than FAR_APART heights from the rest
+    # is another run; the run with the most ink is the number.
+    number = [(ink_of(i, 80), 430 + 100 * n, 60) for n, i in enumerate([0, 1, 2])]  # 7 2 1
+    smudge = (_smudge(40, 30), 40 if side == "left" else 1100, 80)
+    segmented = segment_number(png(page([*number, smudge], (200, 1200))))
+    found = whole_boxes(segmented)
+    assert len(found) == 3 and all(near(box, expected) for box, expected in zip(found, boxes_of(number))), found
+
+
+def test_digits_written_wide_apart_are_one_number():
+    # A number written with wide gaps (a house number spaced out: 1.5 times the writing's height) is one run.
+    placed = [(ink_of(i, 80), 40 + 200 * n, 60) for n, i in enumerate([0, 1, 2, 3])]  # 7 2 1 0
+    found = whole_boxes(segment_number(png(page(placed, (200, 900)))))
+    assert len(found) == 4 and all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), found
