@@ -104,3 +104,15 @@ def test_digits_written_wide_apart_are_one_number():
     placed = [(ink_of(i, 80), 40 + 200 * n, 60) for n, i in enumerate([0, 1, 2, 3])]  # 7 2 1 0
     found = whole_boxes(segment_number(png(page(placed, (200, 900)))))
     assert len(found) == 4 and all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), found
+
+
+def test_a_stroke_many_times_the_writings_height_is_not_a_digit():
+    # An outside check's notebook page, read closer around its number: the margin line crossing the closer look's
+    # region, top to bottom, 5.6 times the digits' height, read as a leading 1 ("92249814" read "192249814"). A piece
+    # over TALL times the writing's height is not part of the number.
+    line = np.zeros((300, 6), np.float32)
+    line[:, 1:5] = 1.0
+    number = [(ink_of(i, 60), 120 + 80 * n, 140) for n, i in enumerate([0, 1, 2])]  # 7 2 1
+    segmented = segment_number(png(page([(line, 60, 30), *number], (360, 420))))
+    found = whole_boxes(segmented)
+    assert len(found) == 3 and all(near(box, expected) for box, expected in zip(found, boxes_of(number))), found
