@@ -116,3 +116,29 @@ def test_a_stroke_many_times_the_writings_height_is_not_a_digit():
     segmented = segment_number(png(page([(line, 60, 30), *number], (360, 420))))
     found = whole_boxes(segmented)
     assert len(found) == 3 and all(near(box, expected) for box, expected in zip(found, boxes_of(number))), found
+
+
+def _thickened(ink: np.ndarray, pixels: int) -> np.ndarray:
+    return np.asarray(cv2.dilate(ink, np.ones((pixels, pixels), np.uint8)), np.float32)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_hairlines_beside_a_number_written_with_a_pen_are_not_ones(side):
+    # An outside check's whole frames of squared paper: what was left of the grid's lines down beside the number, a
+    # pixel or two wide and as tall as the digits or taller, was read as 1s ("6922" read "1111100821"). The number's
+    # strokes are several pixels deep; lines with no pixel over HAIRLINE from the paper beside them are not digits.
+    number = [(_thickened(ink_of(i, 80), 5), 300 + 90 * n, 60) for n, i in enumerate([0, 1, 2])]  # 7 2 1
+    hairline = np.zeros((110, 1), np.float32)
+    hairline[:, 0] = 1.0
+    xs = (150, 200, 250) if side == "left" else (600, 650, 700)
+    segmented = segment_number(png(page([*number, *((hairline, x, 45) for x in xs)], (220, 800))))
+    found = whole_boxes(segmented)
+    assert len(found) == 3 and all(near(box, expected, 8) for box, expected in zip(found, boxes_of(number))), found
+
+
+def test_a_thin_digit_among_bold_ones_is_kept():
+    # The bench's canvases take each digit from another MNIST writer: a thin 7 beside a bold 1 and 2 is a digit all the
+    # same (its strokes a third as deep as theirs, but more than hairlines).
+    number = [(ink_of(0, 80), 40, 60), (_thickened(ink_of(2, 80), 9), 130, 60), (_thickened(ink_of(1, 80), 9), 210, 60)]
+    found = whole_boxes(segment_number(png(page(number, (220, 340)))))
+    assert len(found) == 3, found
