@@ -161,7 +161,8 @@ def _clusters(
 ) -> tuple[list[tuple[slice, slice, np.ndarray]], float]:
     """Clusters of pieces whose columns overlap, left to right, as (columns, rows, piece labels in that
     window; 0 for background and for pieces of other clusters), and the writing's height. Dots of dirt,
-    bars and marks off the line are left out."""
+    bars, marks off the line, pieces over TALL heights tall, writing far along the line from the number
+    (`_one_run`) and hairlines beside it (`_without_hairlines`) are left out."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
         return [], 0.0
@@ -227,8 +228,8 @@ def _without_hairlines(groups: list[list[int]], mask: np.ndarray, labels: np.nda
     """The clusters less those drawn in hairlines beside a number written with a pen: no pixel of theirs more than
     HAIRLINE pixels from the paper, and none more than HAIRLINE_SHARE of the number's strokes' depth (the upper
     quartile of its clusters' deepest pixels). What is left of a squared page's grid beside its number, a pixel or two
-    wide, was read as 1s ("6922" read "1111100821"). Its 725 images: 655 -> 659 right (squared paper 56 -> 60 of 70),
-    another's 600 the same, the two before them, 4,733 small crops, 4,569 -> 4,578 (a comb field's teeth, a box cell's
+    wide, was read as 1s ("6922" read "1111100821"). That check's 725 images: 655 -> 659 right (squared paper 56 -> 60
+    of 70), another's 600 the same, the two before them, 4,733 small crops, 4,569 -> 4,578 (a comb field's teeth, a box cell's
     margin read as 1s); none read wrong that were right. No cluster of bench/read_accuracy.py's 6,000 numbers of seed 0
     (nor of seeds 7 and 11, 1,800 each) changes: its pens draw strokes deeper than HAIRLINE. About 3 ms per 1,024-pixel
     frame (a distance transform)."""
@@ -250,8 +251,8 @@ def _one_run(
     """The clusters (lists of pieces, left to right) of one run of writing: where some lie more than FAR_APART of the
     writing's height from the ones before them, the run with the most ink. An outside check's chalk boards had smudges
     on the number's line, 8 of its heights from it, read as digits of it ("1430" read "143080"); its whole frames of
-    squared paper, slivers of the page's edge and of its grid far from the number, read as strings of 1s. Its 725
-    images: 642 -> 654 right, another's 600: 578 -> 580, none read wrong that were right. bench/read_accuracy.py's
+    squared paper, slivers of the page's edge and of its grid far from the number, read as strings of 1s. That check's
+    725 images: 642 -> 654 right, another's 600: 578 -> 580, none read wrong that were right. bench/read_accuracy.py's
     numbers are written at most half a height apart: no cluster of its 6,000 numbers of seed 0 (nor of seeds 7 and 11,
     1,800 each) changes, with this or with TALL."""
     if len(groups) < 2:
