@@ -1,7 +1,7 @@
 """A handwritten number into candidate digits (`segment_number`): ink found as for one digit (canvas,
-clean or photo path), its pieces grouped into clusters of overlapping columns, and each cluster cut by
-staircase paths severing the least ink from points across its top and bottom, every stretch between two
-cuts that could be a digit offered to the model. app.imaging.reading then picks the reading from the
+clean or photo path), its pieces grouped into clusters of overlapping columns (app.imaging.clusters), and each
+cluster cut by staircase paths severing the least ink from points across its top and bottom, every stretch between
+two cuts that could be a digit offered to the model. app.imaging.reading then picks the reading from the
 model's probabilities.
 
 Pure numpy and OpenCV: the route sends all candidates of a request to the model as one batch."""
@@ -16,6 +16,7 @@ import numpy as np
 
 from app.errors import TooManyCandidates, TooManyDigits
 from app.imaging import mnist
+from app.imaging.clusters import MIN_DIGIT_HEIGHT, find_clusters
 from app.imaging.cuts import cut_paths
 from app.imaging.decode import DEFAULT_MAX_PIXELS
 from app.imaging.line import line_image
@@ -23,16 +24,6 @@ from app.imaging.number_ink import NUMBER_SIDE, NumberInk, Region, find_ink
 from app.imaging.photo import mnist_strokes
 
 __all__ = ["NUMBER_SIDE", "Candidate", "Cluster", "Segmented", "number_line", "segment_number"]
-SIGNIFICANT = 0.15  # pieces with this share of the biggest piece's ink set the writing's height
-DIRT = 0.15  # pieces smaller than this share of the writing's height are dots of dirt
-BAR = 0.25  # pieces less tall than this share of their width ...
-SOLID = 0.6  # ... and with ink in this share of their box are bars, not digits
-OFF_LINE = 0.9  # pieces whose middle is this many heights off the line's are not part of the number
-HAIRLINE = 2.0  # pixels: a cluster no deeper than this (a line 1-3 pixels wide) beside a number written ...
-HAIRLINE_SHARE = 0.35  # ... this share as deep or deeper is a hairline, not a digit (what is left of printed lines)
-TALL = 3.0  # pieces over this many heights of the writing tall are not part of it (a margin line crossing it)
-FAR_APART = 3.0  # writing further than this many heights along the line from the rest is another run (a smudge)
-LONE_PIECE = 0.35  # a piece overlapping no other is a digit only when at least this share of the height
 WIDE_PIECE = 0.9  # pieces wider than this share of their height are touching digits, which cuts divide
 # ... and in a second look (app.imaging.reading.finer_cuts_wanted: the line reader counts more digits than the
 # reading found), pieces wider than this share: two narrow digits touching (a 7 and a 1) are cut too. Not in
@@ -41,12 +32,7 @@ WIDE_PIECE = 0.9  # pieces wider than this share of their height are touching di
 # 79.7%, separated the same.
 FINER_WIDE_PIECE = 0.6
 TIP = 0.3  # of the height: a wide piece's part flatter than this may be a neighbour's tip (a 7's bar)
-# A digit is at least this share of the writing's height (a short cluster is offered whole), or as wide (a 2
-# written flat): a narrower and shorter piece overlapping no other's columns is not one (a stroke lifted off a
-# digit, blurred loose in a photo: fitted to 28x28, a perfect 1).
-MIN_DIGIT_HEIGHT = 0.5
 MAX_PART_WIDTH = 1.5  # ... and at most this many heights wide
-PIECES_PER_DIGIT = 8  # an image may hold at most this many pieces of ink (past dirt) per digit it may hold
 CANDIDATES_PER_DIGIT = 80  # an image may offer at most this many candidates per digit it may hold
 # The photo path closes gaps of 2.5% of its frame, where a digit is 25-60% of the frame tall.
 DIGIT_GAP = 0.06  # so a digit's own gaps are closed up to this share of its height
@@ -119,7 +105,7 @@ def segment_number(
     found = find_ink(data, max_pixels, region)
     if isinstance(found, str):
         return Segmented(reason=found)
-    clusters, line_height = _clusters(found.mask, found.ink, max_digits)
+    clusters, line_height = find_clusters(found.mask, found.ink, max_digits)
     if not clusters:
         return Segmented(reason="no_digit")
     if len(clusters) > max_digits:
@@ -143,7 +129,7 @@ def number_line(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
     found = find_ink(data, max_pixels)
     if isinstance(found, str):
         return None
-    clusters, line_height = _clusters(found.mask, found.ink, 32)
+    clusters, line_height = find_clusters(found.mask, found.ink, 32)
     return _line(found.ink, clusters, line_height) if clusters else None
 
 
@@ -154,117 +140,6 @@ def _line(ink: np.ndarray, clusters: list[tuple[slice, slice, np.ndarray]], line
     for columns, rows, labels in clusters:
         kept[rows, columns.start - x0 : columns.stop - x0] |= labels > 0
     return line_image(ink[:, x0:x1] * kept, line_height)
-
-
-def _clusters(
-    mask: np.ndarray, ink: np.ndarray, max_digits: int
-) -> tuple[list[tuple[slice, slice, np.ndarray]], float]:
-    """Clusters of pieces whose columns overlap, left to right, as (columns, rows, piece labels in that
-    window; 0 for background and for pieces of other clusters), and the writing's height. Dots of dirt,
-    bars, marks off the line, pieces over TALL heights tall, writing far along the line from the number
-    (`_one_run`) and hairlines beside it (`_without_hairlines`) are left out."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if count <= 1:
-        return [], 0.0
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=count)
-    left, top = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
-    width, height = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
-    mass, area = mass[1:], stats[1:, cv2.CC_STAT_AREA]
-    # What is left of a printed line or a shadow's edge: a long solid band (ink fills most of each column).
-    bar = (height < BAR * width) & (area > SOLID * width * height)
-    if bar.all():
-        return [], 0.0
-    significant = (mass >= SIGNIFICANT * mass[~bar].max()) & ~bar
-    line_height = float(np.median(height[significant]))
-    middle = top + height / 2
-    line_middle = float(np.median(middle[significant]))
-    keep = (np.maximum(width, height) >= DIRT * line_height) & ~bar
-    keep &= height <= TALL * line_height  # (a notebook's margin line across a closer look: "92249814" -> "192249814")
-    keep &= np.abs(middle - line_middle) < OFF_LINE * line_height  # marks above or below the line
-    right = left + width
-    # A small piece on its own (a hyphen, a dot, what is left of a printed line) is not a digit. Whether a
-    # kept piece's columns overlap another's, by a sweep left to right (a matrix of all pairs would cost
-    # gigabytes for an image of ten thousand dots).
-    kept = np.flatnonzero(keep)
-    kept = kept[np.argsort(left[kept], kind="stable")]
-    overlapping = np.zeros(len(keep), bool)
-    if len(kept) > 1:
-        starts, ends = left[kept], right[kept]
-        overlapping[kept[1:]] = starts[1:] < np.maximum.accumulate(ends)[:-1]  # with one before it
-        overlapping[kept[:-1]] |= starts[1:] < ends[:-1]  # with the next one (sorted: the nearest)
-    shortest = MIN_DIGIT_HEIGHT * line_height
-    keep &= ((height >= LONE_PIECE * line_height) & ((height >= shortest) | (width >= shortest))) | overlapping
-    pieces = np.flatnonzero(keep)
-    if not len(pieces):
-        return [], 0.0
-    if len(pieces) > PIECES_PER_DIGIT * max_digits:
-        raise TooManyDigits(f"{len(pieces)} marks; a reading may have at most {max_digits} digits")
-    order = pieces[np.argsort(left[pieces])]
-    groups: list[list[int]] = []
-    reach = -1
-    for piece in order:  # sweep left to right: a piece starting before the cluster's right end joins it
-        if groups and left[piece] < reach:
-            groups[-1].append(int(piece))
-            reach = max(reach, int(right[piece]))
-        else:
-            groups.append([int(piece)])
-            reach = int(right[piece])
-    # specks and dashes stacked up (what is left of printed lines at the paper's edge) are no cluster
-    groups = [group for group in groups if height[group].max() >= LONE_PIECE * line_height]
-    groups = _one_run(groups, left, right, mass, line_height)
-    groups = _without_hairlines(groups, mask, labels)
-    out = []
-    for group in groups:
-        members = np.array(group)
-        x0, x1 = int(left[members].min()), int(right[members].max())
-        y0, y1 = int(top[members].min()), int((top + height)[members].max())
-        window = labels[y0:y1, x0:x1]
-        local = np.where(np.isin(window, members + 1), window, 0)
-        out.append((slice(x0, x1), slice(y0, y1), local))
-    return out, line_height
-
-
-def _without_hairlines(groups: list[list[int]], mask: np.ndarray, labels: np.ndarray) -> list[list[int]]:
-    """The clusters less those drawn in hairlines beside a number written with a pen: no pixel of theirs more than
-    HAIRLINE pixels from the paper, and none more than HAIRLINE_SHARE of the number's strokes' depth (the upper
-    quartile of its clusters' deepest pixels). What is left of a squared page's grid beside its number, a pixel or two
-    wide, was read as 1s ("6922" read "1111100821"). That check's 725 images: 655 -> 659 right (squared paper 56 -> 60
-    of 70), another's 600 the same, the two before them, 4,733 small crops, 4,569 -> 4,578 (a comb field's teeth, a box cell's
-    margin read as 1s); none read wrong that were right. No cluster of bench/read_accuracy.py's 6,000 numbers of seed 0
-    (nor of seeds 7 and 11, 1,800 each) changes: its pens draw strokes deeper than HAIRLINE. About 3 ms per 1,024-pixel
-    frame (a distance transform)."""
-    if len(groups) < 2:
-        return groups
-    depth = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
-    inked = mask > 0
-    deepest_piece = np.zeros(int(labels.max()) + 1, np.float32)
-    np.maximum.at(deepest_piece, labels[inked], depth[inked])
-    deepest = np.array([deepest_piece[np.asarray(group) + 1].max() for group in groups])
-    strokes = float(np.percentile(deepest, 75))
-    hairline = (deepest <= HAIRLINE) & (deepest <= HAIRLINE_SHARE * strokes)
-    return [group for group, thin in zip(groups, hairline) if not thin]
-
-
-def _one_run(
-    groups: list[list[int]], left: np.ndarray, right: np.ndarray, mass: np.ndarray, line_height: float
-) -> list[list[int]]:
-    """The clusters (lists of pieces, left to right) of one run of writing: where some lie more than FAR_APART of the
-    writing's height from the ones before them, the run with the most ink. An outside check's chalk boards had smudges
-    on the number's line, 8 of its heights from it, read as digits of it ("1430" read "143080"); its whole frames of
-    squared paper, slivers of the page's edge and of its grid far from the number, read as strings of 1s. That check's
-    725 images: 642 -> 654 right, another's 600: 578 -> 580, none read wrong that were right. bench/read_accuracy.py's
-    numbers are written at most half a height apart: no cluster of its 6,000 numbers of seed 0 (nor of seeds 7 and 11,
-    1,800 each) changes, with this or with TALL."""
-    if len(groups) < 2:
-        return groups
-    runs: list[list[list[int]]] = [[groups[0]]]
-    for group in groups[1:]:
-        gap = int(left[group].min()) - max(int(right[g].max()) for g in runs[-1])
-        if gap > FAR_APART * line_height:
-            runs.append([group])
-        else:
-            runs[-1].append(group)
-    return max(runs, key=lambda run: float(sum(mass[g].sum() for g in run)))
 
 
 def _cut_cluster(
