@@ -142,3 +142,31 @@ def test_a_thin_digit_among_bold_ones_is_kept():
     number = [(ink_of(0, 80), 40, 60), (_thickened(ink_of(2, 80), 9), 130, 60), (_thickened(ink_of(1, 80), 9), 210, 60)]
     found = whole_boxes(segment_number(png(page(number, (220, 340)))))
     assert len(found) == 3, found
+
+
+def _tilted_rules(length: int, count: int, apart: int, tilt: float) -> np.ndarray:
+    """What is left of `count` printed rules `apart` pixels apart, each a stroke 2 pixels thick and `length` long,
+    photographed at `tilt` degrees."""
+    drop = round(length * np.tan(np.radians(tilt)))
+    rules = np.zeros((apart * (count - 1) + drop + 4, length), np.float32)
+    for n in range(count):
+        cv2.line(rules, (0, 2 + n * apart + drop), (length - 1, 2 + n * apart), 1.0, 2)
+    return rules
+
+
+@pytest.mark.parametrize("tilt", [1.0, 2.0, -1.5])
+def test_what_is_left_of_printed_rules_at_a_tilt_is_no_digit(tilt):
+    # An outside check's whole frames of notebook paper, a number written small: rules the line finder left in the ink,
+    # pieces a few pixels thick and hundreds long at a degree or two, were not bars (their boxes, a few rows deep,
+    # are mostly paper), held the most ink, and so set the writing's height: the number's digits were taken for
+    # strokes too tall to be writing and a piece of a rule was read ("4036641" read "2"). A band's ink fills nearly
+    # all of each column's span, at a tilt too.
+    placed = [(ink_of(i, 40), 360 + 46 * n, 100) for n, i in enumerate([0, 1, 2])]  # 7 2 1
+    rules = _tilted_rules(300, 5, 14, tilt)
+    for_rules = [(rules, 20, 95 - rules.shape[0] // 2), (rules, 20, 160 - rules.shape[0] // 2)]
+    segmented = segment_number(png(page([*placed, *for_rules], (260, 560))))
+    found = whole_boxes(segmented)
+    assert len(found) == 3 and all(near(box, expected) for box, expected in zip(found, boxes_of(placed))), (
+        found,
+        boxes_of(placed),
+    )
