@@ -102,13 +102,15 @@ def whole_frame(
     rules: int = 0,
     squares: int = 0,
     low: bool = False,
+    faint: bool = False,
 ) -> tuple[bytes, tuple]:
     """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet with test digits `number` written
     `height` pixels tall somewhere on it: blotchy paper (its texture and uneven light, 2% either way over 40-pixel
     blots), lit brighter to the right, camera noise; and where each digit was drawn (`boxes_of`'s boxes). `rules`:
     notebook paper, its printed rules (grey, 5 pixels thick) that many pixels apart. `squares`: squared paper, its grid's
     lines (grey, 3 pixels thick, leaning a little as a photo's perspective leaves them) that many pixels apart. `low`:
-    the number written at the sheet's lower edge, as low as the frame (its last 1%)."""
+    the number written at the sheet's lower edge, as low as the frame (its last 1%). `faint`: the rules faint (grey 225,
+    2 pixels thick) and at a degree's tilt, so that only parts of them stand out as ink."""
     rng = np.random.default_rng(seed)
     gray, placed = in_a_row(number, height=height, gap=height // 3)
     h, w = size
@@ -117,7 +119,7 @@ def whole_frame(
     light = (0.8 + 0.15 * np.arange(w, dtype=np.float32)[None, :] / w) * (1 + 0.02 * blots / blots.std())
     sheet = np.full((h, w), 255, np.uint8)
     for row in range(int(rng.integers(0, rules)), h, rules) if rules else ():
-        cv2.line(sheet, (0, row), (w - 1, row + 6), 150, 5)
+        cv2.line(sheet, (0, row), (w - 1, row + (40 if faint else 6)), 225 if faint else 150, 2 if faint else 5)
     for step in range(int(rng.integers(0, squares)), max(h, w), squares) if squares else ():
         cv2.line(sheet, (0, step), (w - 1, step + 9), 175, 3)
         cv2.line(sheet, (step, 0), (step - 7, h - 1), 175, 3)

@@ -395,6 +395,19 @@ def test_a_number_on_a_sheet_on_a_desk_under_a_shadow_is_read_from_the_whole_pag
     assert right >= 5, read
 
 
+def test_a_small_number_on_notebook_paper_with_faint_rules_at_a_tilt_is_read(bundled_server):
+    # An outside check's whole frames of notebook paper, a number written small: the faint rules, at a degree's tilt,
+    # stood out as ink only in parts, which the line finder left in; those pieces held the most ink and set the writing's
+    # height, and the number was read as "2" (a piece of a rule) or as no digit. Here 0 of these 8 before.
+    numbers = [_number(seed, 29, 17) for seed in range(8)]
+    frames = [
+        whole_frame(number, seed, height=30, size=(1764, 2352), rules=32, faint=True)[0]
+        for seed, number in enumerate(numbers)
+    ]
+    right, read = _frames_read_right(bundled_server.url, frames, numbers)
+    assert right >= 6, read
+
+
 def test_a_number_on_a_sheet_on_a_grey_desk_under_a_shadow_is_read_from_the_page(bundled_server):
     # An outside check's sheets on grey desks with a shadow across desk and sheet alike: the shaded page was darker than
     # the lit desk, no page was found, and the page's edges were read as 1s ("6274070" read as 74 digits) or refused as
