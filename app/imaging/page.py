@@ -76,7 +76,7 @@ def page_inside(frame: np.ndarray) -> tuple[int, int, int, int] | None:
         second, _ = cv2.threshold(below.reshape(1, -1), 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         page = _page(frame, (gray > second).astype(np.uint8))
     if page is None:  # light across desk and sheet alike: no one level parts them, but the page's edge does
-        page = _page_by_edges(frame, gray <= first)
+        page = _page_by_edges(frame, gray, gray <= first)
     if page is None:
         return None
     margin = max(3, round(INSIDE * min(frame.shape)))
@@ -103,7 +103,7 @@ def _page(frame: np.ndarray, bright: np.ndarray) -> np.ndarray | None:
     return page
 
 
-def _page_by_edges(frame: np.ndarray, dark: np.ndarray) -> np.ndarray | None:
+def _page_by_edges(frame: np.ndarray, gray: np.ndarray, dark: np.ndarray) -> np.ndarray | None:
     """The page as the largest piece of the frame that sharp edges enclose, when it is clearly one (uint8 mask); else None.
     Dark marks thinner than EDGE_CLOSE of the frame (ink, printed lines) are closed over first; a shadow's soft edge is no
     edge at Canny's thresholds (EDGE_STEPS of the frame's spread of light). Light across desk and sheet alike (a shadow
@@ -111,8 +111,7 @@ def _page_by_edges(frame: np.ndarray, dark: np.ndarray) -> np.ndarray | None:
     page's edge: the desk there at most EDGE_DESK of the page's light, and the edge sharp nearly all round, a step held
     further out (EDGE_HELD: a printed line is dark a few pixels across, and the paper between two rules is no page). The frame's
     edge must be `dark` (below Otsu's threshold) along DESK_EDGE of it, as for `_page`: a large digit's loop, its
-    strokes round it, is no page."""
-    gray = np.clip(frame * 255, 0, 255).astype(np.uint8)
+    strokes round it, is no page. `gray`: the frame as 8-bit levels (`page_inside`'s)."""
     side = max(3, round(EDGE_CLOSE * min(gray.shape)) | 1)
     closed = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
     smooth = cv2.GaussianBlur(closed, (0, 0), 1.5)
@@ -129,10 +128,10 @@ def _page_by_edges(frame: np.ndarray, dark: np.ndarray) -> np.ndarray | None:
         page = _hull(cv2.dilate((labels == piece).astype(np.uint8), gap))  # out to the edge again
         if page is None or not _desk_round(dark & (page == 0)):
             continue
-        near_in, near_out, far_in, far_out = _edge_steps(frame, page)
+        steps = _edge_steps(frame, page)
+        near_in, near_out = steps[0], steps[1]
         if not len(near_in) or float(np.median(near_out / np.maximum(near_in, 1e-6))) > EDGE_DESK:
             continue
-        steps = (near_in, near_out, far_in, far_out)
         if _sharp_share(steps, STEP * float(np.median(near_in - near_out)), EDGE_HELD) >= SHARP_EDGE:
             return page
     return None
