@@ -30,6 +30,7 @@ MIN_SEED = 0.04  # a digit's largest piece is at least this share of the frame's
 MIN_DIGIT = 0.08  # a digit is at least this share of the frame's shorter side tall (or wide)
 EDGE_BAND = 0.02  # of the frame's shorter side: its edges are left out (a digit is written inside)
 PAGE_EDGE_BAND, PAGE_EDGE_INSIDE, PAGE_EDGE, PAGE_EDGE_WRITING = 0.1, 0.8, 0.3, 3.0  # a page's edge (`_page_edges`)
+WRITTEN_ON_EDGE = 3.0  # a page edge's columns this many times its median depth hold writing (`_written_on_edges`)
 EDGE_STRENGTH = 3.0  # mean ink of a piece touching the frame's edge, in noise thresholds
 SEEDS = 4  # pieces tried in turn as the digit's core
 MAX_WIDE = 2.0  # a digit is at most this many times wider than tall
@@ -253,9 +254,11 @@ def _falloff_left_out(mask: np.ndarray, strength: np.ndarray, extent: int) -> np
         | ((bottom >= height - band) & (top >= height - reach))
     )
     faint = _piece_means(labels, stats, strength) < EDGE_STRENGTH
-    out = (along_edge & faint) | _page_edges(labels, stats, band)
+    page = _page_edges(labels, stats, band)
+    out = (along_edge & faint) | page
     out[0] = False
-    return np.where(out[labels], 0, mask).astype(np.uint8)
+    kept = _written_on_edges(labels, stats, page & ~(along_edge & faint))
+    return np.where(out[labels] & ~kept, 0, mask).astype(np.uint8)
 
 
 def _page_edges(labels: np.ndarray, stats: np.ndarray, band: int) -> np.ndarray:
@@ -281,6 +284,39 @@ def _page_edges(labels: np.ndarray, stats: np.ndarray, band: int) -> np.ndarray:
     far = np.maximum(tall, wide) >= PAGE_EDGE_WRITING * writing
     page: np.ndarray = at_edge & (in_rim >= PAGE_EDGE_INSIDE) & long & far
     return page
+
+
+def _written_on_edges(labels: np.ndarray, stats: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The pixels of the page's edges (`_page_edges`' pieces `edges`) that are writing joined to them: where an edge
+    running along one side spans WRITTEN_ON_EDGE times as deep as along most of its length, those columns (rows, along
+    a side) and half that depth either way, less the edge's own band (its centre fitted along the rest, a pixel
+    beyond half its depth either way). An outside check's squared page had the number written 10-40 pixels below the
+    page's top, touching what was left of the grid's top line there, and both were taken out as the page's edge:
+    "703242" read as no digit. An edge along two sides (a page's corner) is taken out whole."""
+    height, width = labels.shape
+    kept = np.zeros(labels.shape, bool)
+    for piece in np.flatnonzero(edges):
+        x, y, wide, tall = (int(v) for v in stats[piece, :4])
+        along = (wide >= PAGE_EDGE * width, tall >= PAGE_EDGE * height)
+        if along[0] == along[1]:
+            continue
+        own = labels[y : y + tall, x : x + wide] == piece
+        own = own if along[0] else own.T  # the edge along its columns
+        filled = own.any(axis=0)
+        first, last = own.argmax(axis=0), own.shape[0] - 1 - own[::-1].argmax(axis=0)
+        depth = np.where(filled, last - first + 1, 0)
+        edge_depth = float(np.median(depth[filled]))
+        deep = depth > WRITTEN_ON_EDGE * edge_depth
+        edge = filled & ~deep
+        if not deep.any() or edge.sum() < 2:
+            continue
+        columns, rows = np.arange(own.shape[1]), np.arange(own.shape[0])[:, None]
+        slope, offset = np.polyfit(columns[edge], (first + last)[edge] / 2, 1)
+        reach = int(depth.max()) // 2
+        near = np.convolve(deep, np.ones(2 * reach + 1), mode="same") > 0
+        written = own & near[None, :] & (np.abs(rows - (slope * columns + offset)) > edge_depth / 2 + 1)
+        kept[y : y + tall, x : x + wide] |= written if along[0] else written.T
+    return kept
 
 
 def _choose(mask: np.ndarray, ink: np.ndarray, strength: np.ndarray) -> np.ndarray | None:

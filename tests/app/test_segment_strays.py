@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.imaging.photo import _falloff_left_out
 from app.imaging.reading import read_number
 from app.imaging.segment import segment_number
 from tests.app.imaging_helpers import encode, png
@@ -170,3 +171,47 @@ def test_what_is_left_of_printed_rules_at_a_tilt_is_no_digit(tilt):
         found,
         boxes_of(placed),
     )
+
+
+def _sheet_top_with(number: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The ink of a squared page's whole frame (837x669, the number work frame's page): the grid's crossings left as
+    dots, and what was left of its top line along the page's top edge, 3 pixels thick, rising 23 pixels over its 334;
+    with `number`, a number 30 pixels tall written at its end, its first digit's foot on the line. And the number's
+    pixels."""
+    ink = np.zeros((837, 669), np.uint8)
+    for row in range(70, 820, 23):
+        for col in range(20, 650, 25):
+            ink[row : row + 3, col : col + 3] = 1
+    cv2.line(ink, (12, 58), (346, 35), 1, 3)
+    written = np.zeros_like(ink)
+    if number:
+        for n, index in enumerate([0, 3, 2, 1, 4]):
+            digit = ink_of(index, 30) > 0.4
+            x = 338 + 26 * n
+            written[6 : 6 + digit.shape[0], x : x + digit.shape[1]] |= digit
+    return np.maximum(ink, written), written
+
+
+def test_a_number_written_on_a_pages_edge_is_kept_and_the_edge_taken_out():
+    # An outside check's whole frame of squared paper: the number written just below the page's top, its first digit
+    # touching what was left of the grid's top line there, was taken out with it as the page's edge, and read as no
+    # digit ("703242").
+    ink, written = _sheet_top_with(number=True)
+    strength = np.full(ink.shape, 6.0, np.float32)
+    left = _falloff_left_out(ink, strength, min(ink.shape))
+    assert (left & written).sum() >= 0.9 * written.sum()
+    line = np.zeros_like(ink)
+    cv2.line(line, (12, 58), (330, 36), 1, 3)
+    assert (left & line).sum() <= 0.05 * line.sum()
+
+
+@pytest.mark.parametrize("corner", [False, True])
+def test_a_pages_edge_alone_is_taken_out_whole(corner):
+    ink, _ = _sheet_top_with(number=False)
+    if corner:  # the edge down the left side too
+        cv2.line(ink, (12, 58), (12, 400), 1, 3)
+    dots = ink.copy()
+    dots[:65] = 0
+    dots[:, :16] = 0
+    left = _falloff_left_out(ink, np.full(ink.shape, 6.0, np.float32), min(ink.shape))
+    assert np.array_equal(left, dots)
