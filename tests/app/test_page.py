@@ -39,6 +39,25 @@ def test_the_page_of_a_sheet_on_a_desk_is_found(seed, desk):
     assert width * height >= 0.6 * sheet.sum()
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_page_of_a_notebook_sheet_is_found_whole_across_its_margin_line(seed):
+    # An outside check's notebook sheet on a desk, a number written right of its margin line (two red lines down the
+    # sheet, its rules blue): the lines parted the page at the threshold, the largest part, left of the margin, was
+    # taken for the page, and the number beside it was not read ("70" read as no ink).
+    frame, sheet = _desk_and_sheet(seed)
+    rows, cols = np.nonzero(sheet)
+    for row in range(int(rows.min()) + 30, int(rows.max()), 64):  # the rules, across the sheet
+        frame[row : row + 3] = np.where(sheet[row : row + 3] > 0, 0.5, frame[row : row + 3])
+    margin = int(cols.min() + 0.7 * (cols.max() - cols.min()))
+    for col in (margin, margin + 10):  # the margin line, down it
+        frame[:, col : col + 4] = np.where(sheet[:, col : col + 4] > 0, 0.3, frame[:, col : col + 4])
+    found = page_inside(frame)
+    assert found is not None
+    x, y, width, height = found
+    assert sheet[y : y + height, x : x + width].all()
+    assert width * height >= 0.6 * sheet.sum()
+
+
 def _paper(shadow: float, soft: float) -> np.ndarray:
     """Paper filling a 768x1024 frame, lit unevenly (a gradient and vignetting), with a shadow across its left part
     taking `shadow` of the light, its edge softened over `soft` of the frame."""
