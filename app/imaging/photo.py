@@ -30,7 +30,8 @@ MIN_SEED = 0.04  # a digit's largest piece is at least this share of the frame's
 MIN_DIGIT = 0.08  # a digit is at least this share of the frame's shorter side tall (or wide)
 EDGE_BAND = 0.02  # of the frame's shorter side: its edges are left out (a digit is written inside)
 PAGE_EDGE_BAND, PAGE_EDGE_INSIDE, PAGE_EDGE, PAGE_EDGE_WRITING = 0.1, 0.8, 0.3, 3.0  # a page's edge (`_page_edges`)
-WRITTEN_ON_EDGE = 3.0  # a page edge's columns this many times its median depth hold writing (`_written_on_edges`)
+WRITTEN_ON_EDGE = 3.0  # a page edge's columns this many times its median depth hold writing (`_written_on_edges`) ...
+STUB = 5  # ... when together at least 1/STUB as wide as they are deep (else a stretch of the edge down a side)
 EDGE_STRENGTH = 3.0  # mean ink of a piece touching the frame's edge, in noise thresholds
 SEEDS = 4  # pieces tried in turn as the digit's core
 MAX_WIDE = 2.0  # a digit is at most this many times wider than tall
@@ -292,7 +293,8 @@ def _written_on_edges(labels: np.ndarray, stats: np.ndarray, edges: np.ndarray) 
     a side) and half that depth either way, less the edge's own band (its centre fitted along the rest, a pixel
     beyond half its depth either way). An outside check's squared page had the number written 10-40 pixels below the
     page's top, touching what was left of the grid's top line there, and both were taken out as the page's edge:
-    "703242" read as no digit. An edge along two sides (a page's corner) is taken out whole."""
+    "703242" read as no digit. An edge along two sides (a page's corner) is taken out whole, and so is a stretch of it
+    down a side (deep columns together fewer than a fifth of their depth: a stub, not writing)."""
     height, width = labels.shape
     kept = np.zeros(labels.shape, bool)
     for piece in np.flatnonzero(edges):
@@ -312,11 +314,30 @@ def _written_on_edges(labels: np.ndarray, stats: np.ndarray, edges: np.ndarray) 
             continue
         columns, rows = np.arange(own.shape[1]), np.arange(own.shape[0])[:, None]
         slope, offset = np.polyfit(columns[edge], (first + last)[edge] / 2, 1)
-        reach = int(depth.max()) // 2
-        near = np.convolve(deep, np.ones(2 * reach + 1), mode="same") > 0
+        near = np.zeros_like(deep)
+        for start, stop in _runs(deep, depth):
+            deepest = int(depth[start:stop].max())
+            if STUB * (stop - start) >= deepest:  # writing, not the edge turning down a side for a stretch (a stub)
+                near[max(0, start - deepest // 2) : stop + deepest // 2] = True
         written = own & near[None, :] & (np.abs(rows - (slope * columns + offset)) > edge_depth / 2 + 1)
         kept[y : y + tall, x : x + wide] |= written if along[0] else written.T
     return kept
+
+
+def _runs(deep: np.ndarray, depth: np.ndarray) -> list[tuple[int, int]]:
+    """The runs (start, stop) of `deep` columns, those less than half the deeper one's `depth` apart taken as one (the
+    columns of one digit, or of a number's joined digits)."""
+    steps = np.flatnonzero(np.diff(np.concatenate([[False], deep, [False]]).astype(np.int8)))
+    runs: list[tuple[int, int]] = []
+    for start, stop in zip(steps[::2].tolist(), steps[1::2].tolist()):
+        if runs:
+            previous = runs[-1]
+            deeper = max(int(depth[previous[0] : previous[1]].max()), int(depth[start:stop].max()))
+            if start - previous[1] < deeper // 2:
+                runs[-1] = (previous[0], stop)
+                continue
+        runs.append((start, stop))
+    return runs
 
 
 def _choose(mask: np.ndarray, ink: np.ndarray, strength: np.ndarray) -> np.ndarray | None:
