@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.imaging.photo import _falloff_left_out
+from app.imaging.edge_marks import left_out_at_edges
 from app.imaging.reading import read_number
 from app.imaging.segment import segment_number
 from tests.app.imaging_helpers import encode, png
@@ -198,7 +198,7 @@ def test_a_number_written_on_a_pages_edge_is_kept_and_the_edge_taken_out():
     # digit ("703242").
     ink, written = _sheet_top_with(number=True)
     strength = np.full(ink.shape, 6.0, np.float32)
-    left = _falloff_left_out(ink, strength, min(ink.shape))
+    left = left_out_at_edges(ink, strength, closing=0)  # strokes at 6 noise thresholds: none faint
     assert (left & written).sum() >= 0.9 * written.sum()
     line = np.zeros_like(ink)
     cv2.line(line, (12, 58), (330, 36), 1, 3)
@@ -215,5 +215,5 @@ def test_a_pages_edge_alone_is_taken_out_whole(down):
     dots = ink.copy()
     dots[:65] = 0
     dots[:, :16] = 0
-    left = _falloff_left_out(ink, np.full(ink.shape, 6.0, np.float32), min(ink.shape))
+    left = left_out_at_edges(ink, np.full(ink.shape, 6.0, np.float32), closing=0)
     assert np.array_equal(left, dots)
