@@ -62,9 +62,14 @@ def decode_infer(body: bytes, header_length: str | None, max_instances: int) -> 
     if not isinstance(header, dict) or not isinstance(header.get("inputs"), list):
         raise BadRequest('an infer request is an object with "inputs": [{"name", "shape", "datatype", "data"}]')
     inputs = header["inputs"]
-    if len(inputs) != 1 or not isinstance(inputs[0], dict):
+    if len(inputs) != 1:
         raise BadRequest(f"expected exactly one input tensor {INPUT_NAME!r}, got {len(inputs)}")
     tensor = inputs[0]
+    if not isinstance(tensor, dict):
+        raise BadRequest('inputs[0] must be an object: {"name", "shape", "datatype", "data"}')
+    for field in ("name", "datatype"):
+        if field not in tensor:
+            raise BadRequest(f'the input tensor needs a "{field}"')
     shape = tensor.get("shape")
     dtype, count = check_input(tensor.get("name"), tensor.get("datatype"), shape, max_instances)
     flat = _tensor_data(tensor, dtype, count, binary, booleans=b"true" in body or b"false" in body)

@@ -89,6 +89,31 @@ V2_ERRORS = [
         "unknown input 'x'",
         id="unknown-input",
     ),
+    # a malformed input tensor is named for what is wrong with it (a new user's review: "expected exactly one input
+    # tensor 'image', got 1" for an input that was not an object, "unknown input None" for one without a name)
+    pytest.param(
+        "POST", "/v2/models/lenet5/infer", {"json": {"inputs": [1]}}, 400, "inputs[0] must be an object", id="input-1"
+    ),
+    pytest.param(
+        "POST", "/v2/models/lenet5/infer", {"json": {"inputs": [None]}}, 400, "must be an object", id="input-null"
+    ),
+    pytest.param(
+        "POST",
+        "/v2/models/lenet5/infer",
+        {"json": {"inputs": [tensor(), tensor()]}},
+        400,
+        "expected exactly one input tensor 'image', got 2",
+        id="two-inputs",
+    ),
+    pytest.param("POST", "/v2/models/lenet5/infer", {"json": {"inputs": [{}]}}, 400, 'needs a "name"', id="no-name"),
+    pytest.param(
+        "POST",
+        "/v2/models/lenet5/infer",
+        {"json": {"inputs": [{"name": "image", "shape": [1, 784]}]}},
+        400,
+        'needs a "datatype"',
+        id="no-datatype",
+    ),
     pytest.param(
         "POST",
         "/v2/models/lenet5/infer",
