@@ -40,7 +40,9 @@ def decode(data: bytes, max_pixels: int, *, side: int = WORK_SIDE, full: bool = 
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageTooLarge(f"image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted")
+                raise ImageTooLarge(
+                    f"image is {width}x{height}, {width * height:,} pixels; at most {max_pixels:,} pixels are accepted"
+                )
             if image.format == "JPEG" and not full:
                 image.draft(None, (side, side))  # decode big photos at 1/2..1/8 scale: much faster
             image.load()  # GIF, APNG and WebP load their first frame

@@ -205,3 +205,11 @@ def test_an_image_over_pillows_bomb_limit_names_the_limit_that_refused_it(max_pi
         preprocess_image(png_claiming(20_000, 20_000), max_pixels=max_pixels)
     assert caught.value.message.startswith("image is 400,000,000 pixels; ") and caught.value.message.endswith(limit)
     assert "178956970" not in caught.value.message
+
+
+def test_an_image_over_the_service_limit_is_sized_as_a_bomb_is() -> None:
+    """Both refusals count the pixels the same way (a new user's review: a 30000x30000 bomb was "image is
+    900,000,000 pixels", a 4001x4001 image "image is 4001x4001 pixels")."""
+    with pytest.raises(ImageTooLarge) as caught:
+        preprocess_image(png_claiming(4001, 4001), max_pixels=16_000_000)
+    assert caught.value.message == "image is 4001x4001, 16,008,001 pixels; at most 16,000,000 pixels are accepted"
