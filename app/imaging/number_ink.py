@@ -43,7 +43,7 @@ class NumberInk:
 def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> NumberInk | str:
     """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason. With
     `region` ((x, y, width, height) in the upload's pixels as shown), that part of the upload, decoded at full size, as
-    if it were the upload (a closer look: app.imaging.closer)."""
+    if it were the upload (a closer look: app.imaging.closer), but never taken for a number cut to its ink."""
     image = decode(data, max_pixels, side=NUMBER_SIDE, full=region is not None)
     gray, alpha = channels(image)
     width, height = upload_size(image)  # boxes are in its pixels
@@ -85,7 +85,10 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
         origin = (origin[0] + math.floor(x * scale[0]), origin[1] + math.floor(y * scale[1]))
     paper = paper_ink(frame, number=True)
     # Even paper (a digital image, a scan) close round the ink: its level.
-    level = cut_to_its_ink(frame) if paper.reason is None else None
+    # Not a closer look's region, which has paper round the number by its making (app.imaging.closer): a notebook page's
+    # margin line running to its top and bottom made it look cut to its ink, and with paper put round it, its rules, no
+    # longer across the whole frame, stayed in the ink (an outside check's "67786" read as no digit).
+    level = cut_to_its_ink(frame) if paper.reason is None and region is None else None
     even = level is not None
     if even or (paper.reason is None and cropped_tight(paper.mask)):
         margin = max(1, round(TIGHT_MARGIN * min(frame.shape)))

@@ -14,8 +14,9 @@ from app.imaging.decode import channels, decode
 from app.imaging.lines import remove_lines, subtract_lines
 from app.imaging.number_ink import find_ink
 from app.imaging.photo import paper_ink, work_frame
-from app.imaging.segment import NUMBER_SIDE
-from tests.app.number_helpers import whole_frame
+from app.imaging.segment import NUMBER_SIDE, segment_number
+from tests.app.imaging_helpers import encode
+from tests.app.number_helpers import boxes_of, ink_of, near, whole_boxes, whole_frame
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -259,3 +260,31 @@ def test_a_bold_digit_cut_close_is_not_taken_for_its_holes():
     gray = channels(decode(data, 10**9))[0]
     assert not isinstance(found, str) and found.mask.mean() > 0.25  # the 8's ink, not the rims of its hole
     assert np.median(gray[found.mask > 0]) < np.median(gray)
+
+
+def _notebook_page(seed: int) -> tuple[bytes, tuple[int, int, int, int], list[tuple[int, int, int, int]]]:
+    """A notebook page as a JPEG (600x1000, even paper at 0.5): faint rules across it 55 pixels apart, a double margin
+    line down it (the second line as dark as a grey pen), five test digits 44 pixels tall written in a grey pen right of
+    it; a closer look's region round the number reaching the margin line (264x461), and the digits' boxes."""
+    rng = np.random.default_rng(seed)
+    paper = np.full((600, 1000), 0.5, np.float32)
+    for row in range(int(rng.integers(30, 50)), paper.shape[0], 55):
+        paper[row : row + 3] = 0.42
+    paper[:, 330:334], paper[:, 340:344] = 0.35, 0.27
+    placed = [(ink_of(i, 44), 410 + 55 * n, 310) for n, i in enumerate([0, 1, 2, 3, 4])]
+    for ink, x, y in placed:
+        window = paper[y : y + ink.shape[0], x : x + ink.shape[1]]
+        np.minimum(window, 0.5 - 0.38 * ink, out=window)
+    photo = np.clip(255 * (paper + rng.normal(0, 0.008, paper.shape)), 0, 255).astype(np.uint8)
+    return encode(Image.fromarray(photo).convert("RGB"), "JPEG", quality=90), (300, 200, 461, 264), boxes_of(placed)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_closer_look_at_a_notebook_page_keeps_its_lines_out(seed):
+    # An outside check's whole frame of a notebook page, "67786" read closer in a region of it: the margin line, dark
+    # enough to count as ink and running to the region's top and bottom, made the region look like even paper cut to
+    # its ink, so paper was put round it, and then its rules, no longer across the whole frame, were no printed lines:
+    # rules, margin line and number were one piece, read as no digit. A closer look's region is never cut to its ink.
+    data, region, expected = _notebook_page(seed)
+    found = whole_boxes(segment_number(data, region=region))
+    assert len(found) == 5 and all(near(box, box_drawn, 4) for box, box_drawn in zip(found, expected)), found
