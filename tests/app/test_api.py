@@ -229,6 +229,8 @@ async def test_version_metadata_and_figures(client, settings):
     figure = await client.get("/models/lenet5/versions/1/report/confusion_matrix.png")
     assert figure.status_code == 200 and figure.headers["content-type"] == "image/png"
     assert_error(await client.get("/models/lenet5/versions/1/report/samples.png"), 404, "model_not_found")
+    # a name that is not one of the report's figures is a 422, as the README's error table says
+    assert_error(await client.get("/models/lenet5/versions/1/report/nope.png"), 422, "invalid_request")
     assert_error(await client.get("/models/lenet5/versions/9"), 404, "model_not_found")
     assert (await client.get("/models/lenet5/versions/1/report/..%2F..%2Fetc%2Fpasswd")).status_code in (404, 422)
 
