@@ -57,14 +57,9 @@ def find_clusters(
     bar = (height < BAR * width) & (solid | (_column_fill(labels, count) >= BAND_FILL))
     if bar.all():
         return [], 0.0
-    significant = (mass >= SIGNIFICANT * mass[~bar].max()) & ~bar
-    line_height = float(np.median(height[significant]))
-    # ... but a solid one as tall as the writing the other pieces give is digits run together (`RUN_TOGETHER`)
-    run_together = bar & solid & (height >= RUN_TOGETHER * line_height)
-    if run_together.any():
-        bar &= ~run_together
-        significant = (mass >= SIGNIFICANT * mass[~bar].max()) & ~bar
-        line_height = float(np.median(height[significant]))
+    _, line_height = _writing(mass, height, bar)
+    bar &= ~(solid & (height >= RUN_TOGETHER * line_height))  # ... but digits run together (`RUN_TOGETHER`) are not
+    significant, line_height = _writing(mass, height, bar)
     middle = top + height / 2
     line_middle = float(np.median(middle[significant]))
     keep = (np.maximum(width, height) >= DIRT * line_height) & ~bar
@@ -111,6 +106,12 @@ def find_clusters(
         local = np.where(np.isin(window, members + 1), window, 0)
         out.append((slice(x0, x1), slice(y0, y1), local))
     return out, line_height
+
+
+def _writing(mass: np.ndarray, height: np.ndarray, bar: np.ndarray) -> tuple[np.ndarray, float]:
+    """The pieces that set the writing's height (SIGNIFICANT of the most ink of any but the bars), and that height."""
+    significant = (mass >= SIGNIFICANT * mass[~bar].max()) & ~bar
+    return significant, float(np.median(height[significant]))
 
 
 def _column_fill(labels: np.ndarray, count: int) -> np.ndarray:

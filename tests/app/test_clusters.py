@@ -7,15 +7,12 @@ import cv2
 import numpy as np
 
 from app.imaging.clusters import find_clusters
-from tests.app.number_helpers import ink_of
+from tests.app.number_helpers import ink_of, page
 
 
 def _mask_with(pieces: list[tuple[np.ndarray, int, int]], shape: tuple[int, int] = (120, 260)) -> np.ndarray:
-    mask = np.zeros(shape, np.uint8)
-    for piece, x, y in pieces:
-        window = mask[y : y + piece.shape[0], x : x + piece.shape[1]]
-        np.maximum(window, piece, out=window)
-    return mask
+    """The 0/1 `pieces` drawn as `page` draws ink, as a mask."""
+    return (page(pieces, shape) < 128).astype(np.uint8)
 
 
 def _run_together(indices: list[int], height: int) -> np.ndarray:
