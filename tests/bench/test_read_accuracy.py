@@ -113,3 +113,27 @@ def test_an_only_that_matches_no_condition_or_no_mnist_file_is_a_usage_error(cap
         with pytest.raises(SystemExit) as caught:
             module.main(argv)
         assert caught.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_turned_number_is_the_same_number_at_a_slant(full_mnist):
+    # --turn writes the table's numbers at a slant: each digit's layer turned with the ink, none of it cut off
+    bench = _read_accuracy()
+    rng = np.random.default_rng(3)
+    number = bench.compose(full_mnist.x_test[[0, 1, 2, 3, 4, 5]], rng, False, 0.08)
+    ink, height, layers = bench.turned(number, 20.0)
+    assert height == number[1] and len(layers) == 6
+    assert ink.sum() == pytest.approx(number[0].sum(), rel=0.02)
+    assert np.allclose(ink, layers.max(axis=0), atol=1e-6)
+    # its right end higher: the last digit's ink above the first's by the slant over the distance between them
+    (y0, x0), (y5, x5) = [np.argwhere(layer > 0.3).mean(axis=0) for layer in (layers[0], layers[5])]
+    assert np.degrees(np.arctan2(y0 - y5, x5 - x0)) == pytest.approx(20.0, abs=4.0)
+
+
+def test_turn_reads_the_tables_numbers_turned(stubbed, capsys):
+    module, seen = stubbed
+    argv = ["--n", "2", "--only", "scan PNG, separated", "--data", str(FIXTURE_MNIST), "--no-line-reader"]
+    module.main(argv)
+    module.main([*argv, "--turn", "20"])
+    level, turned = seen[:2], seen[2:]
+    assert len(turned) == 2 and all(a != b for a, b in zip(level, turned))
+    assert "turned 20 degrees either way" in capsys.readouterr().out
