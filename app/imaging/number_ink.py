@@ -7,11 +7,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 
 from app.imaging import ink as clean
 from app.imaging.decode import LOSSY_FORMATS, canvas_margin, channels, composite, decode, shrink, upload_size
 from app.imaging.digit import ALPHA_VARIES, MIN_PHOTO_SIDE
+from app.imaging.level import tilt, turned
 from app.imaging.margins import (
     DIGIT_MARGIN,
     TIGHT_MARGIN,
@@ -38,12 +40,47 @@ class NumberInk:
     photo: bool  # strokes brought to MNIST's width as on the photo path
     scale: tuple[float, float]  # upload pixels per work pixel (x, y)
     origin: tuple[int, int] = (0, 0)  # the upload pixel (x, y) of the work frame's corner (a region's)
+    # Writing at a tilt, turned level (app.imaging.level): the 2x3 affine maps from a work pixel to the upload's pixel
+    # (`back`), and to the pixel of the work frame (`shape`: height, width) before the turn (`turn`)
+    back: np.ndarray | None = None
+    turn: np.ndarray | None = None
+    shape: tuple[int, int] = (0, 0)
+
+    def box(self, left: float, top: float, right: float, bottom: float) -> tuple[int, int, int, int]:
+        """The box (x, y, width, height) in the upload's pixels of the work frame's from (left, top) to (right, bottom);
+        of writing read turned level, the box round that one turned back."""
+        if self.back is None:
+            (sx, sy), (ox, oy) = self.scale, self.origin
+            x, y = math.floor(left * sx) + ox, math.floor(top * sy) + oy
+            return x, y, max(1, round((right - left) * sx)), max(1, round((bottom - top) * sy))
+        corners = np.array([[left, right, left, right], [top, top, bottom, bottom]], np.float64)
+        xs, ys = self.back[:, :2] @ corners + self.back[:, 2:]
+        x, y = math.floor(float(xs.min())), math.floor(float(ys.min()))
+        return x, y, max(1, round(float(np.ptp(xs)))), max(1, round(float(np.ptp(ys))))
+
+    def unturned(self, top: int, left: int, mask: np.ndarray) -> tuple[int, int, np.ndarray]:
+        """A mask of work pixels from (top, left) as the work frame's before any turn (each of its pixels the nearest
+        one's of the mask)."""
+        if self.turn is None:
+            return top, left, mask
+        height, width = mask.shape
+        corners = np.array([[left, left + width, left, left + width], [top, top, top + height, top + height]], float)
+        xs, ys = self.turn[:, :2] @ corners + self.turn[:, 2:]
+        x0, y0 = max(0, math.floor(float(xs.min()))), max(0, math.floor(float(ys.min())))
+        x1, y1 = min(self.shape[1], math.ceil(float(xs.max()))), min(self.shape[0], math.ceil(float(ys.max())))
+        forward = self.turn.copy()  # the mask's own pixels to the box's
+        forward[:, 2] += self.turn[:, :2] @ np.array([left, top], float) - np.array([x0, y0], float)
+        out = cv2.warpAffine(
+            mask.astype(np.uint8), forward, (max(1, x1 - x0), max(1, y1 - y0)), flags=cv2.INTER_NEAREST
+        )
+        return y0, x0, out > 0
 
 
 def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> NumberInk | str:
     """The ink of an upload as `digit.prepare` finds it, at the number's work size; or the no-digit reason. With
     `region` ((x, y, width, height) in the upload's pixels as shown), that part of the upload, decoded at full size, as
-    if it were the upload (a closer look: app.imaging.closer), but never taken for a number cut to its ink."""
+    if it were the upload (a closer look: app.imaging.closer), but never taken for a number cut to its ink. Writing at
+    a clear tilt (app.imaging.level) is turned level."""
     image = decode(data, max_pixels, side=NUMBER_SIDE, full=region is not None)
     gray, alpha = channels(image)
     width, height = upload_size(image)  # boxes are in its pixels
@@ -54,6 +91,27 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
         gray = gray[y : y + height, x : x + width]
         alpha = None if alpha is None else alpha[y : y + height, x : x + width]
         (height, width), origin = gray.shape, (x, y)
+    found = _ink_of(gray, alpha, (width, height), origin, image.format in LOSSY_FORMATS, region is not None)
+    degrees = 0.0 if isinstance(found, str) else tilt(found.mask)
+    if isinstance(found, str) or not degrees:
+        return found
+    mask, ink, back = turned(found.mask, found.ink, degrees)
+    (sx, sy), (ox, oy) = found.scale, found.origin
+    to_upload = np.array([[sx, 0.0, ox], [0.0, sy, oy]]) @ np.vstack([back, [0.0, 0.0, 1.0]])
+    return replace(found, mask=mask, ink=ink, back=to_upload, turn=back, shape=found.mask.shape)
+
+
+def _ink_of(
+    gray: np.ndarray,
+    alpha: np.ndarray | None,
+    size: tuple[float, float],
+    origin: tuple[int, int],
+    lossy: bool,
+    closer: bool,
+) -> NumberInk | str:
+    """`find_ink` of the decoded image (or region) `gray`, which stands for `size` (width, height) of the upload's
+    pixels from `origin`."""
+    width, height = size
     # the photo path brings it to NUMBER_SIDE by area: shrink's whole factor halved a 1,100-pixel photo
     upload_gray = gray
     gray, alpha = shrink(gray, NUMBER_SIDE), None if alpha is None else shrink(alpha, NUMBER_SIDE)
@@ -68,7 +126,7 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
     if on_clean_path:
         if not canvas:  # even paper close round the ink: paper put back on every side
             gray, margin = clean_paper_put_back(gray, TIGHT_MARGIN)
-        strokes = clean.clean_ink(gray, lossy=image.format in LOSSY_FORMATS)
+        strokes = clean.clean_ink(gray, lossy=lossy)
         if strokes is None:
             return "no_ink"
         if margin:  # back to the image as uploaded: boxes are in its pixels
@@ -88,7 +146,7 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
     # Not a closer look's region, which has paper round the number by its making (app.imaging.closer): a notebook page's
     # margin line running to its top and bottom made it look cut to its ink, and with paper put round it, its rules, no
     # longer across the whole frame, stayed in the ink (an outside check's "67786" read as no digit).
-    level = cut_to_its_ink(frame) if paper.reason is None and region is None else None
+    level = cut_to_its_ink(frame) if paper.reason is None and not closer else None
     even = level is not None
     if even or (paper.reason is None and cropped_tight(paper.mask)):
         margin = max(1, round(TIGHT_MARGIN * min(frame.shape)))

@@ -8,7 +8,6 @@ Pure numpy and OpenCV: the route sends all candidates of a request to the model 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -51,7 +50,7 @@ class Candidate:
     pixels: np.ndarray
     box: tuple[int, int, int, int]
     # With segment_number(..., masks=True): (top, left, mask) of its ink in work-frame pixels (training
-    # labels each candidate by the digits' ink it holds: training.wrong_cuts).
+    # labels each candidate by the digits' ink it holds: training.wrong_cuts), before any turn (app.imaging.level).
     mask: tuple[int, int, np.ndarray] | None = None
 
 
@@ -110,8 +109,7 @@ def segment_number(
         return Segmented(reason="no_digit")
     if len(clusters) > max_digits:
         raise TooManyDigits(f"{len(clusters)} or more digits; a reading may have at most {max_digits}")
-    (sx, sy), (x, y) = found.scale, found.origin
-    area = (x, y, round(found.mask.shape[1] * sx), round(found.mask.shape[0] * sy))
+    area = found.box(0, 0, found.mask.shape[1], found.mask.shape[0])
     out = Segmented(line=_line(found.ink, clusters, line_height), scale=found.scale, area=area)
     limit = CANDIDATES_PER_DIGIT * max_digits
     limit = limit if max_candidates is None else min(limit, max_candidates)
@@ -222,7 +220,7 @@ def _cut_cluster(
                     if masks:
                         top, left = int(part_rows.min()), int(part_cols.min())
                         crop = part[top : part_rows.max() + 1, left : part_cols.max() + 1]
-                        candidate = replace(candidate, mask=(rows.start + top, x0 + left, crop))
+                        candidate = replace(candidate, mask=found.unturned(rows.start + top, x0 + left, crop))
                     seen[key] = same.setdefault((candidate.box, candidate.pixels.tobytes()), len(candidates))
                     if seen[key] == len(candidates):  # not the same image as another's
                         candidates.append(candidate)
@@ -280,14 +278,7 @@ def _candidate(
         strokes = mnist_strokes(mask, ink)
     top, bottom = int(part_rows.min()), int(part_rows.max()) + 1
     left, right = int(part_cols.min()), int(part_cols.max()) + 1
-    sx, sy = found.scale
-    box = (
-        math.floor((x0 + left) * sx) + found.origin[0],
-        math.floor((y0 + top) * sy) + found.origin[1],
-        max(1, round((right - left) * sx)),
-        max(1, round((bottom - top) * sy)),
-    )
-    return Candidate(mnist.fit_and_centre(strokes), box)
+    return Candidate(mnist.fit_and_centre(strokes), found.box(x0 + left, y0 + top, x0 + right, y0 + bottom))
 
 
 def _at_most(

@@ -175,3 +175,25 @@ def shadow_across(shape: tuple[int, int], rng: np.random.Generator, depth: float
     distance = np.cos(angle) * (cols / w - 0.5) + np.sin(angle) * (rows / h - 0.5) - rng.uniform(-0.15, 0.15)
     light: np.ndarray = 1 - depth / (1 + np.exp(-distance / rng.uniform(0.03, 0.09)))
     return light
+
+
+def at_a_tilt(
+    number: list[int], seed: int, degrees: float, height: int = 70, size: tuple[int, int] = (900, 1200)
+) -> tuple[bytes, list[tuple[float, float]]]:
+    """A phone photo (JPEG, `size` as (height, width)) of test digits `number` written on one line at `degrees`
+    (anticlockwise as shown: its right end higher), as a phone held at a slant or a sheet turned on a desk takes it:
+    paper lit brighter to one side, camera noise; and where each digit's centre is in it."""
+    rng = np.random.default_rng(seed)
+    gray, placed = in_a_row(number, height=height, gap=height // 4)
+    h, w = size
+    sheet = np.full((h, w), 255, np.uint8)
+    y, x = (h - gray.shape[0]) // 2, (w - gray.shape[1]) // 2
+    sheet[y : y + gray.shape[0], x : x + gray.shape[1]] = gray
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    sheet = cv2.warpAffine(sheet, turn, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+    light = 0.75 + 0.2 * np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    frame = 235 / 255 * sheet * light + rng.normal(0, 3, (h, w)).astype(np.float32)
+    ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    centres = [(x + px + ink.shape[1] / 2, y + py + ink.shape[0] / 2) for ink, px, py in placed]
+    return data.tobytes(), [tuple(turn @ np.array([cx, cy, 1.0])) for cx, cy in centres]

@@ -1,0 +1,90 @@
+"""A number photographed at a tilt (app.imaging.level): the writing's angle found from its ink, and the ink turned level
+with a map back to where it was."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from app.imaging import level
+from app.imaging.number_ink import find_ink
+from app.imaging.segment import segment_number
+from tests.app.imaging_helpers import png
+from tests.app.number_helpers import in_a_row
+from tests.conftest import REPO_ROOT
+
+
+def _ink(indices: list[int], degrees: float, gap: int = 15) -> np.ndarray:
+    """The mask of test digits written in a row, `gap` pixels apart, turned by `degrees` (anticlockwise as shown) on a
+    frame with room."""
+    gray, _ = in_a_row(indices, height=60, gap=gap)
+    frame = np.full((700, 900), 255, np.uint8)
+    y, x = (700 - gray.shape[0]) // 2, (900 - gray.shape[1]) // 2
+    frame[y : y + gray.shape[0], x : x + gray.shape[1]] = gray
+    turn = cv2.getRotationMatrix2D((450, 350), degrees, 1.0)
+    frame = cv2.warpAffine(frame, turn, (900, 700), borderValue=255)
+    return (frame < 128).astype(np.uint8)
+
+
+@pytest.mark.parametrize("degrees", [-25.0, -15.0, 12.0, 20.0])
+def test_a_number_written_at_a_tilt_has_its_angle_found(degrees):
+    # anticlockwise as shown is its right end higher: the writing's angle (clockwise) is the opposite
+    found = level.tilt(_ink([0, 1, 2, 3, 4, 5], degrees))
+    assert found == pytest.approx(-degrees, abs=1.0)
+
+
+def test_digits_that_touch_at_a_tilt_have_their_angle_found():
+    # one or two pieces of ink, but a long line
+    mask = _ink([0, 1, 2, 3, 4, 5, 6], 20.0, gap=-6)
+    assert cv2.connectedComponents(mask)[0] - 1 <= 2
+    assert level.tilt(mask) == pytest.approx(-20.0, abs=1.0)
+
+
+@pytest.mark.parametrize("indices", [[0, 1, 2, 3, 4, 5], [7, 8, 9]])
+def test_a_level_number_is_left_as_it_is(indices):
+    assert level.tilt(_ink(indices, 0.0)) == 0.0
+    assert level.tilt(_ink(indices, 1.5)) == 0.0  # a wavy baseline tilts as much
+
+
+@pytest.mark.parametrize("indices", [[0], [2], [3], [2, 18], [5, 18]])  # 7, 1, 0, 13, 13
+def test_a_digit_or_two_at_a_tilt_is_not_turned(indices):
+    # a lone digit has no line to level (its own slant is its writer's); nor has a pair, one a 1 slanted hard (an
+    # outside check's "13" turned level read "23")
+    assert level.tilt(_ink(indices, 20.0)) == 0.0
+    assert level.tilt(_ink(indices, -25.0)) == 0.0
+
+
+def test_a_frame_turned_level_maps_back_to_where_it_was():
+    mask = _ink([0, 1, 2, 3, 4, 5], 15.0)
+    turned, ink, back = level.turned(mask, mask.astype(np.float32), level.tilt(mask))
+    assert turned.sum() == pytest.approx(mask.sum(), rel=0.02) and ink.max() == 1.0  # nothing cut off
+    rows, cols = np.nonzero(turned)
+    assert np.ptp(rows) < 0.5 * np.ptp(np.nonzero(mask)[0])  # level: its rows fewer than at a tilt
+    # every turned pixel maps back onto the ink as it was (within the pixel the turn rounds to)
+    xs = back[0, 0] * cols + back[0, 1] * rows + back[0, 2]
+    ys = back[1, 0] * cols + back[1, 1] * rows + back[1, 2]
+    near = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    assert near[np.round(ys).astype(int), np.round(xs).astype(int)].mean() > 0.98
+
+
+def test_a_levelled_numbers_candidates_keep_their_ink_where_it_was_written():
+    # training.wrong_cuts and the bench label each candidate by the digits' ink its mask holds, in the work frame as
+    # it was: a levelled number's masks are turned back to it
+    mask = _ink([0, 1, 2, 3, 4, 5], 18.0)
+    segmented = segment_number(png(np.where(mask > 0, 0, 255).astype(np.uint8)), masks=True)
+    assert len(segmented.clusters) == 6
+    near = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+    for candidate in segmented.candidates:
+        assert candidate.mask is not None
+        top, left, held = candidate.mask
+        assert near[top : top + held.shape[0], left : left + held.shape[1]][held].mean() > 0.95
+        x, y, w, h = candidate.box  # its box (upload pixels: the work frame's here) round that ink, to a pixel or two
+        assert x <= left + 1 and y <= top + 1 and left + held.shape[1] <= x + w + 2 and top + held.shape[0] <= y + h + 2
+
+
+def test_a_pair_with_a_one_slanted_hard_is_not_turned():
+    # An outside check's "13", its 1 slanted 45 degrees and long: the two digits' ink makes a line 26 degrees off level,
+    # sharp and long enough, and turned level it read "23". Two pieces of ink are no line to level.
+    found = find_ink((REPO_ROOT / "tests" / "fixtures" / "slanted_one_13.jpg").read_bytes(), 10**8)
+    assert not isinstance(found, str) and found.back is None
