@@ -13,7 +13,8 @@ import numpy as np
 
 MAX_TILT = 40.0  # degrees either way: the angles searched (a phone held at a slant, a sheet turned on a desk)
 COARSE, FINE = 2.0, 0.5  # degrees between the angles searched, then round the best
-MIN_TILT = 3.0  # degrees: a line tilted less reads as it is (wavy baselines tilt this much)
+MIN_TILT = 5.0  # degrees: a line tilted less reads as it is (a wavy baseline, a blotchy frame's dirt in a row: turning
+# small writing a few degrees blurs it, and an e2e whole frame's "73", levelled by 3.5 degrees, read "0")
 GAIN = 1.3  # ... and the profile at the angle found this many times sharper than level
 LONG = 2.5  # ... and the ink this many times longer along the line than across it (a line; a digit or two is not)
 # ... and not at the end of the angles searched: a lone digit's profile grows sharper the further it is turned
