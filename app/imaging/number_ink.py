@@ -55,8 +55,12 @@ class NumberInk:
             return x, y, max(1, round((right - left) * sx)), max(1, round((bottom - top) * sy))
         corners = np.array([[left, right, left, right], [top, top, bottom, bottom]], np.float64)
         xs, ys = self.back[:, :2] @ corners + self.back[:, 2:]
-        x, y = math.floor(float(xs.min())), math.floor(float(ys.min()))
-        return x, y, max(1, round(float(np.ptp(xs)))), max(1, round(float(np.ptp(ys))))
+        # within the part of the upload read (a corner turned back may fall outside it)
+        (sx, sy), (ox, oy) = self.scale, self.origin
+        x, y = max(ox, math.floor(float(xs.min()))), max(oy, math.floor(float(ys.min())))
+        x1 = min(ox + round(self.shape[1] * sx), round(float(xs.max())))
+        y1 = min(oy + round(self.shape[0] * sy), round(float(ys.max())))
+        return x, y, max(1, x1 - x), max(1, y1 - y)
 
     def unturned(self, top: int, left: int, mask: np.ndarray) -> tuple[int, int, np.ndarray]:
         """A mask of work pixels from (top, left) as the work frame's before any turn (each of its pixels the nearest

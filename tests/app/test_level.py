@@ -88,3 +88,15 @@ def test_a_pair_with_a_one_slanted_hard_is_not_turned():
     # sharp and long enough, and turned level it read "23". Two pieces of ink are no line to level.
     found = find_ink((REPO_ROOT / "tests" / "fixtures" / "slanted_one_13.jpg").read_bytes(), 10**8)
     assert not isinstance(found, str) and found.back is None
+
+
+def test_a_levelled_numbers_boxes_lie_within_the_upload():
+    # a digit at the image's corner: the corners of its box turned back fall outside the image, its box does not
+    mask = _ink([0, 1, 2, 3, 4, 5], 18.0)
+    rows, cols = np.nonzero(mask)
+    crop = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    segmented = segment_number(png(np.where(crop > 0, 0, 255).astype(np.uint8)))
+    assert len(segmented.clusters) == 6
+    for candidate in segmented.candidates:
+        x, y, w, h = candidate.box
+        assert x >= 0 and y >= 0 and x + w <= crop.shape[1] and y + h <= crop.shape[0], candidate.box
