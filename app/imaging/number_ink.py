@@ -40,23 +40,21 @@ class NumberInk:
     photo: bool  # strokes brought to MNIST's width as on the photo path
     scale: tuple[float, float]  # upload pixels per work pixel (x, y)
     origin: tuple[int, int] = (0, 0)  # the upload pixel (x, y) of the work frame's corner (a region's)
-    # Writing at a tilt, turned level (app.imaging.level): the 2x3 affine maps from a work pixel to the upload's pixel
-    # (`back`), and to the pixel of the work frame (`shape`: height, width) before the turn (`turn`)
-    back: np.ndarray | None = None
+    # Writing at a tilt, turned level (app.imaging.level): the 2x3 affine map from a work pixel to the pixel of the work
+    # frame (`shape`: height, width) before the turn, which `scale` and `origin` map to the upload's
     turn: np.ndarray | None = None
     shape: tuple[int, int] = (0, 0)
 
     def box(self, left: float, top: float, right: float, bottom: float) -> tuple[int, int, int, int]:
         """The box (x, y, width, height) in the upload's pixels of the work frame's from (left, top) to (right, bottom);
         of writing read turned level, the box round that one turned back."""
-        if self.back is None:
-            (sx, sy), (ox, oy) = self.scale, self.origin
+        (sx, sy), (ox, oy) = self.scale, self.origin
+        if self.turn is None:
             x, y = math.floor(left * sx) + ox, math.floor(top * sy) + oy
             return x, y, max(1, round((right - left) * sx)), max(1, round((bottom - top) * sy))
         corners = np.array([[left, right, left, right], [top, top, bottom, bottom]], np.float64)
-        xs, ys = self.back[:, :2] @ corners + self.back[:, 2:]
+        xs, ys = (self.turn[:, :2] @ corners + self.turn[:, 2:]) * [[sx], [sy]] + [[ox], [oy]]
         # within the part of the upload read (a corner turned back may fall outside it)
-        (sx, sy), (ox, oy) = self.scale, self.origin
         x, y = max(ox, math.floor(float(xs.min()))), max(oy, math.floor(float(ys.min())))
         x1 = min(ox + round(self.shape[1] * sx), round(float(xs.max())))
         y1 = min(oy + round(self.shape[0] * sy), round(float(ys.max())))
@@ -100,9 +98,7 @@ def find_ink(data: bytes, max_pixels: int, region: Region | None = None) -> Numb
     if isinstance(found, str) or not degrees:
         return found
     mask, ink, back = turned(found.mask, found.ink, degrees)
-    (sx, sy), (ox, oy) = found.scale, found.origin
-    to_upload = np.array([[sx, 0.0, ox], [0.0, sy, oy]]) @ np.vstack([back, [0.0, 0.0, 1.0]])
-    return replace(found, mask=mask, ink=ink, back=to_upload, turn=back, shape=found.mask.shape)
+    return replace(found, mask=mask, ink=ink, turn=back, shape=found.mask.shape)
 
 
 def _ink_of(

@@ -87,7 +87,7 @@ def test_a_pair_with_a_one_slanted_hard_is_not_turned():
     # An outside check's "13", its 1 slanted 45 degrees and long: the two digits' ink makes a line 26 degrees off level,
     # sharp and long enough, and turned level it read "23". Two pieces of ink are no line to level.
     found = find_ink((REPO_ROOT / "tests" / "fixtures" / "slanted_one_13.jpg").read_bytes(), 10**8)
-    assert not isinstance(found, str) and found.back is None
+    assert not isinstance(found, str) and found.turn is None
 
 
 def test_a_levelled_numbers_boxes_lie_within_the_upload():
