@@ -178,19 +178,36 @@ def shadow_across(shape: tuple[int, int], rng: np.random.Generator, depth: float
 
 
 def at_a_tilt(
-    number: list[int], seed: int, degrees: float, height: int = 70, size: tuple[int, int] = (900, 1200)
+    number: list[int],
+    seed: int,
+    degrees: float,
+    height: int = 70,
+    size: tuple[int, int] = (900, 1200),
+    rules: int = 0,
+    squares: int = 0,
 ) -> tuple[bytes, list[tuple[float, float]]]:
     """A phone photo (JPEG, `size` as (height, width)) of test digits `number` written on one line at `degrees`
     (anticlockwise as shown: its right end higher), as a phone held at a slant or a sheet turned on a desk takes it:
-    paper lit brighter to one side, camera noise; and where each digit's centre is in it."""
+    paper lit brighter to one side, camera noise; and where each digit's centre is in it. `rules`: notebook paper, its
+    printed rules (grey, 4 pixels thick) that many pixels apart; `squares`: squared paper, its grid (grey, 2 pixels
+    thick) that many pixels apart; the sheet's lines turned with the writing, out to the frame's corners."""
     rng = np.random.default_rng(seed)
     gray, placed = in_a_row(number, height=height, gap=height // 4)
     h, w = size
-    sheet = np.full((h, w), 255, np.uint8)
+    pad = (h + w) // 2 if rules or squares else 0  # the lines reach past the frame's corners however it is turned
+    sheet = np.full((h + 2 * pad, w + 2 * pad), 255, np.uint8)
+    for row in range(int(rng.integers(0, rules)), sheet.shape[0], rules) if rules else ():
+        cv2.line(sheet, (0, row), (sheet.shape[1] - 1, row), 150, 4)
+    for step in range(int(rng.integers(0, squares)), max(sheet.shape), squares) if squares else ():
+        cv2.line(sheet, (0, step), (sheet.shape[1] - 1, step), 175, 2)
+        cv2.line(sheet, (step, 0), (step, sheet.shape[0] - 1), 175, 2)
     y, x = (h - gray.shape[0]) // 2, (w - gray.shape[1]) // 2
-    sheet[y : y + gray.shape[0], x : x + gray.shape[1]] = gray
+    window = sheet[pad + y : pad + y + gray.shape[0], pad + x : pad + x + gray.shape[1]]
+    np.minimum(window, gray, out=window)
     turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    sheet = cv2.warpAffine(sheet, turn, (w, h), flags=cv2.INTER_LINEAR, borderValue=255)
+    around = cv2.getRotationMatrix2D((w / 2 + pad, h / 2 + pad), degrees, 1.0)
+    sheet = cv2.warpAffine(sheet, around, sheet.shape[::-1], flags=cv2.INTER_LINEAR, borderValue=255)
+    sheet = sheet[pad : pad + h, pad : pad + w]
     light = 0.75 + 0.2 * np.linspace(0, 1, w, dtype=np.float32)[None, :]
     frame = 235 / 255 * sheet * light + rng.normal(0, 3, (h, w)).astype(np.float32)
     ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
