@@ -26,13 +26,14 @@ POINTS = 40_000  # ink pixels counted at most (a stride through them)
 
 def tilt(mask: np.ndarray) -> float:
     """The writing's angle in degrees (clockwise as shown: its right end lower), or 0.0 when it is level or its angle
-    is not clear. When the ink is at a clear angle but spread across the frame rather than long along it (what is left
-    of a turned page's lines at its corners: "1700135" on ruled paper at 20 degrees read "700135"), the angle of the
-    group of pieces holding the most ink (`_writing`), if that is long."""
+    is not clear. When the ink is at an angle but spread across the frame rather than long along it (what is left of a
+    turned page's lines at its corners: "1700135" on ruled paper at 20 degrees read "700135"), or its profile is not
+    sharp (specks all over a blotchy photo), the angle of the group of pieces holding the most ink (`_writing`), if
+    that is sharp and long."""
     angle, gain, long = estimate(mask)
-    if not (MIN_TILT <= abs(angle) < MAX_TILT and gain >= GAIN):
+    if not MIN_TILT <= abs(angle) < MAX_TILT:
         return 0.0
-    if long < LONG:
+    if gain < GAIN or long < LONG:
         writing = _writing(mask)
         if writing is None:
             return 0.0
