@@ -6,12 +6,16 @@ import io
 import json
 import re
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jsonschema
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from PIL import Image
 
 from app.config import Settings
@@ -152,16 +156,28 @@ def metric(text: str, name: str) -> float:
     return float(found.group(1))
 
 
+@asynccontextmanager
+async def served(app: FastAPI, **client: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` started (its lifespan) and an httpx client talking to it in process (ASGI), `client.app` the app;
+    `client`: more of the client's arguments (headers)."""
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://test", **client) as http,
+    ):
+        http.app = app  # type: ignore[attr-defined]
+        yield http
+
+
 @pytest.fixture
 async def crowded(settings, loader):
     """An app that admits 2 requests at once, with its model held until the test lets it go."""
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings.model_copy(update={"max_inflight_requests": 2}), loader)
-    async with app.router.lifespan_context(app):
+    async with served(app) as http:
         (model,) = loader.loaded.values()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            yield http, model
-            model.delay.set()
+        yield http, model
+        model.delay.set()
 
 
 # ----- the inference protocol's error object ($inference_error_response and its siblings) -----

@@ -15,7 +15,7 @@ from PIL import Image
 
 from app.imaging import NO_DIGIT_REASONS
 from app.main import create_app
-from tests.app.conftest import add_version, assert_v2_error, metric, png_bytes
+from tests.app.conftest import add_version, assert_v2_error, metric, png_bytes, served
 from tests.conftest import FIXTURE_MNIST
 
 
@@ -29,11 +29,8 @@ def digit_png() -> bytes:
 async def client(settings, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            http.app = app  # type: ignore[attr-defined]
-            yield http
+    async with served(app) as http:
+        yield http
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict:
@@ -255,10 +252,7 @@ async def test_v2_version_ready_means_infer_would_succeed(settings, loader):
     add_version(settings.models_dir, "lenet5", 3, broken=True)  # refused: version 2 serves
     app = create_app(settings, loader)
     body = {"inputs": [{"name": "image", "shape": [1, 784], "datatype": "FP32", "data": [0.0] * 784}]}
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         for version, ready in ((1, True), (2, True), (3, False)):
             answer = await http.get(f"/v2/models/lenet5/versions/{version}/ready")
             infer = await http.post(f"/v2/models/lenet5/versions/{version}/infer", json=body)
@@ -362,8 +356,7 @@ async def test_a_pinned_version_is_named_for_a_blank_request(settings, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     add_version(settings.models_dir, "lenet5", 2, digit=2)
     app = create_app(settings, loader)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with served(app) as http:
         response = await http.post("/predict?version=1", json={"instances": [[0] * 784]})
     assert response.status_code == 200, response.text
     assert response.json()["model"] == {"name": "lenet5", "version": 1}

@@ -7,7 +7,6 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from itertools import pairwise
 
-import httpx
 import numpy as np
 import pytest
 
@@ -16,7 +15,7 @@ from app.imaging.line import HEIGHT, LINE_HEIGHT, PHASES, WIDTH, line_image, vie
 from app.imaging.reading import LINE_WEIGHT, finer_cuts_wanted, read_number
 from app.imaging.segment import FINER_WIDE_PIECE, Candidate, Cluster, Segmented, number_line, segment_number
 from app.main import create_app
-from tests.app.conftest import add_version, fake_settings, frames_of
+from tests.app.conftest import add_version, fake_settings, frames_of, served
 from tests.app.imaging_helpers import png
 from tests.app.number_helpers import ink_of, page, touching
 from tests.app.test_read import NUMBER
@@ -183,10 +182,7 @@ async def client_reading_lines_as(tmp_path, loader, line: str):
     settings = fake_settings(tmp_path)
     add_version(settings.models_dir, "lenet5", 1, digit=7, sure=0.5, line=line)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         yield http
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.main import create_app
-from tests.app.conftest import add_version, png_bytes
+from tests.app.conftest import add_version, png_bytes, served
 
 # A SavedModel folder outside the repository, as a rejected training candidate is (jobs/<id>/candidate/1).
 OUTSIDE = "../jobs/abc/candidate"
@@ -33,10 +33,7 @@ async def client(settings, loader):
     # digit 3 marks the outside model: an answer of 3 means it was loaded
     add_version(settings.models_dir.parent / "jobs" / "abc", "candidate", 1, digit=3)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         http.settings = settings  # type: ignore[attr-defined]
         yield http
 

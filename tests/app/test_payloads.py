@@ -6,7 +6,6 @@ import tracemalloc
 import zlib
 from collections.abc import Callable
 
-import httpx
 import orjson
 import pytest
 from starlette.requests import Request
@@ -16,7 +15,7 @@ from app.errors import BadRequest, BodyTooLarge, TooManyInstances, UnsupportedMe
 from app.imaging import NO_DIGIT_REASONS
 from app.main import create_app
 from app.payloads import NO_INK, Limits, images_from_json, images_from_request, multipart_files, read_body
-from tests.app.conftest import add_version
+from tests.app.conftest import add_version, served
 from tests.conftest import REPO_ROOT
 
 DIGIT = (REPO_ROOT / "examples" / "digit.png").read_bytes()
@@ -240,8 +239,7 @@ async def test_large_multipart_bodies_are_parsed_off_the_event_loop(monkeypatch,
 async def test_a_bad_multipart_body_gets_the_400_envelope(settings, loader, sent, content_type, message):
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with served(app) as http:
         response = await http.post("/predict", content=sent, headers={"content-type": content_type})
     assert response.status_code == 400, response.text
     error = response.json()["error"]

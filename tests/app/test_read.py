@@ -12,7 +12,7 @@ import pytest
 from app.imaging.segment import FINER_WIDE_PIECE, WIDE_PIECE, segment_number
 from app.main import create_app
 from app.routes import read as read_route
-from tests.app.conftest import add_version, fake_settings
+from tests.app.conftest import add_version, fake_settings, served
 from tests.app.imaging_helpers import png
 from tests.app.number_helpers import ink_of, page, whole_frame
 from tests.conftest import async_wait_until
@@ -26,10 +26,7 @@ async def client(tmp_path, loader):
     settings = fake_settings(tmp_path, max_read_digits=4)
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         yield http
 
 
@@ -120,10 +117,7 @@ async def test_the_reading_model_reads_by_default_while_it_is_served(tmp_path, l
     settings = fake_settings(tmp_path)
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         upload = {"image": ("number.png", NUMBER, "image/png")}
         # No reading model in the repository: the default model reads.
         body = (await http.post("/read", files=upload)).json()
@@ -145,10 +139,7 @@ async def test_a_twelve_digit_number_is_read_whole(tmp_path, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=3)
     twelve = png(page([(ink_of(i, 60), 20 + 75 * n, 40) for n, i in enumerate(range(12))], (140, 940)))
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         response = await http.post("/read", files={"image": ("twelve.png", twelve, "image/png")})
     (reading,) = response.json()["readings"]
     assert reading["text"] == "3" * 12
@@ -160,10 +151,7 @@ async def test_a_request_may_offer_the_model_only_so_many_candidates(tmp_path, l
     settings = fake_settings(tmp_path, max_queue_images=2 * len(segment_number(NUMBER).candidates) + 2)
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         one = [("image", ("n.png", NUMBER, "image/png"))]
         assert (await http.post("/read", files=one)).status_code == 200
         response = await http.post("/read", files=one * 3)  # more than half the queue
@@ -234,10 +222,7 @@ async def test_a_closer_looks_second_look_cuts_the_part_of_the_upload_it_read(tm
 
     monkeypatch.setattr(read_route, "_segment", recorded)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         response = await http.post("/read", files={"image": ("frame.jpg", frame, "image/jpeg")})
     assert response.status_code == 200, response.text
     regions = [region for piece, region in looked if region is not None and piece == WIDE_PIECE]

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.jobs import Job, TrainingJobs
 from app.main import create_app
-from tests.app.conftest import add_version
+from tests.app.conftest import add_version, served
 from tests.conftest import FIXTURE_MNIST
 from training.config import TrainConfig
 
@@ -74,12 +74,7 @@ async def running_service(tmp_path: Path, loader, **overrides) -> AsyncIterator[
     )
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as http,
-    ):
+    async with served(app, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
         yield Service(http, app, tmp_path)
 
 
@@ -133,10 +128,7 @@ async def test_admin_endpoints_are_disabled_without_a_configured_token(tmp_path,
     settings = Settings(models_dir=tmp_path / "models", jobs_dir=tmp_path / "jobs", warmup_batches=0)
     add_version(settings.models_dir, "lenet5", 1)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         response = await http.post("/train", json=QUICK, headers={"Authorization": "Bearer anything"})
     assert response.status_code == 403 and "LENET_ADMIN_TOKEN" in response.json()["error"]["message"]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from app.main import create_app
 from app.routes import ui
-from tests.app.conftest import add_version
+from tests.app.conftest import add_version, served
 
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
@@ -19,10 +18,7 @@ ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"
 async def client(settings, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         yield http
 
 

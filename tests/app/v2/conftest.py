@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.main import create_app
-from tests.app.conftest import add_version
+from tests.app.conftest import add_version, served
 
 TOKEN = "v2-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -40,9 +40,5 @@ def admin_settings(settings):
 async def client(admin_settings, loader):
     add_version(admin_settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(admin_settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
-        http.app = app  # type: ignore[attr-defined]
+    async with served(app) as http:
         yield http

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app.main import create_app
-from tests.app.conftest import add_version, assert_v2_error
+from tests.app.conftest import add_version, assert_v2_error, served
 from tests.app.v2.conftest import infer_body
 
 
@@ -126,10 +126,7 @@ async def test_responses_are_gzip_compressed_when_asked_and_the_binary_header_le
 ):
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)  # the default 20 MiB body limit: 64 images as JSON
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         body = infer_body(64, outputs=[{"name": "probabilities", "parameters": {"binary_data": True}}])
         for accept, encoded in (("gzip", True), ("identity", False)):
             async with http.stream(

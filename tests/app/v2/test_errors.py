@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 
-import httpx
 import pytest
 
 from app.main import create_app
-from tests.app.conftest import add_version, assert_v2_error
+from tests.app.conftest import add_version, assert_v2_error, served
 from tests.app.v2.conftest import AUTH, MAX_BODY, assert_envelope, infer_body, tensor
 from tests.conftest import async_wait_until
 
@@ -123,34 +122,30 @@ async def test_the_service_routes_keep_their_envelope(client):
 async def test_admin_disabled_is_the_protocols_error_object_too(settings, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(settings, loader)  # no admin token: admin endpoints are off
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         assert_v2_error(await http.post("/v2/repository/models/lenet5/load", headers=AUTH), 403, "disabled")
 
 
 async def test_a_deadline_and_a_model_not_ready_are_the_protocols_error_object(admin_settings, loader):
     add_version(admin_settings.models_dir, "lenet5", 1, digit=7)
     app = create_app(admin_settings.model_copy(update={"request_timeout_s": 0.2}), loader)
-    async with app.router.lifespan_context(app):
+    async with served(app) as http:
         (model,) = loader.loaded.values()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
-            model.delay.clear()  # the first request holds the model; the second waits past its deadline
-            first = asyncio.create_task(http.post("/v2/models/lenet5/infer", json=infer_body()))
-            registry = app.state.metrics.registry
-            await async_wait_until(
-                lambda: registry.get_sample_value("lenet_queue_wait_seconds_count", {"model": "lenet5"}),
-                2,
-                "the first request never reached the model",
-            )
-            second = asyncio.create_task(http.post("/v2/models/lenet5/infer", json=infer_body()))
-            await asyncio.sleep(0.4)
-            model.delay.set()
-            assert (await first).status_code == 200
-            assert_v2_error(await second, 504, "deadline")
+        model.delay.clear()  # the first request holds the model; the second waits past its deadline
+        first = asyncio.create_task(http.post("/v2/models/lenet5/infer", json=infer_body()))
+        registry = app.state.metrics.registry
+        await async_wait_until(
+            lambda: registry.get_sample_value("lenet_queue_wait_seconds_count", {"model": "lenet5"}),
+            2,
+            "the first request never reached the model",
+        )
+        second = asyncio.create_task(http.post("/v2/models/lenet5/infer", json=infer_body()))
+        await asyncio.sleep(0.4)
+        model.delay.set()
+        assert (await first).status_code == 200
+        assert_v2_error(await second, 504, "deadline")
 
-            assert (await http.post("/v2/repository/models/lenet5/unload", headers=AUTH)).status_code == 200
-            assert_v2_error(await http.post("/v2/models/lenet5/infer", json=infer_body()), 503, "unloaded")
-            assert_v2_error(await http.get("/v2/models/lenet5/ready"), 503, "unloaded")
-            assert_v2_error(await http.get("/v2/health/ready"), 503)
+        assert (await http.post("/v2/repository/models/lenet5/unload", headers=AUTH)).status_code == 200
+        assert_v2_error(await http.post("/v2/models/lenet5/infer", json=infer_body()), 503, "unloaded")
+        assert_v2_error(await http.get("/v2/models/lenet5/ready"), 503, "unloaded")
+        assert_v2_error(await http.get("/v2/health/ready"), 503)

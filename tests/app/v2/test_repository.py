@@ -8,7 +8,7 @@ import httpx
 import jsonschema
 
 from app.main import create_app
-from tests.app.conftest import add_version, assert_v2_error, metric
+from tests.app.conftest import add_version, assert_v2_error, metric, served
 from tests.app.v2.conftest import AUTH, assert_envelope, infer_body
 
 INDEX_SCHEMA = {
@@ -47,10 +47,7 @@ async def test_the_index_lists_every_version_with_its_state_and_reason(admin_set
     add_version(admin_settings.models_dir, "other", 1, digit=4)
     (admin_settings.models_dir / "empty").mkdir()
     app = create_app(admin_settings, loader)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
+    async with served(app) as http:
         entries = {(e["name"], e.get("version")): e for e in await index(http)}
         assert entries[("lenet5", "2")]["state"] == "READY" and entries[("lenet5", "2")]["reason"] == ""
         assert entries[("lenet5", "1")]["state"] == "UNAVAILABLE"
