@@ -139,10 +139,10 @@ def _end_to_end(
     if len(within) == 0:
         return False
     first, last = int(within[0]), int(within[-1]) + 1
-    top = np.arange(0, min(edge_band + LINE_END, length)) if first == 0 else np.arange(first, first + LINE_END)
-    bottom = (
-        np.arange(max(length - edge_band - LINE_END, 0), length) if last == length else np.arange(last - LINE_END, last)
-    )
+    end = edge_band + LINE_END if first == 0 else LINE_END  # the frame's top and bottom, or where it leaves a side
+    top = np.arange(first, min(first + end, last))
+    end = edge_band + LINE_END if last == length else LINE_END
+    bottom = np.arange(max(last - end, first), last)
     held = []
     for span in (top, bottom):
         across = np.clip(rows[span][:, None] + reach[None, :], 0, mask.shape[0] - 1)

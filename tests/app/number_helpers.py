@@ -1,7 +1,7 @@
 """Numbers written for the segmentation and reading tests (tests/app/test_segment.py,
 tests/app/test_segment_strays.py, tests/app/test_read.py, tests/app/test_line_reading.py,
-tests/e2e/test_read.py): MNIST test digits scaled and placed on white paper, where each was drawn, and
-probabilities made up to favour the candidates at given boxes."""
+tests/e2e/test_read.py, tests/e2e/test_read_frames.py): MNIST test digits scaled and placed on white paper,
+where each was drawn, and probabilities made up to favour the candidates at given boxes."""
 
 from __future__ import annotations
 
