@@ -1,7 +1,7 @@
 """A number's pieces of ink grouped into clusters (`find_clusters`, for app.imaging.segment): pieces whose columns
 overlap, left to right, the writing's height taken from them, and what is not writing left out: dots of dirt, bars
 (upright or at a tilt: `_column_fill`), marks off the line, strokes far taller than the writing, writing far along the
-line from the number (`_one_run`), and hairlines beside it (`_without_hairlines`)."""
+line from the number (`_one_run`), hairlines beside it (`_without_hairlines`), and stains far fainter than it (`FAINT`)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ BAND_FILL = 0.9  # ... or in this share of each column's span from their top pix
 # frame's "4866" as no digit). bench/read_accuracy.py's 6,000 numbers of seed 0: none changes.
 RUN_TOGETHER = 0.7
 OFF_LINE = 0.9  # pieces whose middle is this many heights off the line's are not part of the number
+# A piece whose darkest ink is under this share of the writing's (the pieces that set its height: their median) is not
+# written: a stain or a blot of the light as large as a digit, in line with a number in a whole frame a little blurred (a
+# phone's focus lowers the camera noise, and so the ink's threshold, below it), was read as a confident digit ("1750"
+# read "17509"). Whole frames of pages turned 0-25 degrees (a dev generator, seeds never used to tune it): 143 -> 157 of
+# 180, none read wrong that were right. bench/read_accuracy.py's 6,000 numbers of seed 0: 2 change clusters, each read
+# as before; seeds 7 and 11 (1,800 each): none.
+FAINT = 0.3
 HAIRLINE = 2.0  # pixels: a cluster no deeper than this (a line 1-3 pixels wide) beside a number written ...
 HAIRLINE_SHARE = 0.35  # ... this share as deep or deeper is a hairline, not a digit (what is left of printed lines)
 TALL = 3.0  # pieces over this many heights of the writing tall are not part of it (a margin line crossing it)
@@ -42,8 +49,8 @@ def find_clusters(
 ) -> tuple[list[tuple[slice, slice, np.ndarray]], float]:
     """Clusters of pieces whose columns overlap, left to right, as (columns, rows, piece labels in that
     window; 0 for background and for pieces of other clusters), and the writing's height. Dots of dirt,
-    bars, marks off the line, pieces over TALL heights tall, writing far along the line from the number
-    (`_one_run`) and hairlines beside it (`_without_hairlines`) are left out."""
+    bars, marks off the line, pieces far fainter than the writing (FAINT), pieces over TALL heights tall, writing far
+    along the line from the number (`_one_run`) and hairlines beside it (`_without_hairlines`) are left out."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
         return [], 0.0
@@ -63,6 +70,8 @@ def find_clusters(
     middle = top + height / 2
     line_middle = float(np.median(middle[significant]))
     keep = (np.maximum(width, height) >= DIRT * line_height) & ~bar
+    peak = _peaks(labels, count, mask, ink)
+    keep &= peak >= FAINT * float(np.median(peak[significant]))
     keep &= height <= TALL * line_height  # (a notebook's margin line across a closer look: "92249814" -> "192249814")
     keep &= np.abs(middle - line_middle) < OFF_LINE * line_height  # marks above or below the line
     right = left + width
@@ -112,6 +121,14 @@ def _writing(mass: np.ndarray, height: np.ndarray, bar: np.ndarray) -> tuple[np.
     """The pieces that set the writing's height (SIGNIFICANT of the most ink of any but the bars), and that height."""
     significant = (mass >= SIGNIFICANT * mass[~bar].max()) & ~bar
     return significant, float(np.median(height[significant]))
+
+
+def _peaks(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Each piece's (labels 1 to count - 1) strongest ink."""
+    inked = mask > 0
+    peak = np.zeros(count, np.float32)
+    np.maximum.at(peak, labels[inked], ink[inked])
+    return peak[1:]
 
 
 def _column_fill(labels: np.ndarray, count: int) -> np.ndarray:

@@ -103,6 +103,7 @@ def whole_frame(
     squares: int = 0,
     low: bool = False,
     faint: bool = False,
+    stain: float = 0.0,
 ) -> tuple[bytes, tuple]:
     """A phone camera's whole frame (JPEG, `size` as (height, width)) of a sheet with test digits `number` written
     `height` pixels tall somewhere on it: blotchy paper (its texture and uneven light, 2% either way over 40-pixel
@@ -110,7 +111,9 @@ def whole_frame(
     notebook paper, its printed rules (grey, 5 pixels thick) that many pixels apart. `squares`: squared paper, its grid's
     lines (grey, 3 pixels thick, leaning a little as a photo's perspective leaves them) that many pixels apart. `low`:
     the number written at the sheet's lower edge, as low as the frame (its last 1%). `faint`: the rules faint (grey 225,
-    2 pixels thick) and at a degree's tilt, so that only parts of them stand out as ink."""
+    2 pixels thick) and at a degree's tilt, so that only parts of them stand out as ink. `stain`: a stain (a drop of tea,
+    a smudge) as large as a digit in line after the number, a digit's width from it, taking that share of the light, its
+    edge soft; the frame then blurred a little (a phone's focus), which lowers its noise below the stain's."""
     rng = np.random.default_rng(seed)
     gray, placed = in_a_row(number, height=height, gap=height // 3)
     h, w = size
@@ -127,7 +130,12 @@ def whole_frame(
     y = h - gray.shape[0] - h // 100 if low else y
     window = sheet[y : y + gray.shape[0], x : x + gray.shape[1]]
     np.minimum(window, gray, out=window)
+    if stain:
+        centre = (x + gray.shape[1] + height, y + gray.shape[0] // 2)
+        spot = cv2.ellipse(np.zeros((h, w), np.float32), centre, (height // 3, height // 2), 0, 0, 360, 1.0, -1)
+        light *= 1 - stain * cv2.GaussianBlur(spot, (0, 0), height / 10)
     frame = 225 / 255 * sheet * light + rng.normal(0, 3, (h, w)).astype(np.float32)
+    frame = cv2.GaussianBlur(frame, (0, 0), 1.2) if stain else frame
     ok, data = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok
     return data.tobytes(), [(ink, px + x, py + y) for ink, px, py in placed]

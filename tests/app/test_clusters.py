@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from app.imaging.clusters import find_clusters
 from tests.app.number_helpers import ink_of, page
@@ -62,3 +63,25 @@ def test_a_comb_fields_ticks_as_tall_as_the_writing_are_not_a_digit():
     comb[:, ::40] = 1
     spans = _spans(_mask_with([*placed, (comb, 20, 48)]))
     assert len(spans) == 3, spans
+
+
+@pytest.mark.parametrize(
+    ("strength", "clusters"),
+    [
+        pytest.param(0.08, 3, id="a-stain-a-tenth-as-dark-is-left-out"),
+        pytest.param(0.4, 4, id="a-digit-half-as-dark-is-writing"),
+    ],
+)
+def test_a_mark_far_fainter_than_the_writing_beside_it_is_not_part_of_it(strength, clusters):
+    # Whole phone frames of a sheet, a little blurred (a phone's focus lowers the camera noise, and so the ink's
+    # threshold): a stain as large as a digit in line after the number, a tenth as dark as the pen, was a piece of ink
+    # and read as a confident 0 or 9 ("1750" read "17509"). Its darkest ink, not its size, says it is not written. A
+    # digit written lighter than the rest (a pencil pressed less) is still writing.
+    placed = [((ink_of(i, 40) > 0.3).astype(np.uint8), x, 40) for x, i in zip([20, 70, 120], [0, 1, 2])]
+    mask = _mask_with(placed)
+    ink = 0.8 * mask.astype(np.float32)
+    spot = cv2.ellipse(np.zeros(mask.shape, np.uint8), (190, 60), (14, 20), 0, 0, 360, 1, -1)
+    mask |= spot
+    ink[spot > 0] = strength
+    found, _ = find_clusters(mask, ink, 12)
+    assert len(found) == clusters, [(columns.start, columns.stop) for columns, _, _ in found]
