@@ -273,6 +273,12 @@ class ModelRepository:
             log.info("unloaded %s (versions %s)", name, ", ".join(str(s.version) for s in retiring))
         await asyncio.gather(*(self._retire(served, wait=True) for served in retiring))
 
+    def _not_refused(self, name: str, number: int, path: Path) -> None:
+        """ModelNotFound, with the reason, for a version refused as broken whose files have not changed since: a request
+        pinning it is not worth a load (a whole SavedModel, under the lock, for anyone who asks)."""
+        if self._is_refused(name, number, path):
+            raise ModelNotFound(f"model {name!r} version {number} is broken: {self._refused[(name, number)].reason}")
+
     def _is_refused(self, name: str, number: int, path: Path) -> bool:
         refused = self._refused.get((name, number))
         return refused is not None and refused.stamp == _stamp(path)
@@ -361,10 +367,12 @@ class ModelRepository:
             self._pinned.move_to_end(key)
             return self._pinned[key]
         path = self.version_path(name, version)
+        self._not_refused(name, version, path)
         async with self._lock:
             if name in self._unloaded:  # unloaded while this request waited for the lock
                 raise ModelNotReady(f"model {name!r} is unloaded")
             if key not in self._pinned:
+                self._not_refused(name, version, path)  # refused by a load this request waited for
                 served = await self._load(name, version, path)
                 if served is None:
                     raise ModelNotFound(f"model {name!r} version {version} is broken: {self._refused[key].reason}")

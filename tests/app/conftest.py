@@ -78,8 +78,10 @@ class FakeModel:
 class FakeLoader:
     def __init__(self) -> None:
         self.loaded: dict[Path, FakeModel] = {}
+        self.tries: list[Path] = []  # every load, those that failed too
 
     def __call__(self, path: Path) -> FakeModel:
+        self.tries.append(path)
         model = FakeModel(path)
         self.loaded[path] = model
         return model
