@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -102,10 +103,14 @@ class MicroBatcher:
             self._queued_images += len(item.images)
         if len(self._pending) == len(items) or self._queued_images >= self.max_batch_size:
             self._wakeup.set()
+        answers = asyncio.gather(*(i.future for i in items))
         try:
-            results = await asyncio.wait_for(asyncio.gather(*(i.future for i in items)), self.timeout_s + 5.0)
+            results = await asyncio.wait_for(answers, self.timeout_s + 5.0)
         except TimeoutError:
             raise DeadlineExceeded(f"no answer within {self.timeout_s + 5.0:.0f} s") from None
+        except asyncio.CancelledError:  # the caller gave up (a gRPC call cancelled): its answers' cancellation is
+            answers.add_done_callback(_read)  # read, not reported unread on stderr outside the JSON log
+            raise
         return results[0] if len(results) == 1 else np.concatenate(results)
 
     def retire(self) -> None:
@@ -183,3 +188,9 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_result(out[offset : offset + k])
             offset += k
+
+
+def _read(future: asyncio.Future[Any]) -> None:
+    """Mark a finished future's outcome as read."""
+    if not future.cancelled():
+        future.exception()

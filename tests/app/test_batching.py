@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 
 import numpy as np
@@ -128,3 +129,34 @@ async def test_retired_batcher_answers_what_it_queued_then_closes():
     await asyncio.wait_for(batcher.closed.wait(), 1)
     with pytest.raises(BatcherClosed):
         await batcher.predict(tagged(9))
+
+
+@pytest.mark.parametrize(
+    "images",
+    [pytest.param(1, id="one-batch"), pytest.param(9, id="three-batches")],
+)
+async def test_a_request_cancelled_while_queued_leaves_no_unretrieved_exception(images):
+    # An outside check: a gRPC call the client cancelled (tritonclient's client_timeout) cancels its handler, and each
+    # left "_GatheringFuture exception was never retrieved ... CancelledError" in the server's stderr, outside its JSON
+    # log. The batcher still answers the rest.
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    try:
+        block = threading.Event()
+        model = Recorder(block)
+        batcher = make(model)
+        request = asyncio.create_task(batcher.predict(tagged(*range(images))))
+        await async_wait_until(model.called.is_set, 5, "the batch never reached the model")
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        block.set()
+        assert round((await batcher.predict(tagged(42)))[0, 0]) == 42
+        del request
+        gc.collect()
+        await asyncio.sleep(0)
+        assert not unhandled, [context.get("message") for context in unhandled]
+    finally:
+        loop.set_exception_handler(previous)
