@@ -4,8 +4,10 @@ front of the service either sees the same parts or refuses the body too.
 
 Refused: a preamble other than blank lines, padding or other bytes after a boundary inside the body, loose
 header syntax (space before the colon, folded lines, a bare CR or LF), Content-Type and Content-Disposition
-values with leftovers, repeated parameters or backslashes, %22/%0D/%0A escapes in a name or filename (browsers
-and python-multipart decode them differently), and parts beyond the limits. The body is parsed as one chunk:
+values with leftovers, repeated parameters or backslashes, %22/%0D/%0A escapes in a part's name (browsers and
+python-multipart decode them differently, so they would differ on what the part is), and parts beyond the limits. In a
+filename, which only names the file in messages, those escapes are decoded as browsers mean them (the HTML standard's
+encoding of '"', CR and LF): browsers, curl and httpx send a quote in a filename so. The body is parsed as one chunk:
 each part's content is one slice of it, so parsing holds at most about one extra body's worth of memory."""
 
 from __future__ import annotations
@@ -132,11 +134,10 @@ def _check_headers(body: bytes, start: int) -> int:
     if len(dispositions) != 1:
         raise BadRequest("ambiguous multipart part: it must have exactly one Content-Disposition header")
     _, parameters = _parameters(dispositions[0], _DISPOSITION, "Content-Disposition of a part")
-    for key in ("name", "filename"):
-        if key in parameters and _AMBIGUOUS_ESCAPE.search(parameters[key]):
-            raise BadRequest(
-                f"ambiguous multipart part: its {key} holds a %22, %0D or %0A escape, which parsers decode differently"
-            )
+    if "name" in parameters and _AMBIGUOUS_ESCAPE.search(parameters["name"]):
+        raise BadRequest(
+            "ambiguous multipart part: its name holds a %22, %0D or %0A escape, which parsers decode differently"
+        )
     return end + 4
 
 

@@ -51,6 +51,18 @@ async def test_predict_png(client, digit_png):
     assert response.headers["x-request-id"]
 
 
+async def test_a_file_whose_name_holds_a_quote_is_read_as_browsers_and_curl_send_it(client, digit_png):
+    # An outside check: browsers (the service's own page too), curl and httpx send a '"' in a filename as %22 (the HTML
+    # standard's encoding), and the upload was refused as an ambiguous part. The filename names the file in messages
+    # only; a field's name, which says what the part is, still may not hold one.
+    files = [("image", ('my "seven".png', digit_png, "image/png")), ("image", ("two\nlines.png", b"x", "image/png"))]
+    response = await client.post("/predict", files=files)
+    assert response.status_code == 400, response.text  # the second file is no image: its name, decoded, in the message
+    assert "image[1] (two\nlines.png)" in response.json()["error"]["message"], response.text
+    response = await client.post("/predict", files=files[:1])
+    assert response.status_code == 200 and response.json()["predictions"][0]["digit"] == 7, response.text
+
+
 async def test_several_files_answer_in_order_and_can_return_the_input(client, digit_png):
     files = [("image", (f"{i}.png", digit_png, "image/png")) for i in range(3)]
     response = await client.post("/predict?return_image=true", files=files)

@@ -23,7 +23,7 @@ CT = "multipart/form-data; boundary=B"
 STRICTER = {
     "padding or other bytes after a boundary (python-multipart: padding or content; multipart: error)": "not a delimiter",
     "a preamble of more than blank lines": "no preamble",
-    "a repeated parameter or header, or a %22/%0D/%0A escape": "^ambiguous",
+    "a repeated parameter or header, or a %22/%0D/%0A escape in a name": "^ambiguous",
     "leftovers or a backslash in a header value, a tab before a parameter": "Content-Type header|Content-Disposition of a part",
     "loose part header syntax (bare LF in a value)": "^malformed multipart part header",
     "a part's Content-Length that does not match its content": "Content-Length",
@@ -73,8 +73,15 @@ def python_multipart_parts(body: bytes, content_type: str) -> list[tuple[str, st
         if kind != b"form-data" or b"name" not in options:
             return None
         filename = options.get(b"filename")
-        out.append((_decoded(options[b"name"]), None if filename is None else _decoded(filename), bytes(data)))
+        out.append((_decoded(options[b"name"]), None if filename is None else _as_browsers_mean(filename), bytes(data)))
     return out
+
+
+def _as_browsers_mean(filename: bytes) -> str:
+    """A filename with the HTML standard's escapes of '"', CR and LF decoded, which python-multipart keeps as sent (ours
+    decodes them in a filename, and refuses them in a name)."""
+    escapes = {"%22": '"', "%0d": "\r", "%0a": "\n"}
+    return re.sub("%(?:22|0d|0a)", lambda m: escapes[m.group().lower()], _decoded(filename), flags=re.IGNORECASE)
 
 
 def _decoded(raw: bytes) -> str:
@@ -148,6 +155,13 @@ CORPUS = [
     ("same", CT, form(part(), after=b"\r\nepilogue --B\r\n--B\r\nmore"), "epilogue"),
     ("same", CT, form(part(), after=b""), "no-final-crlf"),
     ("same", CT, form(part(), after=b" \t\r\n"), "padding-after-close"),
+    (
+        "same",
+        CT,
+        form(part('form-data; name="image"; filename="my %22seven%22.png"')),
+        "percent-escaped-quote-in-filename",
+    ),
+    ("same", CT, form(part('form-data; name="image"; filename="a%0D%0Ab.png"')), "percent-escaped-crlf-in-filename"),
     # refused by both
     ("both refuse", CT, form(part(), before=b"preamble\r\n"), "preamble"),
     ("both refuse", CT, form(part()).replace(b"\r\n", b"\n"), "lf-line-endings"),
@@ -183,7 +197,7 @@ CORPUS = [
     ("ours stricter", CT, form(part('form-data; name="image"x')), "name-after-quote"),
     ("ours stricter", CT, form(part('form-data; name="note"; name="image"')), "repeated-name"),
     ("ours stricter", CT, form(part(extra=b'Content-Disposition: form-data; name="note"\r\n')), "two-dispositions"),
-    ("ours stricter", CT, form(part('form-data; name="image"; filename="a%22b.png"')), "percent-escaped-quote"),
+    ("ours stricter", CT, form(part('form-data; name="image%22"; filename="a.png"')), "percent-escaped-quote-in-name"),
     ("ours stricter", CT, form(part('form-data; name="image"; filename="a\\"b.png"')), "backslash-escaped-quote"),
     ("ours stricter", CT, form(part('form-data; name="image"; filename="C:\\\\x\\\\a.png"')), "windows-path"),
     ("ours stricter", CT, form(part().replace(b'"a.png"', b'"a.png"\nX: y')), "bare-lf-in-header"),
