@@ -145,6 +145,14 @@ class ModelRepository:
     def ready(self) -> bool:
         return self.settings.default_model in self._latest
 
+    def not_ready(self) -> ModelNotReady:
+        """Why this replica is not ready (readiness probes' 503): the default model unloaded by an admin, which only a
+        load brings back, or not loaded and warmed up yet."""
+        name = self.settings.default_model
+        if name in self._unloaded:
+            return unloaded_error(name, f"the default model {name!r}")
+        return ModelNotReady(f"the default model {name!r} is not loaded and warmed up yet")
+
     def describe(self) -> list[dict[str, object]]:
         """Every model and version on disk with its metadata, which version is serving, which others are loaded
         (for pinned requests) or loading, and whether the model was unloaded."""
@@ -349,9 +357,7 @@ class ModelRepository:
     async def resolve(self, name: str | None, version: int | None) -> ServedVersion:
         name = name or self.settings.default_model
         if name in self._unloaded:
-            raise ModelNotReady(
-                f"model {name!r} is unloaded; an admin can load it: POST /v2/repository/models/{name}/load"
-            )
+            raise unloaded_error(name, f"model {name!r}")
         latest = self._latest.get(name)
         if version is None or (latest is not None and latest.version == version):
             if latest is None:
@@ -419,6 +425,11 @@ class ModelRepository:
             except BatcherClosed:
                 continue
         raise ModelNotReady("the model was being replaced; retry")
+
+
+def unloaded_error(name: str, what: str) -> ModelNotReady:
+    """The answer for a model an admin unloaded (`what`: how the request named it): only a load brings it back."""
+    return ModelNotReady(f"{what} is unloaded; an admin can load it: POST /v2/repository/models/{name}/load")
 
 
 def _stamp(path: Path) -> float:

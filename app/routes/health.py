@@ -3,7 +3,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.deps import MetricsDep, RepositoryDep
-from app.errors import ModelNotReady
 from app.schemas import ERROR_RESPONSES, HealthResponse, LivenessResponse
 
 router = APIRouter(tags=["health"])
@@ -19,7 +18,7 @@ async def get_liveness() -> dict[str, object]:
 async def get_readiness(repository: RepositoryDep) -> dict[str, object]:
     """A model is loaded and warmed up: 503 until then."""
     if not repository.ready:
-        raise ModelNotReady("the default model is not loaded and warmed up yet")
+        raise repository.not_ready()
     return {
         "status": "ready",
         "models": {

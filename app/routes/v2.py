@@ -19,7 +19,7 @@ from app.protocol_v2 import (
     repository_index,
     unload_request,
 )
-from app.repository import ModelRepository
+from app.repository import ModelRepository, unloaded_error
 from app.schemas import V2_ADMIN_RESPONSES, V2_INFER_BODY, V2_REPOSITORY_BODY, V2IndexEntry
 from app.schemas import V2_ERROR_RESPONSES as ERROR_RESPONSES
 
@@ -44,7 +44,7 @@ async def server_live() -> dict[str, bool]:
 async def server_ready(repository: RepositoryDep) -> dict[str, bool]:
     """The default model is loaded and warmed up (503 until then)."""
     if not repository.ready:
-        raise ModelNotReady("the default model is not loaded yet")
+        raise repository.not_ready()
     return {"ready": True}
 
 
@@ -90,7 +90,7 @@ async def _ready(repository: ModelRepository, name: str, version: int | None) ->
     if not await repository.can_answer(name, version):
         what = f"model {name!r}" + (f" version {version}" if version is not None else "")
         if repository.is_unloaded(name):
-            raise ModelNotReady(f"{what} is unloaded; an admin can load it: POST /v2/repository/models/{name}/load")
+            raise unloaded_error(name, what)
         raise ModelNotReady(f"{what} cannot answer: not loaded yet, or refused as broken (see GET /models)")
     served = repository.serving(name)
     return {

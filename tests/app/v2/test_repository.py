@@ -80,7 +80,12 @@ async def test_unload_stops_serving_until_load_and_the_poller_leaves_it_alone(cl
     )  # what tritonclient sends
     assert response.status_code == 200, response.text
     assert [(e["version"], e["state"], e["reason"]) for e in await index(http)] == [("1", "UNAVAILABLE", "unloaded")]
-    assert (await http.get("/readyz")).status_code == 503  # the default model: this replica is out of rotation
+    # the default model: this replica is out of rotation, and says why and what brings it back (it said "not loaded
+    # yet", as if it would come back by itself: an outside check)
+    readiness = await http.get("/readyz")
+    assert readiness.status_code == 503 and "lenet5' is unloaded" in readiness.json()["error"]["message"]
+    assert "POST /v2/repository/models/lenet5/load" in readiness.json()["error"]["message"]
+    assert_v2_error(await http.get("/v2/health/ready"), 503, "lenet5' is unloaded; an admin can load it")
     assert 'lenet_model_version{model="lenet5"}' not in (await http.get("/metrics")).text
     assert_v2_error(await http.post("/v2/models/lenet5/versions/1/infer", json=infer_body()), 503, "unloaded")
     assert_envelope(await http.post("/predict", json={"instances": [[0] * 784]}), 503, "model_not_ready")
