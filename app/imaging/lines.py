@@ -132,17 +132,20 @@ def _end_to_end(
     runs off the paper past the frame). A written 1 in a photo cut close around the number, as tall as most of the
     frame, does not reach its edges, and had its ink taken out as a margin line ("846111" read "84611", paper 6 pixels
     above). A line at a tilt that runs off the frame through a side (`inside`: the columns where it is in the frame)
-    ends where it meets that side's `side_band` (zeroed too)."""
+    ends where it meets that side's `side_band` (zeroed too); but one that meets it within the top or bottom edge band
+    (beside a corner) ends at the frame's top or bottom: asked for ink within LINE_END of where it met the side, inside
+    the band, it was left in whole (a squared page at 25 degrees, a dev generator's whole frames: "82572" read "825")."""
     length = mask.shape[1]
     reach = np.arange(-(width // 2) - 1, width // 2 + 2)
     within = np.flatnonzero(inside & (rows >= side_band) & (rows < mask.shape[0] - side_band))
     if len(within) == 0:
         return False
     first, last = int(within[0]), int(within[-1]) + 1
-    end = edge_band + LINE_END if first == 0 else LINE_END  # the frame's top and bottom, or where it leaves a side
-    top = np.arange(first, min(first + end, last))
-    end = edge_band + LINE_END if last == length else LINE_END
-    bottom = np.arange(max(last - end, first), last)
+    # the frame's top and bottom (the line in its edge band there), or where it leaves a side
+    top = np.arange(first, min(edge_band + LINE_END if first <= edge_band else first + LINE_END, last))
+    bottom = np.arange(
+        max(length - edge_band - LINE_END if last >= length - edge_band else last - LINE_END, first), last
+    )
     held = []
     for span in (top, bottom):
         across = np.clip(rows[span][:, None] + reach[None, :], 0, mask.shape[0] - 1)
