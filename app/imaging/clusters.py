@@ -28,7 +28,7 @@ OFF_LINE = 0.9  # pieces whose middle is this many heights off the line's are no
 # A piece whose darkest ink is under this share of the writing's (the pieces that set its height: their median) is not
 # written: a stain or a blot of the light as large as a digit, in line with a number in a whole frame a little blurred (a
 # phone's focus lowers the camera noise, and so the ink's threshold, below it), was read as a confident digit ("1750"
-# read "17509"). Whole frames of pages turned 0-25 degrees (a dev generator, seeds never used to tune it): 143 -> 157 of
+# read "17509"). Whole frames of pages turned 0-25 degrees (a dev generator, seeds never used to tune it): 146 -> 162 of
 # 180, none read wrong that were right. bench/read_accuracy.py's 6,000 numbers of seed 0: 2 change clusters, each read
 # as before; seeds 7 and 11 (1,800 each): none.
 FAINT = 0.3

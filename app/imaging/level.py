@@ -52,7 +52,9 @@ def _writing(mask: np.ndarray) -> np.ndarray | None:
     """The group of pieces holding the most ink, pieces that count (SIGNIFICANT of the largest's pixels) within their
     median height of each other grouped: the writing, marks far off it (a turned page's line ends at the frame's
     corners) left out. With a digit or two, the line ends may hold more: their angle is the page's, which the writing
-    shares. None when there is only one group."""
+    shares. One group is the writing too, with the specks left out: a squared page's grid taken out to the frame's
+    corners but for dashes there, each too small to count, spread the ink so that the writing did not look long, and it
+    was left unlevelled ("56056284" read "05"). None when there is only one piece."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count < 3:
         return None
@@ -64,8 +66,6 @@ def _writing(mask: np.ndarray) -> np.ndarray | None:
     side = max(3, round(height) | 1)
     near = cv2.dilate(pieces, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
     groups, grouped = cv2.connectedComponents(near, connectivity=8)
-    if groups < 3:
-        return None
     held = np.bincount(grouped[pieces > 0], minlength=groups)
     held[0] = 0
     writing: np.ndarray = ((grouped == int(np.argmax(held))) & (pieces > 0)).astype(np.uint8)
