@@ -322,6 +322,7 @@ class ModelRepository:
             observer=self._events.observer(name),
         )
         batcher.start()
+        self._refused.pop((name, number), None)  # a version mended since it was refused: its reason is no longer true
         log.info("loaded %s version %d from %s", name, number, path)
         return ServedVersion(name, number, path, metadata, model, batcher)
 

@@ -118,6 +118,10 @@ async def test_a_refused_version_pinned_by_requests_is_not_loaded_again_for_each
         (broken / "fake.json").write_text('{"digit": 2}')  # its files changed (mended): tried again, and served
         assert await digit_of(repository, "lenet5", 2) == (2, 2)
         assert loader.tries.count(broken) == 2
+        # and its refusal is forgotten: GET /models and the page said "loaded: ... smoke prediction failed" (a check of
+        # the fix above, on the built wheel)
+        (state,) = [v for v in repository.describe()[0]["versions"] if v["version"] == 2]
+        assert state["state"] == "loaded" and "refused_reason" not in state, state
     finally:
         await repository.close()
 
