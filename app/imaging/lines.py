@@ -9,6 +9,10 @@ import cv2
 import numpy as np
 
 LINE_TILT = 35  # degrees: printed lines photographed within this of horizontal or vertical (a phone held at a slant)
+# ... and a number's (POST /read, a whole page photographed steeper still), short of 45, where a line would be looked for
+# both ways. Not a digit's (/predict: bench/preprocess_accuracy.py's photos, turned up to 15 degrees, lose 5 of 7,500
+# at 44: hard ruled and grid paper 2 each, easy ruled 1; none gained)
+NUMBER_LINE_TILT = 44
 LINE_VOTES = 0.3  # Hough votes of a candidate line, against the frame's shorter side
 LINE_STRETCHES = 10  # a candidate's chord across the frame is checked in this many stretches
 LINE_SPAN = 0.75  # a printed line shows in at least this share of them (a written 1 in fewer)
@@ -99,7 +103,10 @@ def subtract_lines(
         else:
             thin = max(1, round(MARGIN_LINE_WIDTH * max(found.shape)))
         own = 0 if flip else padded  # lines across: in the frame's own rows (`_line_paths`)
-        for rows, inside, width in _line_paths(np.ascontiguousarray(found), thin, once=True, apart=apart, padded=own):
+        paths = _line_paths(
+            np.ascontiguousarray(found), thin, once=True, apart=apart, padded=own, tilt=NUMBER_LINE_TILT
+        )
+        for rows, inside, width in paths:
             columns = np.flatnonzero(inside)
             if len(columns) < 2 or (flip and not _end_to_end(found, rows, inside, width, ends, edge_band)):
                 continue
@@ -200,9 +207,9 @@ def _horizontal_lines(mask: np.ndarray, thin: int) -> tuple[np.ndarray, int]:
 
 
 def _line_paths(
-    mask: np.ndarray, thin: int, once: bool, apart: int | None = None, padded: int = 0
+    mask: np.ndarray, thin: int, once: bool, apart: int | None = None, padded: int = 0, tilt: float = LINE_TILT
 ) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """Printed lines within LINE_TILT of horizontal: each as its row in every column, whether it is in the
+    """Printed lines within `tilt` degrees of horizontal: each as its row in every column, whether it is in the
     frame there, and its width in pixels.
 
     Candidates are Hough lines with enough votes, checked all at once: one is a printed line when
@@ -217,11 +224,16 @@ def _line_paths(
     ruled and squared pages turned with the writing (a dev generator's whole phone frames, blotchy
     light, a slight perspective; 20 per paper and angle): at 20 and 30 degrees ruled 3 and 0 -> 14
     and 10 of 20, squared 0 and 0 -> 13 and 9, with `app.imaging.level`'s angle from the writing's
-    own pieces; level and at 10 degrees none read wrong that was right."""
+    own pieces; level and at 10 degrees none read wrong that was right. A number's up to NUMBER_LINE_TILT (44
+    degrees; 35 before): at 35-40 (a phone held steeper still; the slight perspective adds a few degrees) every line
+    was left in.
+    A later generator's fresh frames (`/tmp/s51/gen.py`, 20 per paper and angle) at 40 degrees: ruled 0 -> 7,
+    squared 0 -> 4 of 20; level and at 30 degrees the same; those at 35 (on which it was checked) ruled 9 -> 15,
+    squared 6 -> 12."""
     height, width = mask.shape
-    tilt = np.radians(LINE_TILT)
+    within = np.radians(tilt)
     votes = round(LINE_VOTES * min(height, width))
-    found = cv2.HoughLines(mask, 1, np.pi / 360, votes, min_theta=np.pi / 2 - tilt, max_theta=np.pi / 2 + tilt)
+    found = cv2.HoughLines(mask, 1, np.pi / 360, votes, min_theta=np.pi / 2 - within, max_theta=np.pi / 2 + within)
     if found is None:
         return []
     rho, theta = found.reshape(-1, 2)[:MAX_LINES].T

@@ -161,12 +161,22 @@ def _tilted_strokes(shape: tuple[int, int], degrees: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize("down", [False, True])
-@pytest.mark.parametrize("degrees", [-30.0, 25.0])
-def test_printed_lines_at_a_tilt_are_taken_out_to_the_frames_corners(degrees, down):
+@pytest.mark.parametrize(
+    ("degrees", "left"),
+    [
+        pytest.param(-30.0, 0.08, id="-30"),
+        pytest.param(25.0, 0.08, id="25"),
+        pytest.param(38.0, 0.1, id="38"),
+        pytest.param(-42.0, 0.1, id="-42"),
+    ],
+)
+def test_printed_lines_at_a_tilt_are_taken_out_to_the_frames_corners(degrees, left, down):
     # A notebook or squared page photographed 20-30 degrees off level (a phone held at a slant): lines were looked for
     # within 20 degrees of level only, and those cut short by the frame's corners (in fewer than half its ten
     # stretches), or running down out through its sides rather than its top and bottom, were left in the ink, read as
     # 1s ("0626" on squared paper read "1111111111111"); levelled with the number, or taken for a number cut close.
+    # Then within 35 degrees: at 38-42 (a dev generator's whole frames at 40, their slight perspective adding a few
+    # degrees) every line was left (ruled and squared pages at 40 degrees: 0 of 20 read right each).
     shape = (768, 1024)
     lines, strokes = turned_paper(shape, degrees, 48 if down else 80, down), _tilted_strokes(shape, degrees)
     band = 15  # the photo path's edge band (1024 x 768: 2% of the shorter side), left out of the mask
@@ -174,9 +184,9 @@ def test_printed_lines_at_a_tilt_are_taken_out_to_the_frames_corners(degrees, do
     mask[:band], mask[-band:], mask[:, :band], mask[:, -band:] = 0, 0, 0, 0
     only_lines = (lines > 0) & (cv2.dilate(strokes, np.ones((9, 9), np.uint8)) == 0) & (mask > 0)
     _, unlined = subtract_lines(ink, mask, np.full(ink.shape, LOW, np.float32), edge_band=band)
-    # what is left (under 7%): the ends cut shortest by the corners (fewer pixels than a line's Hough votes) and the
-    # dots where a squared page's lines cross; all of it before
-    assert unlined[only_lines].mean() < 0.08, unlined[only_lines].mean()
+    # what is left (under 7%; 9% at 38-42 degrees): the ends cut shortest by the corners (fewer pixels than a line's
+    # Hough votes) and the dots where a squared page's lines cross; all of it before
+    assert unlined[only_lines].mean() < left, unlined[only_lines].mean()
     assert unlined[strokes > 0].mean() > 0.95, unlined[strokes > 0].mean()
 
 
