@@ -285,7 +285,10 @@ class ModelRepository:
         """ModelNotFound, with the reason, for a version refused as broken whose files have not changed since: a request
         pinning it is not worth a load (a whole SavedModel, under the lock, for anyone who asks)."""
         if self._is_refused(name, number, path):
-            raise ModelNotFound(f"model {name!r} version {number} is broken: {self._refused[(name, number)].reason}")
+            raise self._broken(name, number)
+
+    def _broken(self, name: str, number: int) -> ModelNotFound:
+        return ModelNotFound(f"model {name!r} version {number} is broken: {self._refused[(name, number)].reason}")
 
     def _is_refused(self, name: str, number: int, path: Path) -> bool:
         refused = self._refused.get((name, number))
@@ -382,7 +385,7 @@ class ModelRepository:
                 self._not_refused(name, version, path)  # refused by a load this request waited for
                 served = await self._load(name, version, path)
                 if served is None:
-                    raise ModelNotFound(f"model {name!r} version {version} is broken: {self._refused[key].reason}")
+                    raise self._broken(name, version)
                 self._pinned[key] = served
                 while len(self._pinned) > MAX_PINNED:
                     _, evicted = self._pinned.popitem(last=False)

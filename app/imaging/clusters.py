@@ -70,7 +70,7 @@ def find_clusters(
     middle = top + height / 2
     line_middle = float(np.median(middle[significant]))
     keep = (np.maximum(width, height) >= DIRT * line_height) & ~bar
-    peak = _peaks(labels, count, mask, ink)
+    peak = _piece_max(labels, count, mask, ink)
     keep &= peak >= FAINT * float(np.median(peak[significant]))
     keep &= height <= TALL * line_height  # (a notebook's margin line across a closer look: "92249814" -> "192249814")
     keep &= np.abs(middle - line_middle) < OFF_LINE * line_height  # marks above or below the line
@@ -123,12 +123,12 @@ def _writing(mass: np.ndarray, height: np.ndarray, bar: np.ndarray) -> tuple[np.
     return significant, float(np.median(height[significant]))
 
 
-def _peaks(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
-    """Each piece's (labels 1 to count - 1) strongest ink."""
+def _piece_max(labels: np.ndarray, count: int, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each piece's (labels 1 to count - 1) largest value over its pixels (its strongest ink, its deepest pixel)."""
     inked = mask > 0
-    peak = np.zeros(count, np.float32)
-    np.maximum.at(peak, labels[inked], ink[inked])
-    return peak[1:]
+    largest = np.zeros(count, np.float32)
+    np.maximum.at(largest, labels[inked], values[inked])
+    return largest[1:]
 
 
 def _column_fill(labels: np.ndarray, count: int) -> np.ndarray:
@@ -166,11 +166,8 @@ def _without_hairlines(groups: list[list[int]], mask: np.ndarray, labels: np.nda
     frame (a distance transform)."""
     if len(groups) < 2:
         return groups
-    depth = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
-    inked = mask > 0
-    deepest_piece = np.zeros(count, np.float32)
-    np.maximum.at(deepest_piece, labels[inked], depth[inked])
-    deepest = np.array([deepest_piece[np.asarray(group) + 1].max() for group in groups])
+    deepest_piece = _piece_max(labels, count, mask, cv2.distanceTransform(mask, cv2.DIST_L2, 5))
+    deepest = np.array([deepest_piece[np.asarray(group)].max() for group in groups])
     strokes = float(np.percentile(deepest, 75))
     hairline = (deepest <= HAIRLINE) & (deepest <= HAIRLINE_SHARE * strokes)
     return [group for group, thin in zip(groups, hairline) if not thin]
