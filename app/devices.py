@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from app.config import get_settings
-from app.errors import BrokenModel
+from app.errors import BrokenModel, brief
 from app.repository import DigitModel
 from training import layout
 
@@ -207,8 +207,7 @@ def _details(details: dict[str, object]) -> str:
 
 
 def _short(exc: Exception) -> str:
-    first_line = (str(exc).splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line[:160]}"
+    return f"{type(exc).__name__}: {brief(str(exc), 160)}"
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import orjson
 
 V2_PREFIX = "/v2"
+REASON_LENGTH = 300  # a refused version's reason, as GET /models and a pinned request's 404 show it
 
 
 def envelope(code: str, message: str, details: dict[str, object] | None = None) -> bytes:
@@ -25,6 +26,18 @@ def error_body(path: str, code: str, message: str, details: dict[str, object] | 
     if is_v2_path(path):
         return orjson.dumps({"error": message})
     return envelope(code, message, details)
+
+
+def brief(text: str, limit: int) -> str:
+    """The first line of `text` with anything in it, at most `limit` characters: cut after a whole word, with an
+    ellipsis, so a reason shown to a client or logged never ends mid-word."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(line) <= limit:
+        return line
+    head = line[: limit - 1]
+    if not line[limit - 1].isspace() and any(c.isspace() for c in head):
+        head = head[: max(i for i, c in enumerate(head) if c.isspace())]
+    return head.rstrip() + "…"
 
 
 class ServiceError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import BrokenModel
+from app.errors import REASON_LENGTH, BrokenModel, brief
 from app.imaging.line import HEIGHT, SIGNATURE, WIDTH
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -24,6 +25,16 @@ INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 LINE_SHAPE = (HEIGHT, WIDTH, 1)  # the optional SIGNATURE (app.imaging.line): lines -> [N,T,11] CTC log-probabilities
 LINE_CLASSES = NUM_CLASSES + 1  # a blank and the ten digits (app.imaging.ctc)
+
+# What TensorFlow wraps an op's error in: the function node it ran in before it, the op after it.
+_TF_WRAPPING = re.compile(r"^\s*\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\]\s*$")
+
+
+def _reason(exc: Exception) -> str:
+    """Why TensorFlow failed, as a client can read it: its message's first line without TensorFlow's wrapping."""
+    first_line = brief(str(exc), 10 * REASON_LENGTH)
+    return f"{type(exc).__name__}: {brief(_TF_WRAPPING.sub('', first_line), REASON_LENGTH)}"
+
 
 # A SavedModel's serving signature: the input tensor by name in, the output tensors by name out.
 Signature = Callable[..., dict[str, tf.Tensor]]
@@ -100,7 +111,7 @@ class SavedModelDigits:
             with tf.device(device):
                 self._loaded = tf.saved_model.load(str(self.path))
         except Exception as exc:  # TensorFlow raises many types for a corrupt SavedModel
-            raise BrokenModel(f"{self.path}: cannot load ({type(exc).__name__}: {str(exc)[:200]})") from exc
+            raise BrokenModel(f"{self.path}: cannot load ({_reason(exc)})") from exc
         self._fn: Signature | None
         self._fn, self._input_name, self._output_name = self._pick_signature()
         self._line: Signature | None
@@ -164,7 +175,7 @@ class SavedModelDigits:
         try:
             out = self.predict(probe)
         except Exception as exc:
-            raise BrokenModel(f"{self.path}: smoke prediction failed ({type(exc).__name__}: {str(exc)[:200]})") from exc
+            raise BrokenModel(f"{self.path}: smoke prediction failed ({_reason(exc)})") from exc
         if (
             out.shape != (2, NUM_CLASSES)
             or not np.all(np.isfinite(out))
@@ -175,7 +186,7 @@ class SavedModelDigits:
             try:
                 frames = self.read_lines(np.zeros((1, *LINE_SHAPE), np.float32))
             except Exception as exc:
-                raise BrokenModel(f"{self.path}: smoke line reading failed ({type(exc).__name__})") from exc
+                raise BrokenModel(f"{self.path}: smoke line reading failed ({_reason(exc)})") from exc
             if frames is None or not np.allclose(np.exp(frames).sum(axis=-1), 1, atol=1e-3):
                 raise BrokenModel(f"{self.path}: {SIGNATURE} gave values that are not log-probabilities")
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from app.batching import BatcherClosed, BatchObserver, MicroBatcher
 from app.config import Settings
-from app.errors import BrokenModel, ModelNotFound, ModelNotReady
+from app.errors import REASON_LENGTH, BrokenModel, ModelNotFound, ModelNotReady, brief
 from training import layout  # the folder layout: plain files, no TensorFlow
 
 log = logging.getLogger("lenet.repository")
@@ -311,7 +311,7 @@ class ModelRepository:
             self._refuse(name, number, path, str(exc))
             return None
         except Exception as exc:  # noqa: BLE001 - a broken folder can raise anything: refuse the version, keep serving
-            self._refuse(name, number, path, f"{type(exc).__name__}: {exc}")
+            self._refuse(name, number, path, f"{type(exc).__name__}: {brief(str(exc), REASON_LENGTH)}")
             return None
         finally:
             self._loading.discard((name, number))

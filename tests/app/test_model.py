@@ -43,6 +43,24 @@ def test_corrupt_variables_are_refused(tmp_path):
         SavedModelDigits(broken)
 
 
+def test_a_checksum_mismatch_is_refused_with_tensorflow_s_whole_reason(tmp_path):
+    # The variables' sizes right, their bytes not: TensorFlow's reason comes wrapped in its function node's name
+    # and op; the refusal keeps the reason whole and leaves the wrapping out (it was cut mid-word: "Checksu").
+    broken = tmp_path / "1"
+    shutil.copytree(BUNDLED, broken)
+    data = broken / "variables" / "variables.data-00000-of-00001"
+    corrupt = bytearray(data.read_bytes())
+    corrupt[1000:1100] = b"\x07" * 100
+    data.write_bytes(bytes(corrupt))
+    with pytest.raises(BrokenModel) as refused:
+        SavedModelDigits(broken)
+    reason = str(refused.value)
+    assert reason.startswith(f"{broken}: cannot load (DataLossError: TensorBundle at ")
+    assert reason.endswith("vs. calculated on the restored bytes " + reason.rsplit(" ", 1)[1])
+    assert reason.endswith(")") and reason[-2].isdigit(), reason
+    assert "{{" not in reason and "[Op:" not in reason, reason
+
+
 def test_wrong_signature_is_refused(tmp_path):
     import keras
 
