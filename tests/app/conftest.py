@@ -171,12 +171,25 @@ async def served(app: FastAPI, **client: Any) -> AsyncIterator[httpx.AsyncClient
         yield http
 
 
+@asynccontextmanager
+async def serving_sevens(settings: Settings, loader: FakeLoader) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with `settings` over a repository of one fake `lenet5` version, which reads every digit as a 7, and
+    an in-process client of it (`served`)."""
+    add_version(settings.models_dir, "lenet5", 1, digit=7)
+    async with served(create_app(settings, loader)) as http:
+        yield http
+
+
+@pytest.fixture
+async def client(settings, loader):
+    async with serving_sevens(settings, loader) as http:
+        yield http
+
+
 @pytest.fixture
 async def crowded(settings, loader):
     """An app that admits 2 requests at once, with its model held until the test lets it go."""
-    add_version(settings.models_dir, "lenet5", 1, digit=7)
-    app = create_app(settings.model_copy(update={"max_inflight_requests": 2}), loader)
-    async with served(app) as http:
+    async with serving_sevens(settings.model_copy(update={"max_inflight_requests": 2}), loader) as http:
         (model,) = loader.loaded.values()
         yield http, model
         model.delay.set()

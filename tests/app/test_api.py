@@ -25,14 +25,6 @@ def digit_png() -> bytes:
         return png_bytes(data["x_test"][0])
 
 
-@pytest.fixture
-async def client(settings, loader):
-    add_version(settings.models_dir, "lenet5", 1, digit=7)
-    app = create_app(settings, loader)
-    async with served(app) as http:
-        yield http
-
-
 def assert_error(response: httpx.Response, status: int, code: str) -> dict:
     assert response.status_code == status, response.text
     body = response.json()

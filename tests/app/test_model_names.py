@@ -7,8 +7,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app.main import create_app
-from tests.app.conftest import add_version, png_bytes, served
+from tests.app.conftest import add_version, png_bytes, serving_sevens
 
 # A SavedModel folder outside the repository, as a rejected training candidate is (jobs/<id>/candidate/1).
 OUTSIDE = "../jobs/abc/candidate"
@@ -29,11 +28,9 @@ HOSTILE = [
 
 @pytest.fixture
 async def client(settings, loader):
-    add_version(settings.models_dir, "lenet5", 1, digit=7)
     # digit 3 marks the outside model: an answer of 3 means it was loaded
     add_version(settings.models_dir.parent / "jobs" / "abc", "candidate", 1, digit=3)
-    app = create_app(settings, loader)
-    async with served(app) as http:
+    async with serving_sevens(settings, loader) as http:
         http.settings = settings  # type: ignore[attr-defined]
         yield http
 

@@ -12,7 +12,7 @@ import pytest
 from app.imaging.segment import FINER_WIDE_PIECE, WIDE_PIECE, segment_number
 from app.main import create_app
 from app.routes import read as read_route
-from tests.app.conftest import add_version, fake_settings, served
+from tests.app.conftest import add_version, fake_settings, served, serving_sevens
 from tests.app.imaging_helpers import png
 from tests.app.number_helpers import ink_of, page, whole_frame
 from tests.conftest import async_wait_until
@@ -23,10 +23,7 @@ BLANK = png(np.full((120, 300), 250, np.uint8))
 
 @pytest.fixture
 async def client(tmp_path, loader):
-    settings = fake_settings(tmp_path, max_read_digits=4)
-    add_version(settings.models_dir, "lenet5", 1, digit=7)
-    app = create_app(settings, loader)
-    async with served(app) as http:
+    async with serving_sevens(fake_settings(tmp_path, max_read_digits=4), loader) as http:
         yield http
 
 

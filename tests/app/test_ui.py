@@ -7,19 +7,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.main import create_app
 from app.routes import ui
-from tests.app.conftest import add_version, served
 
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
-
-
-@pytest.fixture
-async def client(settings, loader):
-    add_version(settings.models_dir, "lenet5", 1, digit=7)
-    app = create_app(settings, loader)
-    async with served(app) as http:
-        yield http
 
 
 class LinkParser(HTMLParser):

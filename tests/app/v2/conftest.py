@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from app.main import create_app
-from tests.app.conftest import add_version, served
+from tests.app.conftest import serving_sevens
 
 TOKEN = "v2-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -38,7 +37,5 @@ def admin_settings(settings):
 
 @pytest.fixture
 async def client(admin_settings, loader):
-    add_version(admin_settings.models_dir, "lenet5", 1, digit=7)
-    app = create_app(admin_settings, loader)
-    async with served(app) as http:
+    async with serving_sevens(admin_settings, loader) as http:
         yield http
