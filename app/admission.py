@@ -1,12 +1,17 @@
 """Admission control: past `max_inflight` requests at once, a 503 `overloaded` before the body is even read.
 On one core the event loop, not the model, saturates first; this bounds how long an admitted request waits.
-Health probes and metrics scrapes neither wait nor take a slot."""
+Health probes and metrics scrapes neither wait nor take a slot. `Slots` bounds one kind of CPU work (/read's images)
+the same way: so many at once, so many more waiting, the rest turned away at once."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import QueueFull, error_body, is_v2_path
+from app.errors import DeadlineExceeded, QueueFull, error_body, is_v2_path
 from app.metrics import Metrics
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
@@ -54,3 +59,52 @@ class AdmissionMiddleware:
         finally:
             self.inflight -= 1
             self.metrics.inflight.set(self.inflight)
+
+
+class Slots:
+    """At most `slots` requests at once doing one kind of work, at most `queue` more waiting for a slot: past that a 503
+    `overloaded` at once (with Retry-After), and one still waiting at its deadline a 504. As TensorFlow Serving's
+    batching queue: a full queue turns requests away rather than growing until every answer comes too late.
+    `what` names the work and the setting of each bound in the 503's message; `shed` counts those, `waiting` is told
+    how many wait."""
+
+    def __init__(
+        self,
+        slots: int,
+        queue: int,
+        what: tuple[str, str, str],
+        shed: Callable[[], None] = lambda: None,
+        waiting: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.slots, self.queue = slots, queue
+        self._what, self._shed, self._told = what, shed, waiting
+        self._free = asyncio.Semaphore(slots)
+        self.waiting = 0
+
+    @asynccontextmanager
+    async def hold(self, deadline: float) -> AsyncIterator[None]:
+        """A slot for the work in the block, waited for until `deadline` (the event loop's clock)."""
+        if self._free.locked() and self.waiting >= self.queue:
+            self._shed()
+            work, slots_setting, queue_setting = self._what
+            raise QueueFull(
+                f"{work}: all {self.slots} slots busy ({slots_setting}) and {self.waiting} requests waiting for one "
+                f"({queue_setting}); retry shortly",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        self._wait(+1)
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._free.acquire()
+        except TimeoutError:
+            raise DeadlineExceeded(f"{self._what[0]}: waited for a slot past the request deadline") from None
+        finally:
+            self._wait(-1)
+        try:
+            yield
+        finally:
+            self._free.release()
+
+    def _wait(self, change: int) -> None:
+        self.waiting += change
+        self._told(self.waiting)

@@ -87,17 +87,22 @@ class MicroBatcher:
                 f"queue full ({self._queued_images} images waiting); retry shortly", headers={"Retry-After": "1"}
             )
 
-    async def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities for `images` ([n,28,28,1] float32), in order; large inputs span several batches."""
+    async def predict(self, images: np.ndarray, deadline: float | None = None) -> np.ndarray:
+        """Probabilities for `images` ([n,28,28,1] float32), in order; large inputs span several batches. Queued past
+        `deadline` (the event loop's clock: a request's own, from its arrival) or the timeout from now, whichever comes
+        first, a DeadlineExceeded."""
         if self.closed.is_set():
             raise BatcherClosed
         n = len(images)
         self._check_room(n)
         loop = asyncio.get_running_loop()
         now = loop.time()
+        until = now + self.timeout_s if deadline is None else min(deadline, now + self.timeout_s)
+        if until <= now:
+            raise DeadlineExceeded("the request's deadline passed before it reached the model")
         items = []
         for start in range(0, n, self.max_batch_size):
-            item = _Item(images[start : start + self.max_batch_size], now + self.timeout_s, now, loop.create_future())
+            item = _Item(images[start : start + self.max_batch_size], until, now, loop.create_future())
             items.append(item)
             self._pending.append(item)
             self._queued_images += len(item.images)
@@ -105,9 +110,9 @@ class MicroBatcher:
             self._wakeup.set()
         answers = asyncio.gather(*(i.future for i in items))
         try:
-            results = await asyncio.wait_for(answers, self.timeout_s + 5.0)
+            results = await asyncio.wait_for(answers, until - now + 5.0)
         except TimeoutError:
-            raise DeadlineExceeded(f"no answer within {self.timeout_s + 5.0:.0f} s") from None
+            raise DeadlineExceeded(f"no answer within {until - now + 5.0:.0f} s") from None
         except asyncio.CancelledError:  # the caller gave up (a gRPC call cancelled): its answers' cancellation is
             answers.add_done_callback(_read)  # read, not reported unread on stderr outside the JSON log
             raise

@@ -38,9 +38,19 @@ class Settings(BaseSettings):
     # shed bodies left 702 images/s served; with 16,384, 12,504 images/s at p99 1.9 s
     # (bench/protocol.py --only service --vus-256 64 --env LENET_MAX_QUEUE_IMAGES=..., 2026-11-29).
     max_queue_images: int = Field(16384, ge=1, description="images waiting at most; beyond it requests get 503")
-    request_timeout_s: float = Field(10.0, gt=0, description="a request still queued after this gets 504")
+    request_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a request still queued (for the model, or for a reading slot) this long after it arrived gets 504",
+    )
     max_inflight_requests: int = Field(
         256, ge=1, description="requests being handled at once; beyond it 503 at once (health and metrics exempt)"
+    )
+    # /read's images are CPU work (tens to hundreds of ms each), not the model's batches: bounded apart, so that a
+    # burst is turned away at once rather than queued to max_inflight_requests and answered after its timeout.
+    read_slots: int = Field(0, ge=0, description="/read requests reading their images at once (0: one per CPU core)")
+    max_read_queue: int = Field(
+        16, ge=0, description="/read requests waiting for a reading slot at most; beyond it 503 at once"
     )
 
     # Input limits.
@@ -103,6 +113,12 @@ class Settings(BaseSettings):
     @property
     def max_delay_s(self) -> float:
         return self.max_delay_ms / 1000.0
+
+    @property
+    def reading_slots(self) -> int:
+        if self.read_slots:
+            return self.read_slots
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     @property
     def grpc_max_receive_bytes(self) -> int:

@@ -3,12 +3,14 @@ All are `async def`: FastAPI runs plain `def` dependencies in a thread pool, a h
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.admission import Slots
 from app.config import Settings
 from app.errors import AdminDisabled, Unauthorized, UnsupportedMediaType
 from app.jobs import TrainingJobs
@@ -38,10 +40,24 @@ async def get_limits(request: Request) -> Limits:
     return limits
 
 
+async def get_reading(request: Request) -> Slots:
+    reading: Slots = request.app.state.reading
+    return reading
+
+
+def request_deadline(request: Request) -> float:
+    """When the request's time is up, on the event loop's clock: LENET_REQUEST_TIMEOUT_S from its arrival
+    (app.metrics.RequestMiddleware notes it). A plain call, not a dependency: /predict's hot path pays for none."""
+    settings: Settings = request.app.state.settings
+    arrived = getattr(request.state, "arrived", None) or asyncio.get_running_loop().time()
+    return float(arrived) + settings.request_timeout_s
+
+
 RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 LimitsDep = Annotated[Limits, Depends(get_limits)]
+ReadingDep = Annotated[Slots, Depends(get_reading)]
 
 
 async def get_jobs(request: Request) -> TrainingJobs:

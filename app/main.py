@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.admission import AdmissionMiddleware
+from app.admission import AdmissionMiddleware, Slots
 from app.compression import ResponseCompression
 from app.config import Settings, get_settings
 from app.errors import ServiceError, error_body
@@ -108,6 +108,13 @@ def create_app(settings: Settings | None = None, loader: Loader | None = None) -
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.reading = Slots(
+        settings.reading_slots,
+        settings.max_read_queue,
+        ("reading images", "LENET_READ_SLOTS", "LENET_MAX_READ_QUEUE"),
+        shed=metrics.reads_shed.inc,
+        waiting=metrics.reads_waiting.set,
+    )
     app.state.limits = Limits(
         settings.max_body_bytes,
         settings.max_instances,

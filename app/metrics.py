@@ -3,6 +3,7 @@ times every request and gives it an X-Request-ID."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -76,6 +77,12 @@ class Metrics:
             "lenet_shed_requests_total", "requests answered 503 at once: too many in flight", registry=r
         )
         self.inflight = Gauge("lenet_inflight_requests", "requests being handled", registry=r)
+        self.reads_shed = Counter(
+            "lenet_reads_shed_total",
+            "/read requests answered 503 at once: every reading slot busy and LENET_MAX_READ_QUEUE waiting",
+            registry=r,
+        )
+        self.reads_waiting = Gauge("lenet_reads_waiting", "/read requests waiting for a reading slot", registry=r)
         self.refused = Counter("lenet_versions_refused_total", "versions refused as broken", ["model"], registry=r)
 
     def observer(self, model: str) -> BatchObserver:
@@ -112,7 +119,9 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         request_id = _incoming_request_id(scope) or new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["arrived"] = asyncio.get_running_loop().time()  # app.deps.get_deadline counts the timeout from it
         status = 500
 
         async def send_with_id(message: Message) -> None:

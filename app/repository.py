@@ -418,14 +418,14 @@ class ModelRepository:
             served.batcher.admit()
 
     async def predict(
-        self, name: str | None, version: int | None, images: np.ndarray
+        self, name: str | None, version: int | None, images: np.ndarray, deadline: float | None = None
     ) -> tuple[ServedVersion, np.ndarray]:
         """Probabilities from the version that served them. A swap between resolving and queueing
         is invisible: the retired batcher still answers, and a closed one makes us resolve again."""
         for _ in range(3):
             served = await self.resolve(name, version)
             try:
-                return served, await served.batcher.predict(images)
+                return served, await served.batcher.predict(images, deadline)
             except BatcherClosed:
                 continue
         raise ModelNotReady("the model was being replaced; retry")

@@ -16,6 +16,7 @@ Every request gets an outcome: an HTTP status, or 0 when no answer came (connect
 answer within --timeout). Traffic only to 127.0.0.1.
 
 usage: python bench/openloop.py PORT --rate 4000 --duration 60 --png examples/digit.png:7 [--out F]
+       python bench/openloop.py PORT --rate 20 --duration 30 --read --png examples/number.png:4021
        python bench/openloop.py PORT --closed-loop 64 --duration 3 --png examples/digit.png:7 [--out F]
 """
 
@@ -42,7 +43,17 @@ class Payload:
     expect: bytes | None  # a fragment every 200 answer must contain, e.g. b'"digit":7,'
 
 
-def predict_png(png: bytes, digit: int | None, path: str = "/predict") -> Payload:
+def predict_png(png: bytes, digit: int | None) -> Payload:
+    """A PNG uploaded to /predict as a browser or curl uploads it; a 200 answer must name `digit`."""
+    return upload_png(png, None if digit is None else f'"digit":{digit},'.encode(), "/predict")
+
+
+def read_png(png: bytes, text: str | None) -> Payload:
+    """A PNG of a number uploaded to /read; a 200 answer must read it as `text`."""
+    return upload_png(png, None if text is None else f'"text":"{text}",'.encode(), "/read")
+
+
+def upload_png(png: bytes, expect: bytes | None, path: str) -> Payload:
     body = (
         (
             f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="d.png"\r\n'
@@ -55,7 +66,7 @@ def predict_png(png: bytes, digit: int | None, path: str = "/predict") -> Payloa
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}"
         f"\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
-    return Payload(head + body, None if digit is None else f'"digit":{digit},'.encode())
+    return Payload(head + body, expect)
 
 
 @dataclass
@@ -398,8 +409,10 @@ def main() -> int:
         "--png",
         action="append",
         required=True,
-        help="PATH[:DIGIT]: a PNG to upload to /predict and the digit every 200 must name; repeatable",
+        help="PATH[:DIGIT]: a PNG to upload to /predict and the digit every 200 must name (with --read, PATH[:TEXT]: "
+        "a number's PNG and what every 200 must read); repeatable",
     )
+    parser.add_argument("--read", action="store_true", help="upload to POST /read rather than /predict")
     parser.add_argument(
         "--max-connections",
         type=int,
@@ -422,8 +435,9 @@ def main() -> int:
     args = parser.parse_args()
     payloads = []
     for spec in args.png:
-        path, _, digit = spec.partition(":")
-        payloads.append(predict_png(Path(path).read_bytes(), int(digit) if digit else None))
+        path, _, label = spec.partition(":")
+        png = Path(path).read_bytes()
+        payloads.append(read_png(png, label or None) if args.read else predict_png(png, int(label) if label else None))
     if args.closed_loop:
         gen: OpenLoop = ClosedLoop(args.port, payloads, args.closed_loop, args.duration, timeout=args.timeout)
     else:

@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from app.deps import LimitsDep, RepositoryDep, get_metrics
+from app.deps import LimitsDep, RepositoryDep, get_metrics, request_deadline
 from app.imaging import to_png
 from app.payloads import Images, images_from_request
 from app.repository import ModelRepository, ServedVersion
@@ -83,7 +83,7 @@ async def predict_digits(
         for reason in images.reasons:
             if reason is not None:
                 metrics.no_digit.labels(reason).inc()
-    served, probabilities = await predict_with_digit(repository, model, version, images)
+    served, probabilities = await predict_with_digit(repository, model, version, images, request_deadline(request))
     body = {
         "model": {"name": served.name, "version": served.version},
         "predictions": predictions(probabilities, images, return_image),
@@ -92,7 +92,7 @@ async def predict_digits(
 
 
 async def predict_with_digit(
-    repository: ModelRepository, model: str | None, version: int | None, images: Images
+    repository: ModelRepository, model: str | None, version: int | None, images: Images, deadline: float
 ) -> tuple[ServedVersion, np.ndarray]:
     """Probabilities of the images that hold a digit, in order; when none does, the model is not called, but the
     version that would have served them is still resolved (and a missing model still answers 404)."""
@@ -100,7 +100,7 @@ async def predict_with_digit(
     if not len(with_digit):
         return await repository.resolve(model, version), np.empty((0, 10), np.float32)
     pixels = images.pixels if len(with_digit) == len(images.pixels) else images.pixels[with_digit]  # no copy
-    return await repository.predict(model, version, pixels)
+    return await repository.predict(model, version, pixels, deadline)
 
 
 def predictions(probabilities: np.ndarray, images: Images, return_image: bool) -> list[dict[str, object]]:

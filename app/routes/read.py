@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import LimitsDep, RepositoryDep
+from app.deps import LimitsDep, ReadingDep, RepositoryDep, request_deadline
 from app.errors import ServiceError, TooManyCandidates, TooManyDigits
 from app.imaging import closer
 from app.imaging.line import views
@@ -72,6 +72,7 @@ class _Looks:
     limits: Limits
     whole: int
     left: int
+    deadline: float  # the request's (app.deps.get_deadline): each model call's queue wait ends there
 
     async def segment(self, i: int, wide_piece: float = WIDE_PIECE, region: Region | None = None) -> Segmented:
         """Image `i`'s candidates (`_segment`), taken from what is left of the budget."""
@@ -86,6 +87,7 @@ async def read_numbers(
     request: Request,
     repository: RepositoryDep,
     limits: LimitsDep,
+    reading_slots: ReadingDep,
     model: str | None = Query(
         None,
         description="model name (default: the reading model, LENET_READ_MODEL, while it is served; else the default model)",
@@ -97,11 +99,13 @@ async def read_numbers(
     repository.admit(model)  # shed load before reading the body when the queue is full
     files = await image_files_from_request(request, limits)
     whole = request_budget(repository.settings.max_queue_images, limits)  # its candidates go to the model at once
-    looks = _Looks(repository, files, limits, whole, whole)
-    segmented = [await looks.segment(i) for i in range(len(files))]
-    served, readings, line_of = await _read(repository, model, version, segmented)
-    readings = await _second_look(looks, served, readings, line_of)
-    readings = await _closer_look(looks, served, readings, segmented)
+    deadline = request_deadline(request)
+    looks = _Looks(repository, files, limits, whole, whole, deadline)
+    async with reading_slots.hold(deadline):  # so many requests read at once, so many wait, the rest are turned away
+        segmented = [await looks.segment(i) for i in range(len(files))]
+        served, readings, line_of = await _read(looks, model, version, segmented)
+        readings = await _second_look(looks, served, readings, line_of)
+        readings = await _closer_look(looks, served, readings, segmented)
     for (where, _), reading in zip(files, readings):
         if len(reading.digits) > limits.max_read_digits:
             raise TooManyDigits(f"{where}: {len(reading.digits)} digits; at most {limits.max_read_digits} are read")
@@ -110,14 +114,15 @@ async def read_numbers(
 
 
 async def _read(
-    repository: ModelRepository, model: str, version: int | None, segmented: list[Segmented]
+    looks: _Looks, model: str, version: int | None, segmented: list[Segmented]
 ) -> tuple[ServedVersion, list[Reading], dict[int, np.ndarray]]:
     """Every candidate of the images to the model as one batch; each image's reading from its share. When
     the version also reads whole lines, the images' lines go to it as a second batch, each line in its views
     (app.imaging.line.views; app.imaging.reading weighs both)."""
+    repository = looks.repository
     pixels = np.concatenate([s.pixels for s in segmented])
     if len(pixels):
-        served, probabilities = await repository.predict(model, version, pixels[..., None])
+        served, probabilities = await repository.predict(model, version, pixels[..., None], looks.deadline)
     else:  # no image holds ink: the model is not called, but the version is resolved (a missing one is 404)
         served, probabilities = await repository.resolve(model, version), np.empty((0, 10), np.float32)
     lines = {i: views(image.line) for i, image in enumerate(segmented) if image.line is not None and image.candidates}
@@ -154,7 +159,7 @@ async def _second_look(
     if not finer:
         return readings
     pixels = np.concatenate([look.pixels for look in finer.values()])
-    _, probabilities = await looks.repository.predict(served.name, served.version, pixels[..., None])
+    _, probabilities = await looks.repository.predict(served.name, served.version, pixels[..., None], looks.deadline)
     lines = {j: line_of[i] for j, i in enumerate(finer)}
     second = await run_in_threadpool(_readings, list(finer.values()), probabilities, lines)
     looked = dict(zip(finer, second, strict=True))
@@ -177,7 +182,7 @@ async def _closer_look(
             continue
     if not closer_looks:
         return readings
-    _, again, line_of = await _read(looks.repository, served.name, served.version, list(closer_looks.values()))
+    _, again, line_of = await _read(looks, served.name, served.version, list(closer_looks.values()))
     again = await _second_look(looks, served, again, line_of, [(i, regions[i]) for i in closer_looks])
     closer_readings = dict(zip(closer_looks, again, strict=True))
     return [

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import AdminDep, LimitsDep, RepositoryDep
+from app.deps import AdminDep, LimitsDep, RepositoryDep, request_deadline
 from app.errors import ModelNotFound, ModelNotReady
 from app.payloads import Limits, read_body
 from app.protocol_v2 import (
@@ -123,7 +123,7 @@ async def _infer(
     await repository.resolve(name, version)  # an unknown or unloaded model is answered before its body is read
     body = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
     decoded = decode_infer(body, request.headers.get(HEADER_LENGTH), limits.max_instances)
-    served, probabilities = await repository.predict(name, version, decoded.images)
+    served, probabilities = await repository.predict(name, version, decoded.images, request_deadline(request))
     content, headers = encode_infer(served.name, served.version, decoded, probabilities)
     media = headers.pop("content-type")
     return Response(content, media_type=media, headers=headers)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import threading
 
 import httpx
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 from app.imaging.segment import FINER_WIDE_PIECE, WIDE_PIECE, segment_number
 from app.main import create_app
 from app.routes import read as read_route
-from tests.app.conftest import add_version, fake_settings, served, serving_sevens
+from tests.app.conftest import add_version, fake_settings, metric, served, serving_sevens
 from tests.app.imaging_helpers import png
 from tests.app.number_helpers import ink_of, page, whole_frame
 from tests.conftest import async_wait_until
@@ -225,3 +227,63 @@ async def test_a_closer_looks_second_look_cuts_the_part_of_the_upload_it_read(tm
     regions = [region for piece, region in looked if region is not None and piece == WIDE_PIECE]
     assert len(regions) == 1, looked
     assert (FINER_WIDE_PIECE, regions[0]) in looked, looked
+
+
+@pytest.fixture
+def held_segmentation(monkeypatch):
+    """/read's image work held in its thread until the test sets the event; `started` counts the images taken up."""
+    release, started = threading.Event(), []
+    real = read_route.segment_number
+
+    def held(*args, **kwargs):
+        started.append(1)
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(read_route, "segment_number", held)
+    yield release, started
+    release.set()
+
+
+async def _metric_is(http: httpx.AsyncClient, name: str, value: float) -> bool:
+    return metric((await http.get("/metrics")).text, name) == value
+
+
+async def test_past_its_reading_slots_and_queue_a_read_is_turned_away_at_once(tmp_path, loader, held_segmentation):
+    # An outside check: 20 /read requests a second against the ~8 this machine reads were all queued (up to the 256
+    # in flight), answered after up to 27 s with a 10 s timeout, and none turned away. Reading is CPU work: past
+    # LENET_READ_SLOTS reading at once and LENET_MAX_READ_QUEUE waiting, a 503 at once, as /predict's full queue.
+    release, started = held_segmentation
+    files = {"image": ("number.png", NUMBER, "image/png")}
+    async with serving_sevens(fake_settings(tmp_path, read_slots=1, max_read_queue=1), loader) as http:
+        first = asyncio.create_task(http.post("/read", files=files))
+        await async_wait_until(lambda: started, 5, "the first reading never started")
+        second = asyncio.create_task(http.post("/read", files=files))
+        while not await _metric_is(http, "lenet_reads_waiting", 1):
+            await asyncio.sleep(0.005)
+        third = await http.post("/read", files=files)
+        assert_error(third, 503, "overloaded")
+        assert third.headers["retry-after"] == "1"
+        assert "LENET_MAX_READ_QUEUE" in third.json()["error"]["message"]
+        assert not second.done() and len(started) == 1  # the second waits for the slot; it does not read beside
+        release.set()
+        assert (await first).status_code == 200 and (await second).status_code == 200
+        metrics = (await http.get("/metrics")).text
+        assert metric(metrics, "lenet_reads_shed_total") == 1 and metric(metrics, "lenet_reads_waiting") == 0
+
+
+async def test_a_read_past_its_deadline_while_others_read_gets_504(tmp_path, loader, held_segmentation):
+    # The request timeout counts from the request's arrival: waiting for a reading slot, and then for the model, past
+    # it is a 504, not another full timeout for each wait.
+    release, started = held_segmentation
+    files = {"image": ("number.png", NUMBER, "image/png")}
+    settings = fake_settings(tmp_path, read_slots=1, max_read_queue=4, request_timeout_s=0.3)
+    async with serving_sevens(settings, loader) as http:
+        first = asyncio.create_task(http.post("/read", files=files))
+        await async_wait_until(lambda: started, 5, "the first reading never started")
+        second = await http.post("/read", files=files)
+        assert_error(second, 504, "deadline_exceeded")
+        assert len(started) == 1  # it never read
+        release.set()  # the first read its image past its deadline: the model's queue turns it away
+        assert_error(await first, 504, "deadline_exceeded")
+        assert (await http.post("/read", files=files)).status_code == 200  # and the slot is free again

@@ -215,3 +215,59 @@ def test_closed_loop_keeps_n_requests_outstanding_and_sends_again_on_each_answer
     assert summary["statuses"] == {"200": summary["requests"]} and summary["lost"] == 0
     # Each client sent again on each answer (about 50 each), never two at a time (so at most 300/s).
     assert summary["requests"] >= 30 and summary["served_rps"] <= 3 / 0.01, summary
+
+
+@pytest.fixture(scope="module")
+def reading_server(tmp_path_factory):
+    """The real server with the bundled reading model, two readers at once and two more waiting at most."""
+    root = tmp_path_factory.mktemp("reading-overload")
+    for name, version in (("lenet5", 1), ("lenet5-read", 6)):
+        shutil.copytree(BUNDLED_MODELS / name / str(version), root / "models" / name / str(version))
+    server = start_server(
+        root / "models", root / "server.log", LENET_LOG_LEVEL="warning", LENET_READ_SLOTS="2", LENET_MAX_READ_QUEUE="2"
+    )
+    yield server
+    stop_server(server)
+
+
+def test_reading_overload_is_turned_away_at_once_not_answered_late(reading_server, tmp_path):
+    # An outside check: /read offered twice what it reads queued every request (up to the 256 in flight) and answered
+    # them after up to 27 s, past LENET_REQUEST_TIMEOUT_S, turning none away. Now at most LENET_READ_SLOTS read at once
+    # and LENET_MAX_READ_QUEUE wait: the rest get 503 at once, and an answer waits about (2 + 2) / capacity.
+    number = ["--read", "--png", f"{REPO_ROOT / 'examples' / 'number.png'}:4021"]
+    port = reading_server.url.rsplit(":", 1)[1]
+    closed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "openloop.py"), port, "--closed-loop", "2", "--duration", "3"]
+        + ["--out", str(tmp_path / "closed.json"), *number],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    measured = json.loads((tmp_path / "closed.json").read_text())
+    assert set(measured["statuses"]) == {"200"} and measured["wrong_answers"] == 0, closed.stdout
+    capacity = measured["served_rps"]
+    rate = max(4, round(2 * capacity))
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "openloop.py"), port, "--rate", str(rate), "--duration", "6"]
+        + ["--timeout", "30", "--out", str(tmp_path / "open.json"), *number],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    summary = json.loads((tmp_path / "open.json").read_text())
+    figures = (
+        f"capacity {capacity:g} readings/s, offered {summary['offered_rps']} (target {rate}), served "
+        f"{summary['served_rps']}, statuses {summary['statuses']}; served p50 {summary['served_p50_ms']} ms, max "
+        f"{summary['served_max_ms']} ms, shed p50 {summary['shed_p50_ms']} ms"
+    )
+    print(figures)
+    assert set(summary["statuses"]) == {"200", "503"}, figures  # turned away, not timed out (504) or lost
+    assert summary["lost"] == 0 and summary["wrong_answers"] == 0 and summary["shed_without_retry_after"] == 0
+    # Queued without a bound, a served answer waited for the whole backlog: 6 s of twice the capacity, 3 s or more.
+    assert summary["served_max_ms"] < 1000 * (0.5 + 2 * 4 / capacity), figures
+    assert summary["shed_p50_ms"] < 250, figures  # at once
+    metrics = httpx.get(reading_server.url + "/metrics").text
+    assert (
+        float(re.search(r"^lenet_reads_shed_total (\S+)$", metrics, re.MULTILINE).group(1))
+        >= summary["statuses"]["503"]
+    )
