@@ -35,6 +35,9 @@ class DigitModel(Protocol):
 Loader = Callable[[Path], DigitModel]
 
 
+Stamp = tuple[int, int, int, int]  # a version folder's files, as `_stamp` sees them
+
+
 @dataclass(eq=False)
 class ServedVersion:
     name: str
@@ -43,6 +46,7 @@ class ServedVersion:
     metadata: dict[str, object]
     model: DigitModel
     batcher: MicroBatcher
+    stamp: Stamp  # its folder's files when they were loaded (`_stamp`): changed since, the version is loaded again
     retired: bool = False
     line_reads: int = 0  # line readings in flight (they do not go through the batcher): closing waits for them
     lines_idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -50,7 +54,7 @@ class ServedVersion:
 
 @dataclass
 class _Refused:
-    stamp: float  # mtime of the version folder when it was refused: a changed folder is tried again
+    stamp: Stamp  # the version folder's files when it was refused: a changed folder is tried again
     reason: str
 
 
@@ -223,27 +227,48 @@ class ModelRepository:
                 log.exception("repository poll failed")
 
     async def poll_once(self) -> None:
-        """Serve the highest good version of every model; refuse broken ones, keep the current one."""
+        """Serve the highest good version of every model; refuse broken ones, keep the current one. As TensorFlow
+        Serving, what is served follows the disk: a version whose folder is gone is unloaded, one whose files changed
+        (a version removed and its number taken by a later export) is loaded again, and a model with no version left
+        is no longer served."""
         async with self._lock:
-            for name in self.model_names():
+            for name in sorted({*self.model_names(), *self._latest, *(name for name, _ in self._pinned)}):
                 if name not in self._unloaded:
-                    await self._serve_best(name)
+                    versions = self.versions(name)
+                    self._drop_pinned_gone(name, versions)
+                    await self._serve_best(name, versions)
 
-    async def _serve_best(self, name: str) -> None:
-        """Serve the highest version that loads (under the lock)."""
-        versions = self.versions(name)
+    async def _serve_best(self, name: str, versions: dict[int, Path] | None = None) -> None:
+        """Serve the highest version that loads (under the lock); the served one stays while it is on disk as loaded."""
+        versions = self.versions(name) if versions is None else versions
         current = self._latest.get(name)
+        gone = current is not None and _changed(current, versions)
         for number in sorted(versions, reverse=True):
-            if current is not None and number == current.version:
-                break  # already serving the best available
-            if current is not None and number < current.version and current.version in versions:
-                break  # never roll back while the served version is still on disk
+            if current is not None and not gone:
+                if number == current.version:
+                    break  # already serving the best available
+                if number < current.version:
+                    break  # never roll back while the served version is still on disk
             if self._is_refused(name, number, versions[number]):
                 continue
             served = await self._load(name, number, versions[number])
             if served is not None:
                 self._swap(name, served)
-                break
+                return
+        if current is not None and gone:  # its files are gone and no other version loads: nothing to serve
+            del self._latest[name]
+            self._events.unloaded(name)
+            log.warning(
+                "%s: version %d left the repository and no other version loads; not served", name, current.version
+            )
+            asyncio.get_running_loop().create_task(self._retire(current, wait=True))
+
+    def _drop_pinned_gone(self, name: str, versions: dict[int, Path]) -> None:
+        """Unload the versions of `name` loaded for pinned requests whose files left the repository or changed."""
+        for key in [key for key, served in self._pinned.items() if key[0] == name and _changed(served, versions)]:
+            served = self._pinned.pop(key)
+            log.info("%s: version %d changed on disk; unloaded", name, served.version)
+            asyncio.get_running_loop().create_task(self._retire(served, wait=True))
 
     async def load(self, name: str) -> ServedVersion:
         """Serve `name` now (the repository extension's load): its highest version that loads, as the poller
@@ -305,6 +330,7 @@ class ModelRepository:
             return model, metadata
 
         self._loading.add((name, number))
+        stamp = _stamp(path)  # before the load: files that change during it are loaded again at the next poll
         try:
             model, metadata = await asyncio.to_thread(load)
         except BrokenModel as exc:
@@ -327,7 +353,7 @@ class ModelRepository:
         batcher.start()
         self._refused.pop((name, number), None)  # a version mended since it was refused: its reason is no longer true
         log.info("loaded %s version %d from %s", name, number, path)
-        return ServedVersion(name, number, path, metadata, model, batcher)
+        return ServedVersion(name, number, path, metadata, model, batcher, stamp)
 
     def _refuse(self, name: str, number: int, path: Path, reason: str) -> None:
         # Clients see the reason (GET /models, a pinned request's 404): name the version, never a server path.
@@ -436,8 +462,17 @@ def unloaded_error(name: str, what: str) -> ModelNotReady:
     return ModelNotReady(f"{what} is unloaded; an admin can load it: POST /v2/repository/models/{name}/load")
 
 
-def _stamp(path: Path) -> float:
+def _stamp(path: Path) -> Stamp:
+    """What a version folder's files are, cheaply: the folder's inode, and its files' count, sizes and latest change.
+    Another export under the same number differs in one of them (file times are coarse: a jiffy)."""
     try:
-        return max(p.stat().st_mtime for p in [path, *path.rglob("*")])
+        stats = [p.stat() for p in [path, *path.rglob("*")]]
     except OSError:
-        return 0.0
+        return (0, 0, 0, 0)
+    return (stats[0].st_ino, len(stats), sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats))
+
+
+def _changed(served: ServedVersion, versions: dict[int, Path]) -> bool:
+    """Whether a loaded version's folder left the repository or its files changed since they were loaded."""
+    path = versions.get(served.version)
+    return path is None or _stamp(path) != served.stamp

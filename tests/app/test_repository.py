@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 
 import numpy as np
@@ -148,6 +149,73 @@ async def test_removed_version_falls_back_to_the_highest_left(settings, loader):
     try:
         shutil.rmtree(second)
         await repository.poll_once()
+        assert await digit_of(repository) == (1, 1)
+    finally:
+        await repository.close()
+
+
+def exported_later(folder) -> None:
+    """The folder's files dated a second on, as an export a while after the one before it would leave them."""
+    for path in [folder, *folder.rglob("*")]:
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+async def test_a_pinned_version_removed_and_its_number_reused_answers_from_the_new_files(settings, loader):
+    # An outside check: `?version=2` kept answering from a version deleted from disk, and once a later export took
+    # its number again (layout numbers a new version one past the highest left), from the deleted model under the
+    # new one's number. A version is unloaded when its folder goes, and loaded again when its files change.
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    second = add_version(settings.models_dir, "lenet5", 2, digit=2)
+    add_version(settings.models_dir, "lenet5", 3, digit=3)
+    repository = await started(settings, loader)
+    try:
+        assert await digit_of(repository, "lenet5", 2) == (2, 2)
+        old = loader.loaded[second]
+        shutil.rmtree(second)
+        await repository.poll_once()
+        with pytest.raises(ModelNotFound, match="no version 2"):
+            await digit_of(repository, "lenet5", 2)
+        await async_wait_until(lambda: old.closed, 5, "the removed version was never released")
+        exported_later(add_version(settings.models_dir, "lenet5", 2, digit=5))
+        assert await digit_of(repository, "lenet5", 2) == (2, 5)
+        shutil.rmtree(second)  # and replaced between two polls: its files changed
+        exported_later(add_version(settings.models_dir, "lenet5", 2, digit=6))
+        await repository.poll_once()
+        assert await digit_of(repository, "lenet5", 2) == (2, 6)
+    finally:
+        await repository.close()
+
+
+async def test_a_served_version_replaced_under_its_number_serves_the_new_files(settings, loader):
+    served = add_version(settings.models_dir, "lenet5", 1, digit=1)
+    repository = await started(settings, loader)
+    try:
+        old = loader.loaded[served]
+        shutil.rmtree(served)
+        exported_later(add_version(settings.models_dir, "lenet5", 1, digit=4))
+        await repository.poll_once()
+        assert await digit_of(repository) == (1, 4)
+        await async_wait_until(lambda: old.closed, 5, "the replaced files' model was never released")
+    finally:
+        await repository.close()
+
+
+async def test_a_model_whose_every_version_is_removed_is_no_longer_served(settings, loader):
+    # An outside check: with a model's folder emptied, /predict, V2 and gRPC kept answering from its deleted version
+    # while its ready and metadata routes said 404 and GET /models showed it serving no version on disk.
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    only = add_version(settings.models_dir, "spare", 4, digit=4)
+    repository = await started(settings, loader)
+    try:
+        assert await digit_of(repository, "spare") == (4, 4)
+        shutil.rmtree(only.parent)
+        await repository.poll_once()
+        with pytest.raises(ModelNotFound, match="no model 'spare'"):
+            await digit_of(repository, "spare")
+        assert repository.serving("spare") is None
+        assert [model["name"] for model in repository.describe()] == ["lenet5"]
+        await async_wait_until(lambda: loader.loaded[only].closed, 5, "the removed version was never released")
         assert await digit_of(repository) == (1, 1)
     finally:
         await repository.close()
