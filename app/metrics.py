@@ -8,8 +8,10 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.batching import BatchObserver
@@ -109,9 +111,10 @@ class RequestMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware: it costs a task per request): request id, count and latency of
     every request, those app.admission turns away included."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes  # the app's: a request turned away before routing is counted under its route too
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,7 +138,7 @@ class RequestMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
+            route = scope.get("route") or _route_of(scope, self.routes)
             path = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             self.metrics.requests.labels(path, scope["method"], str(status)).inc()
@@ -151,6 +154,14 @@ class RequestMiddleware:
                         "ms": round(elapsed * 1000, 2),
                     },
                 )
+
+
+def _route_of(scope: Scope, routes: Sequence[BaseRoute]) -> BaseRoute | None:
+    """The route a request not routed (app.admission turned it away first) was for; None for a path none serves."""
+    for route in routes:
+        if route.matches(scope)[0] == Match.FULL:
+            return route
+    return None
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
