@@ -120,6 +120,13 @@ class ModelNotReady(ServiceError):
     code = "model_not_ready"
 
 
+class ShuttingDown(ServiceError):
+    """The server stopped (SIGTERM) before it answered: its graceful shutdown ran out of time for this request."""
+
+    status = 503
+    code = "shutting_down"
+
+
 class QueueFull(ServiceError):
     """The batching queue is at its bound: turn the request away now instead of queueing it."""
 

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.batching import BatchObserver
+from app.errors import ShuttingDown, error_body
 
 log = logging.getLogger("lenet.access")
 
@@ -125,11 +126,12 @@ class RequestMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["arrived"] = asyncio.get_running_loop().time()  # app.deps.get_deadline counts the timeout from it
-        status = 500
+        status, started_answer = 500, False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_answer
             if message["type"] == "http.response.start":
+                started_answer = True
                 status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
@@ -137,6 +139,12 @@ class RequestMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when LENET_GRACEFUL_SHUTDOWN_S runs out; unanswered, it would
+            # send a plain-text 500 and log a traceback for each. The request ends here, answered as what happened.
+            if started_answer:
+                raise
+            await _answer_shutting_down(scope, send_with_id)
         finally:
             route = scope.get("route") or _route_of(scope, self.routes)
             path = getattr(route, "path", None) or "unmatched"
@@ -162,6 +170,19 @@ def _route_of(scope: Scope, routes: Sequence[BaseRoute]) -> BaseRoute | None:
         if route.matches(scope)[0] == Match.FULL:
             return route
     return None
+
+
+async def _answer_shutting_down(scope: Scope, send: Send) -> None:
+    body = error_body(
+        scope["path"], ShuttingDown.code, "the server stopped before answering; retry (another replica answers)"
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+    ]
+    await send({"type": "http.response.start", "status": ShuttingDown.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

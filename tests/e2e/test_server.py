@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import shutil
+import signal
 import struct
 import subprocess
 import threading
@@ -18,8 +20,8 @@ import pytest
 from PIL import Image
 
 from app.imaging import NO_DIGIT_REASONS
-from tests.conftest import FIXTURE_MNIST, REPO_ROOT, wait_until
-from tests.e2e.conftest import answers_to_fixtures, newest_bundled_version
+from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT, wait_until
+from tests.e2e.conftest import answers_to_fixtures, newest_bundled_version, start_server, stop_server
 
 
 def png(array: np.ndarray) -> bytes:
@@ -341,3 +343,59 @@ def test_every_line_the_server_wrote_is_json(server):
     for line in lines:
         entry = json.loads(line)
         assert {"time", "level", "logger", "message"} <= entry.keys(), line
+
+
+def test_requests_still_unanswered_when_the_shutdown_grace_ends_get_503_with_their_id(tmp_path):
+    # An outside check: on SIGTERM, the requests still in flight when LENET_GRACEFUL_SHUTDOWN_S ran out were answered
+    # a plain-text 500 (uvicorn's, for a cancelled app), without the JSON envelope or X-Request-ID, each with a
+    # traceback in the log. Now a 503 `shutting_down` saying to retry (another replica), with its id; the log clean.
+    models = tmp_path / "models"
+    for name, version in (("lenet5", 1), ("lenet5-read", 6)):
+        shutil.copytree(BUNDLED_MODELS / name / str(version), models / name / str(version))
+    server = start_server(
+        models,
+        tmp_path / "server.log",
+        LENET_GRACEFUL_SHUTDOWN_S="1",
+        LENET_READ_SLOTS="1",
+        LENET_MAX_READ_QUEUE="16",
+        LENET_GRPC_PORT="0",
+    )
+    frame = (REPO_ROOT / "tests" / "fixtures" / "ruled_photo_6263793.jpg").read_bytes()
+    answers: list[httpx.Response] = []
+
+    def read(i: int) -> None:
+        answers.append(
+            httpx.post(
+                server.url + "/read",
+                files={"image": ("frame.jpg", frame, "image/jpeg")},
+                headers={"X-Request-ID": f"late-{i}"},
+                timeout=60,
+            )
+        )
+
+    senders = [threading.Thread(target=read, args=(i,)) for i in range(17)]  # one reading, sixteen waiting
+    try:
+        for sender in senders:
+            sender.start()
+        inflight = re.compile(r"^lenet_inflight_requests (\S+)$", re.MULTILINE)
+        wait_until(  # every request in the server (or answered already), most of them still waiting for the slot
+            lambda: float(inflight.search(httpx.get(server.url + "/metrics").text).group(1)) + len(answers) >= 17,
+            60,
+            "the reads never all arrived",
+        )
+        server.process.send_signal(signal.SIGTERM)
+        for sender in senders:
+            sender.join(60)
+        server.process.wait(30)
+    finally:
+        stop_server(server)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert len(answers) == 17 and set(statuses) == {200, 503}, statuses  # the grace is too short for all of them
+    for answer in answers:
+        assert answer.headers["x-request-id"].startswith("late-")
+        if answer.status_code == 503:
+            assert answer.json()["error"]["code"] == "shutting_down" and answer.headers["retry-after"] == "1"
+        else:
+            assert answer.json()["readings"][0]["text"] == "6263793"
+    log = server.log()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
