@@ -87,6 +87,21 @@ def test_kubernetes_manifests_validate():
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 
 
+def test_a_rolling_update_loses_no_request_to_the_pod_it_stops():
+    # An outside check: the port closes as SIGTERM arrives while endpoints still route to the pod (no preStop pause);
+    # under load /readyz and /metrics took over 1 s, the default probe timeout, which the manifest did not raise.
+    from app.config import Settings
+
+    pod = yaml.safe_load((REPO_ROOT / "deploy/k8s/deployment.yaml").read_text())["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep" and float(command[1]) >= 3  # endpoints stop routing to it before the server stops
+    drain = Settings.model_fields["graceful_shutdown_s"].default
+    assert pod["terminationGracePeriodSeconds"] >= float(command[1]) + drain + 5  # the pause, the drain, then SIGKILL
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe].get("timeoutSeconds", 1) >= 3, probe
+
+
 def test_the_mnist_that_make_mnist_writes_is_what_the_containers_read():
     """`make mnist` writes data/mnist.npz; every compose file mounts that folder where LENET_MNIST_PATH and the
     train service look, and the Kubernetes Job's init container writes the file its training reads."""
