@@ -56,6 +56,7 @@ class ServedVersion:
 class _Refused:
     stamp: Stamp  # the version folder's files when it was refused: a changed folder is tried again
     reason: str
+    seen: Stamp | None = None  # the files as the poller last saw them changed: tried once they stand still a poll
 
 
 @dataclass
@@ -151,10 +152,24 @@ class ModelRepository:
 
     def not_ready(self) -> ModelNotReady:
         """Why this replica is not ready (readiness probes' 503): the default model unloaded by an admin, which only a
-        load brings back, or not loaded and warmed up yet."""
+        load brings back; no version of it in the repository; every version refused as broken; or not loaded and
+        warmed up yet."""
         name = self.settings.default_model
         if name in self._unloaded:
             return unloaded_error(name, f"the default model {name!r}")
+        versions = layout.version_numbers(self.root, name)
+        if not versions:
+            return ModelNotReady(
+                f"the default model {name!r} has no version in the model repository (LENET_MODELS_DIR): train one "
+                "(python -m training train) or copy one in"
+            )
+        refused = [
+            f"version {n} cannot load ({self._refused[(name, n)].reason})"
+            for n in versions
+            if (name, n) in self._refused
+        ]
+        if len(refused) == len(versions):
+            return ModelNotReady(f"the default model {name!r}: {'; '.join(refused)}")
         return ModelNotReady(f"the default model {name!r} is not loaded and warmed up yet")
 
     def describe(self) -> list[dict[str, object]]:
@@ -236,10 +251,12 @@ class ModelRepository:
                 if name not in self._unloaded:
                     versions = self.versions(name)
                     self._drop_pinned_gone(name, versions)
-                    await self._serve_best(name, versions)
+                    await self._serve_best(name, versions, polling=True)
 
-    async def _serve_best(self, name: str, versions: dict[int, Path] | None = None) -> None:
-        """Serve the highest version that loads (under the lock); the served one stays while it is on disk as loaded."""
+    async def _serve_best(self, name: str, versions: dict[int, Path] | None = None, polling: bool = False) -> None:
+        """Serve the highest version that loads (under the lock); the served one stays while it is on disk as loaded.
+        `polling`: the poller's pass, which waits for a refused version's changed files to stand still (an admin's load
+        tries them at once)."""
         versions = self.versions(name) if versions is None else versions
         current = self._latest.get(name)
         gone = current is not None and _changed(current, versions)
@@ -249,7 +266,9 @@ class ModelRepository:
                     break  # already serving the best available
                 if number < current.version:
                     break  # never roll back while the served version is still on disk
-            if self._is_refused(name, number, versions[number]):
+            if self._is_refused(name, number, versions[number]) or (
+                polling and not self._settled(name, number, versions[number])
+            ):
                 continue
             served = await self._load(name, number, versions[number])
             if served is not None:
@@ -314,6 +333,17 @@ class ModelRepository:
 
     def _broken(self, name: str, number: int) -> ModelNotFound:
         return ModelNotFound(f"model {name!r} version {number} is broken: {self._refused[(name, number)].reason}")
+
+    def _settled(self, name: str, number: int, path: Path) -> bool:
+        """For the poller: whether a version refused as broken, whose files changed since, has them as the poll before
+        saw them. Still changing (a copy under way, `cp -r` rather than written aside and renamed), it waits: tried
+        once its files stand still, not refused again, an error logged and counted, at every poll until the copy ends."""
+        refused = self._refused.get((name, number))
+        if refused is None:
+            return True
+        stamp = _stamp(path)
+        settled, refused.seen = stamp == refused.seen, stamp
+        return settled
 
     def _is_refused(self, name: str, number: int, path: Path) -> bool:
         refused = self._refused.get((name, number))

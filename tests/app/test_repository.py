@@ -103,6 +103,28 @@ async def test_broken_version_is_refused_and_current_keeps_serving(settings, loa
         await repository.close()
 
 
+async def test_a_version_still_being_copied_in_is_refused_once_not_at_every_poll(settings, loader):
+    # An outside check: a version copied in with a plain `cp -r` (not written aside and renamed) was refused, an ERROR
+    # logged and counted, at every poll until the copy finished: 7 times for one copy.
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    partial = add_version(settings.models_dir, "lenet5", 2, broken=True)  # half copied: it does not load
+    repository = await started(settings, loader)
+    try:
+        assert loader.tries.count(partial) == 1
+        for i in range(3):  # the copy goes on: its files change between polls
+            (partial / f"part-{i}").write_bytes(b"x" * (i + 1))
+            await repository.poll_once()
+        assert loader.tries.count(partial) == 1
+        (partial / "fake.json").write_text('{"digit": 2}')  # the copy completes
+        await repository.poll_once()  # changed since the poll before: not tried yet
+        assert loader.tries.count(partial) == 1
+        await repository.poll_once()  # as it was a poll ago: tried, and served
+        assert loader.tries.count(partial) == 2
+        assert await digit_of(repository) == (2, 2)
+    finally:
+        await repository.close()
+
+
 async def test_a_refused_version_pinned_by_requests_is_not_loaded_again_for_each(settings, loader):
     # An outside check: `?version=N` of a broken version loaded the whole SavedModel again on every request (0.2-0.3 s
     # under the repository's lock, an error logged each time: 43 loads in 10 s from four clients), for anyone to send.
@@ -247,6 +269,24 @@ async def test_not_ready_without_a_loadable_default(settings, loader):
         assert not repository.ready
         with pytest.raises(ModelNotReady):
             await digit_of(repository)
+    finally:
+        await repository.close()
+
+
+async def test_not_ready_says_why(settings, loader):
+    # An outside check: the wheel ships no models; served from outside the checkout, /readyz said the default model
+    # was "not loaded and warmed up yet", as if it would come, when the repository held no version of it at all.
+    repository = await started(settings, loader)
+    try:
+        assert "has no version in the model repository" in repository.not_ready().message
+        broken = add_version(settings.models_dir, "lenet5", 1, broken=True)
+        await repository.poll_once()
+        message = repository.not_ready().message
+        assert "version 1 cannot load" in message and "smoke prediction failed" in message, message
+        (broken / "fake.json").write_text('{"digit": 1}')
+        await repository.poll_once()
+        await repository.poll_once()
+        assert repository.ready
     finally:
         await repository.close()
 
