@@ -97,10 +97,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return COMMANDS[args.command](args)
-    except (DataError, ValueError, FileNotFoundError) as exc:
+    except (DataError, ValueError, OSError) as exc:  # a user's mistake (a path, an option): one line, no traceback
         _record_failure(args, str(exc))
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what happened and what to do, not a traceback through Keras
+        _record_failure(args, "interrupted")
+        print(
+            "interrupted: run the same command again to resume after the last finished epoch (runs/NAME, --work-dir)",
+            file=sys.stderr,
+        )
+        return 130
     except Exception as exc:
         _record_failure(args, f"{type(exc).__name__}: {exc}")
         raise
@@ -285,7 +292,8 @@ def _listed(value: object) -> list[dict[str, object]]:
 def cmd_fetch_mnist(args: argparse.Namespace) -> int:
     from training.data import download_mnist, load_mnist, save_mnist
 
-    mnist = load_mnist(args.source) if args.source else download_mnist()
+    offline = "pass --from PATH to mnist.npz or a folder of the four IDX files"
+    mnist = load_mnist(args.source) if args.source else download_mnist(offline)
     target = save_mnist(mnist, args.to)
     print(f"{target}: {len(mnist.x_train)} training and {len(mnist.x_test)} test digits from {mnist.source}")
     return 0

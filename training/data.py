@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from training.config import mnist_path_from_env
+from training.config import MNIST_PATH_ENV, mnist_path_from_env
 
 if TYPE_CHECKING:
     import tensorflow as tf  # imported where used: loading MNIST needs no TensorFlow
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # Images and labels, aligned.
 Examples = tuple[np.ndarray, np.ndarray]
 
+ZIP_MAGIC = b"PK\x03\x04"  # how every .npz (a zip archive) begins
 IDX_NAMES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -62,22 +63,26 @@ def load_mnist(path: str | Path | None = None) -> Mnist:
     return validate(arrays, source=str(chosen))
 
 
-def download_mnist() -> Mnist:
-    """keras' own download (cached in ~/.keras/datasets), checked against keras' recorded hash."""
+OFFLINE = f"set {MNIST_PATH_ENV} or pass --data PATH to mnist.npz or a folder of the four IDX files"
+
+
+def download_mnist(offline: str = OFFLINE) -> Mnist:
+    """keras' own download (cached in ~/.keras/datasets), checked against keras' recorded hash; `offline` says what to
+    do instead when it fails (as the command that asked can be told)."""
     import keras  # deferred: importing keras pulls in TensorFlow
 
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as exc:  # network errors come in many types
-        raise DataError(
-            f"could not download MNIST through keras ({exc}); offline, set LENET_MNIST_PATH "
-            "or pass --data PATH to mnist.npz or a folder of the four IDX files"
-        ) from exc
+        raise DataError(f"could not download MNIST through keras ({exc}); offline, {offline}") from exc
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     return validate(arrays, source="keras.datasets.mnist")
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with open(path, "rb") as handle:
+        if handle.read(4) != ZIP_MAGIC:  # np.load would try it as one .npy array, or advise allow_pickle
+            raise DataError(f"{path}: not an .npz file (a zip archive of arrays, as np.savez writes)")
     try:
         # Open the file ourselves: np.load leaks its handle when the zip is corrupt.
         with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
@@ -97,7 +102,9 @@ def _load_idx_folder(folder: Path) -> dict[str, np.ndarray]:
         candidates = [folder / stem, folder / f"{stem}.gz", folder / stem.replace("-idx", ".idx")]
         found = next((c for c in candidates if c.exists()), None)
         if found is None:
-            raise DataError(f"{folder}: missing {stem} (or {stem}.gz)")
+            npz = next(iter(sorted(folder.glob("*.npz"))), None)
+            held = f"; it holds {npz.name}: pass the file" if npz else ""
+            raise DataError(f"{folder}: missing {stem} (or {stem}.gz){held}")
         arrays[key] = read_idx(found)
     return arrays
 
@@ -138,9 +145,7 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> Mnist:
         if len(x) == 0:
             raise DataError(f"{source}: the {split} split is empty")
         if x.dtype != np.uint8:
-            if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
-                raise DataError(f"{source}: x_{split} is {x.dtype} outside 0..255, expected uint8 pixels")
-            x = x.astype(np.uint8)
+            x = _pixels(x, f"{source}: x_{split}")
         if not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{source}: y_{split} is {y.dtype}, expected integer labels")
         if y.min() < 0 or y.max() > 9:
@@ -148,6 +153,18 @@ def validate(arrays: dict[str, np.ndarray], source: str) -> Mnist:
             raise DataError(f"{source}: y_{split}[{bad}] = {int(y[bad])}, labels must be 0..9")
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y.astype(np.uint8)
     return Mnist(source=source, **{key: arrays[key] for key in IDX_NAMES})
+
+
+def _pixels(x: np.ndarray, named: str) -> np.ndarray:
+    """Images stored as another number type, as uint8 pixels: floats within 0..1 as a brightness (times 255), whole
+    numbers 0..255 as they are; anything else refused (cast as it was, 0..1 floats became black images)."""
+    if not np.issubdtype(x.dtype, np.number) or x.min() < 0 or x.max() > 255:
+        raise DataError(f"{named} is {x.dtype} outside 0..255, expected uint8 pixels")
+    if np.issubdtype(x.dtype, np.floating) and x.max() <= 1:
+        return np.rint(x * 255.0).astype(np.uint8)
+    if np.array_equal(x, np.rint(x)):
+        return x.astype(np.uint8)
+    raise DataError(f"{named} holds fractions above 1: expected uint8 pixels (0..255) or a brightness 0..1")
 
 
 def save_mnist(mnist: Mnist, target: str | Path) -> Path:

@@ -99,6 +99,26 @@ def read_metadata(version_dir: str | Path) -> dict[str, object]:
     return data
 
 
+def check_writable(folder: str | Path) -> None:
+    """OSError, naming the folder, when files cannot be written in `folder` (created for the check, and removed again
+    if it was not there): a run finds out before it trains for minutes, not at its export."""
+    folder = Path(folder).absolute()
+    missing = [p for p in [folder, *folder.parents] if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-check-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write in {folder}: {exc.strerror or exc}") from exc
+    finally:
+        for created in missing:  # deepest first
+            try:
+                created.rmdir()
+            except OSError:
+                break
+
+
 def write_version(root: str | Path, name: str, write: Callable[[Path], None], metadata: dict[str, object]) -> Path:
     """Write a new version: `write(folder)` fills a hidden temporary folder beside the versions, then it is
     renamed to the next integer. A reader scanning the repository never sees half a version, and an

@@ -16,7 +16,7 @@ from training.config import PROGRESS_FILE, TrainConfig
 from training.data import Mnist, load_mnist, split_validation, to_model_input
 from training.evaluate import Evaluation, evaluate, format_evaluation, keras_predictor
 from training.export import export_version
-from training.layout import REPORT_DIR, MetadataError, read_metadata, version_dirs
+from training.layout import REPORT_DIR, MetadataError, check_writable, model_dir, read_metadata, version_dirs
 from training.progress import ProgressLog, append_event
 from training.reports import write_reports
 from training.train import TrainResult, train
@@ -90,6 +90,12 @@ def train_evaluate_export(
     the work dir)."""
     job_dir = Path(config.job_dir) if config.job_dir else None
     progress = job_dir / PROGRESS_FILE if job_dir else None
+    # Every folder the run writes, checked before minutes of training rather than at the export.
+    folders = [Path(config.work_dir or Path("runs") / config.model_name), *([job_dir] if job_dir else [])]
+    if config.export and config.promote != "never":
+        folders.append(model_dir(config.repository, config.model_name))
+    for folder in folders:
+        check_writable(folder)
     mnist = mnist or load_mnist(config.data)
     log.info("data: %s (%d train, %d test)", mnist.source, len(mnist.y_train), len(mnist.y_test))
     if progress is not None:

@@ -243,9 +243,11 @@ def _read_history(path: Path) -> dict[str, list[float]]:
         return {}
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    columns: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            if key != "epoch" and value not in ("", None):
-                columns.setdefault(key, []).append(float(value))
-    return columns
+    # A column with no value in some epoch (Keras' CSVLogger writes NA, e.g. val_* of a run with no validation images)
+    # is left out: the history keeps only what every epoch measured.
+    keys = {key for row in rows for key in row if key not in ("epoch", None)}
+    return {
+        key: [float(row[key]) for row in rows]
+        for key in sorted(keys)
+        if all(row.get(key) not in ("", "NA", None) for row in rows)
+    }

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT
+from tests.conftest import BUNDLED_MODELS, FIXTURE_MNIST, REPO_ROOT, wait_until
 from training.data import load_mnist, to_model_input
 from training.evaluate import saved_model_predictor
 
@@ -74,6 +75,34 @@ def test_bad_data_path_is_a_clear_error(tmp_path):
     done = run_cli("train", "--data", str(tmp_path / "missing.npz"), "--epochs", "1")
     assert done.returncode == 2
     assert "missing.npz: no such file" in done.stderr
+
+
+@pytest.mark.parametrize("option", ["--repository", "--work-dir"])
+def test_a_folder_that_cannot_be_written_is_refused_before_training(tmp_path, option):
+    # An outside check: a repository that could not be written was found only at the export, after the whole run,
+    # with a traceback (a run dir, before training, with one too). A path through a file: no one can write there.
+    (tmp_path / "a-file").write_text("not a folder")
+    folder = tmp_path / "a-file" / "models"
+    done = run_cli(
+        "train", "--data", str(FIXTURE_MNIST), "--epochs", "1", "--work-dir", str(tmp_path / "run"), option, str(folder)
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ") and str(tmp_path / "a-file") in done.stderr
+    assert "Traceback" not in done.stderr and "Epoch 1/1" not in done.stdout + done.stderr
+
+
+def test_ctrl_c_says_how_to_resume_rather_than_a_traceback(tmp_path):
+    # An outside check: Ctrl-C printed ~40 lines of KeyboardInterrupt traceback through Keras and no word on resuming.
+    work = tmp_path / "run"
+    command = [sys.executable, "-m", "training", "train", "--data", str(FIXTURE_MNIST), "--epochs", "50"]
+    command += ["--work-dir", str(work), "--repository", str(tmp_path / "models")]
+    with subprocess.Popen(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True) as run:
+        wait_until(lambda: (work / "history.csv").exists() or run.poll() is not None, 240, "no epoch finished")
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted: run the same command again to resume")
+    assert "Traceback" not in stderr
 
 
 def test_gate_rejects_a_worse_candidate_and_keeps_it_outside_the_repository(tmp_path):

@@ -71,6 +71,46 @@ def test_download_failure_says_how_to_load_offline(monkeypatch):
         load_mnist()
 
 
+def test_fetch_mnist_offline_names_its_own_option(monkeypatch, tmp_path, capsys):
+    # An outside check: offline, `fetch-mnist` said to set LENET_MNIST_PATH or pass --data, neither of which it reads.
+    import keras
+
+    from training.__main__ import main
+
+    def offline():
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    assert main(["fetch-mnist", "--to", str(tmp_path / "mnist.npz")]) == 2
+    error = capsys.readouterr().err
+    assert "pass --from PATH" in error and "--data" not in error and "LENET_MNIST_PATH" not in error, error
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"x_train,y_train\n1,2\n", "not an .npz file", id="text"),
+        pytest.param(b"\x93NUMPY\x01\x00v\x00{'descr': '|O'", "not an .npz file", id="pickled-npy"),
+    ],
+)
+def test_a_file_that_is_not_an_npz_says_so_without_pickle_advice(tmp_path, content, message):
+    # An outside check: a text file passed as --data was answered with numpy's advice to load it with allow_pickle
+    # ("if you trust the file"): it is no pickle, and the advice is unsafe.
+    path = tmp_path / "mnist.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as refused:
+        load_mnist(path)
+    assert "pickle" not in str(refused.value)
+
+
+def test_a_folder_holding_an_npz_says_to_pass_the_file(tmp_path, small_mnist):
+    folder = tmp_path / "datasets"
+    folder.mkdir()
+    write_npz(folder / "mnist.npz", **as_dict(small_mnist))
+    with pytest.raises(DataError, match=r"holds mnist.npz: pass the file"):
+        load_mnist(folder)
+
+
 def test_missing_path(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load_mnist(tmp_path / "nope.npz")
@@ -105,6 +145,7 @@ def test_label_out_of_range_is_reported_with_its_index(tmp_path, small_mnist):
         pytest.param("y_test", np.zeros(499, np.uint8), "500 images but 499 labels", id="count"),
         pytest.param("x_test", np.full((500, 28, 28), 300.0), "outside 0..255", id="pixel-range"),
         pytest.param("y_train", np.full(1000, 0.5), "expected integer labels", id="float-labels"),
+        pytest.param("x_test", np.full((500, 28, 28), 12.5), "fractions above 1", id="fractions-above-1"),
     ],
 )
 def test_bad_arrays_are_refused(tmp_path, small_mnist, key, value, message):
@@ -112,6 +153,17 @@ def test_bad_arrays_are_refused(tmp_path, small_mnist, key, value, message):
     arrays[key] = value
     with pytest.raises(DataError, match=message):
         load_mnist(write_npz(tmp_path / "m.npz", **arrays))
+
+
+@pytest.mark.parametrize("scale", [pytest.param(1.0, id="0..255-floats"), pytest.param(255.0, id="0..1-floats")])
+def test_float_pixels_are_read_as_the_brightness_they_hold(tmp_path, small_mnist, scale):
+    # An outside check: MNIST saved as 0..1 floats became all-black uint8 (0.7 -> 0), and training on it "succeeded"
+    # at 9.8% (chance), exported as a version to serve. Floats of whole numbers are 0..255 pixels; 0..1, brightness.
+    arrays = as_dict(small_mnist)
+    arrays["x_train"] = arrays["x_train"].astype(np.float32) / scale
+    loaded = load_mnist(write_npz(tmp_path / "m.npz", **arrays))
+    assert loaded.x_train.dtype == np.uint8
+    np.testing.assert_array_equal(loaded.x_train, small_mnist.x_train)
 
 
 def test_truncated_idx_file(tmp_path, small_mnist):

@@ -40,6 +40,17 @@ def test_short_training_lowers_the_loss(tmp_path, small_mnist):
     assert (tmp_path / "run" / "best.weights.h5").exists()
 
 
+def test_a_run_without_validation_images_trains_on_its_training_accuracy(tmp_path, small_mnist):
+    # An outside check: --validation-split 0.001 of 100 images holds none out; the run trained, then failed reading its
+    # history ("could not convert string to float: 'NA'": Keras writes NA for the validation columns it has no value
+    # for), and exported nothing.
+    result = train(quick_config(tmp_path, epochs=2, train_limit=100, validation_split=0.001), small_mnist)
+    assert result.val_size == 0 and result.train_size == 100
+    assert len(result.history["loss"]) == 2 and len(result.history["accuracy"]) == 2
+    assert not any(key.startswith("val_") for key in result.history), result.history.keys()
+    assert result.best_epoch in (1, 2)
+
+
 class Interrupt(keras.callbacks.Callback):
     """Stops the run after `after` finished epochs, as a Ctrl-C or a kill would."""
 
