@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import sys
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 HISTORY_FILE = "history.csv"
 BEST_WEIGHTS = "best.weights.h5"
+RUN_FILE = "run.json"  # the options of the run in a work dir (_same_run)
 
 
 @dataclass
@@ -175,6 +177,7 @@ def train(
     backup_dir = work_dir / "backup"
     history_path = work_dir / HISTORY_FILE
     resuming = backup_dir.exists()
+    _same_run(work_dir, config, resuming)
     if not resuming:
         history_path.unlink(missing_ok=True)
     best_so_far = _read_history(history_path).get(monitor, [])
@@ -236,6 +239,34 @@ def train(
         train_size=len(x_train),
         val_size=len(x_val),
     )
+
+
+# The options a run's weights and history depend on: an interrupted run resumes only with the same (more epochs too).
+RUN_OPTIONS = (
+    "arch", "batch_size", "learning_rate", "optimizer", "augment", "augment_rotation", "augment_shift", "augment_zoom",
+    "seed", "validation_split", "train_limit", "lr_schedule", "weight_decay", "label_smoothing", "wrong_cuts", "data",
+)  # fmt: skip
+
+
+def _same_run(work_dir: Path, config: TrainConfig, resuming: bool) -> None:
+    """Record the run's options in its work dir (RUN_FILE); ValueError, naming what differs, when an interrupted run
+    there would be resumed with others (it resumed silently, past its last epoch, and exported under the new ones)."""
+    options = {name: value for name, value in config.to_dict().items() if name in RUN_OPTIONS}
+    path = work_dir / RUN_FILE
+    if resuming and path.exists():
+        recorded = json.loads(path.read_text())
+        differ = [
+            f"{name} {recorded.get(name)!r}, not {options[name]!r}"
+            for name in RUN_OPTIONS
+            if recorded.get(name) != options[name]
+        ]
+        if differ:
+            raise ValueError(
+                f"{work_dir} holds an interrupted run with other options ({'; '.join(differ)}): run it with those to "
+                f"resume it, or start afresh with another --work-dir or after deleting {work_dir / 'backup'}"
+            )
+        return
+    path.write_text(json.dumps(options))
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:

@@ -85,6 +85,28 @@ def test_interrupted_run_resumes_after_its_last_finished_epoch(tmp_path, small_m
     assert not (tmp_path / "run" / "backup").exists()  # a finished run leaves no resume state
 
 
+@pytest.mark.parametrize(
+    "changed",
+    [
+        pytest.param({"learning_rate": 0.01, "train_limit": 200}, id="learning-rate-and-limit"),
+        pytest.param({"arch": "lenet5-wide"}, id="arch"),
+    ],
+)
+def test_an_interrupted_run_is_not_resumed_with_other_options(tmp_path, small_mnist, changed):
+    # An outside check: after a run was stopped, `train` with another learning rate and image limit printed
+    # "promoted" having trained nothing (it resumed the old run past its last epoch) and recorded the new options
+    # in the version's metadata; with another architecture it failed with ~100 lines of tensor values.
+    config = quick_config(tmp_path, train_limit=300)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, small_mnist, callbacks=[Interrupt(after=1)])
+    other = quick_config(tmp_path, **{"train_limit": 300, **changed})
+    with pytest.raises(ValueError, match="holds an interrupted run with other options") as refused:
+        train(other, small_mnist)
+    assert all(name in str(refused.value) for name in changed), str(refused.value)
+    more = quick_config(tmp_path, train_limit=300, epochs=4)  # the same run, more epochs: resumed
+    assert len(train(more, small_mnist).history["loss"]) == 4
+
+
 def test_unknown_options_are_refused(tmp_path, small_mnist):
     with pytest.raises(ValueError, match="unknown optimizer"):
         train(quick_config(tmp_path, optimizer="adagrad"), small_mnist)
