@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--data", default=None, help="test data for the metadata's accuracy")
     export.add_argument("--repository", default=defaults.repository)
     export.add_argument("--name", default=None)
+    export.add_argument(
+        "--promote",
+        choices=("auto", "force"),
+        default="auto",
+        help="auto: export only if its test accuracy reaches the gate, as `train` does (the newest version's accuracy "
+        "minus --gate-margin); force: always",
+    )
+    export.add_argument("--gate-margin", type=float, default=defaults.gate_margin)
 
     combine = sub.add_parser(
         "combine",
@@ -181,7 +189,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     model.load_weights(str(args.weights))
     mnist = load_mnist(args.data)
     result = evaluate(keras_predictor(model), mnist.x_test, mnist.y_test)
-    from training.pipeline import layer_table
+    from training.pipeline import layer_table, promotion_gate
+
+    name = args.name or args.arch
+    gate = promotion_gate(TrainConfig(repository=str(args.repository), name=name, gate_margin=args.gate_margin))
+    if args.promote == "auto" and gate is not None and result.accuracy < gate:
+        print(
+            f"test accuracy {result.accuracy:.4f}  not exported: below the gate {gate:.4f} (the newest version of "
+            f"{name!r} less the margin); --promote force exports it anyway"
+        )
+        return 1
 
     metadata = {
         "architecture": args.arch,
@@ -194,7 +211,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     target = export_version(
         model,
         args.repository,
-        args.name or args.arch,
+        name,
         metadata,
         lambda folder: write_reports(folder / REPORT_DIR, result, mnist.x_test, mnist.y_test, None),
     )

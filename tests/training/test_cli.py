@@ -139,6 +139,17 @@ def test_gate_rejects_a_worse_candidate_and_keeps_it_outside_the_repository(tmp_
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and "epoch" in kinds and kinds[-2:] == ["evaluated", "finished"]
     assert events[-1]["state"] == "rejected" and events[-1]["version"] is None
+    # An outside check: the README's `export` of the rejected run's weights put them in the repository, served within
+    # a poll: "a quick or poor run never replaces a better model" did not hold for it. It is gated as `train` is.
+    weights = ["--arch", "lenet5", "--weights", str(tmp_path / "run" / "best.weights.h5"), "--data", str(FIXTURE_MNIST)]
+    models = tmp_path / "models"
+    shutil.copytree(BUNDLED_MODELS / "lenet5" / "1", models / "lenet5" / "1")
+    refused = run_cli("export", *weights, "--repository", str(models))
+    assert refused.returncode == 1 and "not exported" in refused.stdout and "--promote force" in refused.stdout
+    assert sorted(p.name for p in (models / "lenet5").iterdir()) == ["1"]
+    forced = run_cli("export", *weights, "--repository", str(models), "--promote", "force")
+    assert forced.returncode == 0, forced.stderr
+    assert (models / "lenet5" / "2" / "saved_model.pb").exists()
 
 
 def test_fetch_mnist_from_a_local_copy_writes_a_loadable_npz(tmp_path):
