@@ -94,8 +94,15 @@ def test_a_folder_that_cannot_be_written_is_refused_before_training(tmp_path, op
 def test_ctrl_c_says_how_to_resume_rather_than_a_traceback(tmp_path):
     # An outside check: Ctrl-C printed ~40 lines of KeyboardInterrupt traceback through Keras and no word on resuming.
     work = tmp_path / "run"
-    command = [sys.executable, "-m", "training", "train", "--data", str(FIXTURE_MNIST), "--epochs", "50"]
-    command += ["--work-dir", str(work), "--repository", str(tmp_path / "models")]
+    arguments = ["train", "--data", str(FIXTURE_MNIST), "--epochs", "200", "--work-dir", str(work)]
+    arguments += ["--repository", str(tmp_path / "models")]
+    # `python -m training` as from a terminal: a shell runs a background job (as CI's) with SIGINT ignored, and its
+    # children inherit that, so Python would not turn Ctrl-C into KeyboardInterrupt; its own handler set again here.
+    program = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        f"sys.argv = ['training', *{arguments!r}]; runpy.run_module('training', run_name='__main__')"
+    )
+    command = [sys.executable, "-c", program]
     with subprocess.Popen(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True) as run:
         wait_until(lambda: (work / "history.csv").exists() or run.poll() is not None, 240, "no epoch finished")
         run.send_signal(signal.SIGINT)
