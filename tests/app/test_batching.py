@@ -96,32 +96,25 @@ async def test_full_queue_turns_requests_away_at_once():
     assert len(await first) == 2 and len(await queued) == 4  # nothing accepted was lost
 
 
-async def test_request_queued_past_its_deadline_gets_504():
+@pytest.mark.parametrize(
+    ("timeout_s", "deadline_in"),
+    [
+        pytest.param(0.1, None, id="the-timeout-from-now"),
+        # A request's own deadline, from its arrival (app.routes.read calls the model up to four times, after reading
+        # its images): a wait in the queue past it is a 504 however much of the batcher's timeout is left.
+        pytest.param(30.0, 0.1, id="a-deadline-given-with-the-images"),
+    ],
+)
+async def test_request_queued_past_its_deadline_gets_504(timeout_s, deadline_in):
     gate = threading.Event()
     model = Recorder(block=gate)
-    batcher = make(model, max_batch_size=1, max_delay_s=0.0, timeout_s=0.1)
+    batcher = make(model, max_batch_size=1, max_delay_s=0.0, timeout_s=timeout_s)
     first = asyncio.ensure_future(batcher.predict(tagged(1)))
     await async_wait_until(model.called.is_set, 5, "the worker never took the first request")
-    late = asyncio.ensure_future(batcher.predict(tagged(2)))
+    deadline = None if deadline_in is None else asyncio.get_running_loop().time() + deadline_in
+    late = asyncio.ensure_future(batcher.predict(tagged(2), deadline))
     await async_wait_until(lambda: batcher.queued_images == 1, 5, "the second request was never queued")
     await asyncio.sleep(0.3)  # the behaviour under test: it stays queued past its 0.1 s deadline
-    gate.set()
-    await first
-    with pytest.raises(DeadlineExceeded):
-        await late
-
-
-async def test_a_deadline_given_with_the_images_counts_rather_than_the_timeout_from_now():
-    # A request's deadline counts from its arrival (app.routes.read calls the model up to four times, after
-    # reading its images): a wait in the queue past it is a 504 however much of the batcher's timeout is left.
-    gate = threading.Event()
-    model = Recorder(block=gate)
-    batcher = make(model, max_batch_size=1, max_delay_s=0.0, timeout_s=30.0)
-    first = asyncio.ensure_future(batcher.predict(tagged(1)))
-    await async_wait_until(model.called.is_set, 5, "the worker never took the first request")
-    late = asyncio.ensure_future(batcher.predict(tagged(2), deadline=asyncio.get_running_loop().time() + 0.1))
-    await async_wait_until(lambda: batcher.queued_images == 1, 5, "the second request was never queued")
-    await asyncio.sleep(0.3)  # the behaviour under test: it stays queued past its deadline, not past the timeout
     gate.set()
     await first
     with pytest.raises(DeadlineExceeded):
