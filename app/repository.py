@@ -18,6 +18,7 @@ import numpy as np
 from app.batching import BatcherClosed, BatchObserver, MicroBatcher
 from app.config import Settings
 from app.errors import REASON_LENGTH, BrokenModel, ModelNotFound, ModelNotReady, brief
+from app.refusals import Refusals, Stamp, stamp
 from training import layout  # the folder layout: plain files, no TensorFlow
 
 log = logging.getLogger("lenet.repository")
@@ -35,9 +36,6 @@ class DigitModel(Protocol):
 Loader = Callable[[Path], DigitModel]
 
 
-Stamp = tuple[int, int, int, int]  # a version folder's files, as `_stamp` sees them
-
-
 @dataclass(eq=False)
 class ServedVersion:
     name: str
@@ -46,17 +44,10 @@ class ServedVersion:
     metadata: dict[str, object]
     model: DigitModel
     batcher: MicroBatcher
-    stamp: Stamp  # its folder's files when they were loaded (`_stamp`): changed since, the version is loaded again
+    stamp: Stamp  # its folder's files when they were loaded (refusals.stamp): changed since, it is loaded again
     retired: bool = False
     line_reads: int = 0  # line readings in flight (they do not go through the batcher): closing waits for them
     lines_idle: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-@dataclass
-class _Refused:
-    stamp: Stamp  # the version folder's files when it was refused: a changed folder is tried again
-    reason: str
-    seen: Stamp | None = None  # the files as the poller last saw them changed: tried once they stand still a poll
 
 
 @dataclass
@@ -84,7 +75,7 @@ class ModelRepository:
         self._events = events or RepositoryEvents()
         self._latest: dict[str, ServedVersion] = {}
         self._pinned: OrderedDict[tuple[str, int], ServedVersion] = OrderedDict()
-        self._refused: dict[tuple[str, int], _Refused] = {}
+        self._refusals = Refusals(self.root, self._events.refused)
         self._loading: set[tuple[str, int]] = set()
         # Models an admin unloaded (POST /v2/repository/models/{name}/unload): nothing of them serves, and the
         # poller leaves them alone, until a load. Kept in memory only: a restart serves every model again.
@@ -164,9 +155,7 @@ class ModelRepository:
                 "(python -m training train) or copy one in"
             )
         refused = [
-            f"version {n} cannot load ({self._refused[(name, n)].reason})"
-            for n in versions
-            if (name, n) in self._refused
+            f"version {n} cannot load ({reason})" for n in versions if (reason := self._refusals.reason(name, n))
         ]
         if len(refused) == len(versions):
             return ModelNotReady(f"the default model {name!r}: {'; '.join(refused)}")
@@ -184,7 +173,7 @@ class ModelRepository:
                     meta = layout.read_metadata(path)
                 except layout.MetadataError:
                     meta = {}
-                refused = self._refused.get((name, number))
+                refused = self._refusals.reason(name, number)
                 versions.append(
                     {
                         "version": number,
@@ -205,7 +194,7 @@ class ModelRepository:
                         "parameters": meta.get("parameters"),
                         "architecture": meta.get("architecture"),
                         "created": meta.get("created"),
-                        **({"refused_reason": refused.reason} if refused else {}),
+                        **({"refused_reason": refused} if refused else {}),
                     }
                 )
             models.append(
@@ -266,8 +255,8 @@ class ModelRepository:
                     break  # already serving the best available
                 if number < current.version:
                     break  # never roll back while the served version is still on disk
-            if self._is_refused(name, number, versions[number]) or (
-                polling and not self._settled(name, number, versions[number])
+            if self._refusals.holds(name, number, versions[number]) or (
+                polling and not self._refusals.settled(name, number, versions[number])
             ):
                 continue
             served = await self._load(name, number, versions[number])
@@ -302,9 +291,9 @@ class ModelRepository:
         served = self._latest.get(name)
         if served is None:
             reasons = "; ".join(
-                f"version {number}: {self._refused[(name, number)].reason}"
+                f"version {number}: {reason}"
                 for number in sorted(versions, reverse=True)
-                if (name, number) in self._refused
+                if (reason := self._refusals.reason(name, number))
             )
             raise ModelNotFound(f"model {name!r} could not be loaded ({reasons or 'no version loads'})")
         return served
@@ -325,30 +314,6 @@ class ModelRepository:
             log.info("unloaded %s (versions %s)", name, ", ".join(str(s.version) for s in retiring))
         await asyncio.gather(*(self._retire(served, wait=True) for served in retiring))
 
-    def _not_refused(self, name: str, number: int, path: Path) -> None:
-        """ModelNotFound, with the reason, for a version refused as broken whose files have not changed since: a request
-        pinning it is not worth a load (a whole SavedModel, under the lock, for anyone who asks)."""
-        if self._is_refused(name, number, path):
-            raise self._broken(name, number)
-
-    def _broken(self, name: str, number: int) -> ModelNotFound:
-        return ModelNotFound(f"model {name!r} version {number} is broken: {self._refused[(name, number)].reason}")
-
-    def _settled(self, name: str, number: int, path: Path) -> bool:
-        """For the poller: whether a version refused as broken, whose files changed since, has them as the poll before
-        saw them. Still changing (a copy under way, `cp -r` rather than written aside and renamed), it waits: tried
-        once its files stand still, not refused again, an error logged and counted, at every poll until the copy ends."""
-        refused = self._refused.get((name, number))
-        if refused is None:
-            return True
-        stamp = _stamp(path)
-        settled, refused.seen = stamp == refused.seen, stamp
-        return settled
-
-    def _is_refused(self, name: str, number: int, path: Path) -> bool:
-        refused = self._refused.get((name, number))
-        return refused is not None and refused.stamp == _stamp(path)
-
     async def _load(self, name: str, number: int, path: Path) -> ServedVersion | None:
         settings = self.settings
         sizes = sorted({1, settings.max_batch_size} | {2**k for k in range(1, 12) if 2**k < settings.max_batch_size})
@@ -360,14 +325,14 @@ class ModelRepository:
             return model, metadata
 
         self._loading.add((name, number))
-        stamp = _stamp(path)  # before the load: files that change during it are loaded again at the next poll
+        files = stamp(path)  # before the load: files that change during it are loaded again at the next poll
         try:
             model, metadata = await asyncio.to_thread(load)
         except BrokenModel as exc:
-            self._refuse(name, number, path, str(exc))
+            self._refusals.refuse(name, number, path, str(exc))
             return None
         except Exception as exc:  # noqa: BLE001 - a broken folder can raise anything: refuse the version, keep serving
-            self._refuse(name, number, path, f"{type(exc).__name__}: {brief(str(exc), REASON_LENGTH)}")
+            self._refusals.refuse(name, number, path, f"{type(exc).__name__}: {brief(str(exc), REASON_LENGTH)}")
             return None
         finally:
             self._loading.discard((name, number))
@@ -381,19 +346,9 @@ class ModelRepository:
             observer=self._events.observer(name),
         )
         batcher.start()
-        self._refused.pop((name, number), None)  # a version mended since it was refused: its reason is no longer true
+        self._refusals.forget(name, number)
         log.info("loaded %s version %d from %s", name, number, path)
-        return ServedVersion(name, number, path, metadata, model, batcher, stamp)
-
-    def _refuse(self, name: str, number: int, path: Path, reason: str) -> None:
-        # Clients see the reason (GET /models, a pinned request's 404): name the version, never a server path.
-        for where in {str(path.resolve()), str(path)}:
-            reason = reason.replace(where, f"{name}/{number}")
-        for where in {str(self.root.resolve()), str(self.root)}:
-            reason = reason.replace(where, "<models>")
-        self._refused[(name, number)] = _Refused(_stamp(path), reason)
-        log.error("refused %s version %d: %s", name, number, reason)
-        self._events.refused(name, number, reason)
+        return ServedVersion(name, number, path, metadata, model, batcher, files)
 
     def _swap(self, name: str, served: ServedVersion) -> None:
         old = self._latest.get(name)
@@ -433,15 +388,15 @@ class ModelRepository:
             self._pinned.move_to_end(key)
             return self._pinned[key]
         path = self.version_path(name, version)
-        self._not_refused(name, version, path)
+        self._refusals.check(name, version, path)
         async with self._lock:
             if name in self._unloaded:  # unloaded while this request waited for the lock
                 raise ModelNotReady(f"model {name!r} is unloaded")
             if key not in self._pinned:
-                self._not_refused(name, version, path)  # refused by a load this request waited for
+                self._refusals.check(name, version, path)  # refused by a load this request waited for
                 served = await self._load(name, version, path)
                 if served is None:
-                    raise self._broken(name, version)
+                    raise self._refusals.broken(name, version)
                 self._pinned[key] = served
                 while len(self._pinned) > MAX_PINNED:
                     _, evicted = self._pinned.popitem(last=False)
@@ -492,17 +447,7 @@ def unloaded_error(name: str, what: str) -> ModelNotReady:
     return ModelNotReady(f"{what} is unloaded; an admin can load it: POST /v2/repository/models/{name}/load")
 
 
-def _stamp(path: Path) -> Stamp:
-    """What a version folder's files are, cheaply: the folder's inode, and its files' count, sizes and latest change.
-    Another export under the same number differs in one of them (file times are coarse: a jiffy)."""
-    try:
-        stats = [p.stat() for p in [path, *path.rglob("*")]]
-    except OSError:
-        return (0, 0, 0, 0)
-    return (stats[0].st_ino, len(stats), sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats))
-
-
 def _changed(served: ServedVersion, versions: dict[int, Path]) -> bool:
     """Whether a loaded version's folder left the repository or its files changed since they were loaded."""
     path = versions.get(served.version)
-    return path is None or _stamp(path) != served.stamp
+    return path is None or stamp(path) != served.stamp
