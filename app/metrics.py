@@ -23,7 +23,9 @@ log = logging.getLogger("lenet.access")
 _ID_PREFIX = os.urandom(6).hex()
 _ids = itertools.count(1)
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Up to a minute: a request may take its body's time (LENET_BODY_TIMEOUT_S) and then its own (LENET_REQUEST_TIMEOUT_S);
+# an outside check's 12-44 s answers all fell in +Inf with the last bucket at 10 s.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
@@ -64,7 +66,12 @@ class Metrics:
         self.inference = Histogram(
             "lenet_inference_seconds", "model call time per batch", ["model"], buckets=LATENCY_BUCKETS, registry=r
         )
-        self.images = Counter("lenet_images_predicted_total", "images predicted", ["model"], registry=r)
+        self.images = Counter(
+            "lenet_images_predicted_total",
+            "28x28 images predicted (of /read: its candidate digits)",
+            ["model"],
+            registry=r,
+        )
         self.no_digit = Counter(
             "lenet_no_digit_total",
             "images answered with no digit (never sent to a model), by reason",
