@@ -148,18 +148,23 @@ class ModelRepository:
         name = self.settings.default_model
         if name in self._unloaded:
             return unloaded_error(name, f"the default model {name!r}")
-        versions = layout.version_numbers(self.root, name)
-        if not versions:
+        if not layout.version_numbers(self.root, name):
             return ModelNotReady(
                 f"the default model {name!r} has no version in the model repository (LENET_MODELS_DIR): train one "
                 "(python -m training train) or copy one in"
             )
+        return self._unserved(name, f"the default model {name!r}")
+
+    def _unserved(self, name: str, what: str) -> ModelNotReady:
+        """Why a model with versions on disk serves none (`what` names it): each refused, with its reason; else not
+        loaded yet (then worth a retry)."""
+        versions = layout.version_numbers(self.root, name)
         refused = [
             f"version {n} cannot load ({reason})" for n in versions if (reason := self._refusals.reason(name, n))
         ]
-        if len(refused) == len(versions):
-            return ModelNotReady(f"the default model {name!r}: {'; '.join(refused)}")
-        return ModelNotReady(f"the default model {name!r} is not loaded and warmed up yet")
+        if versions and len(refused) == len(versions):
+            return ModelNotReady(f"{what}: {'; '.join(refused)}")
+        return ModelNotReady(f"{what} is not loaded and warmed up yet", headers={"Retry-After": "1"})
 
     def describe(self) -> list[dict[str, object]]:
         """Every model and version on disk with its metadata, which version is serving, which others are loaded
@@ -377,8 +382,9 @@ class ModelRepository:
         if version is None or (latest is not None and latest.version == version):
             if latest is None:
                 if self.versions(name):
-                    raise ModelNotReady(f"model {name!r} is not loaded yet")
-                raise ModelNotFound(f"no model {name!r}; available: {', '.join(self.model_names()) or 'none'}")
+                    raise self._unserved(name, f"model {name!r}")
+                available = [model for model in self.model_names() if self.versions(model)]  # not emptied folders
+                raise ModelNotFound(f"no model {name!r}; available: {', '.join(available) or 'none'}")
             return latest
         return await self._pinned_version(name, version)
 

@@ -291,6 +291,23 @@ async def test_not_ready_says_why(settings, loader):
         await repository.close()
 
 
+async def test_a_request_for_a_model_that_does_not_serve_says_why(settings, loader):
+    # An outside check of the fixes above: a request for a model whose only version is refused was answered "not
+    # loaded yet" (as if it would come), and one for a model emptied of versions listed it among those available.
+    add_version(settings.models_dir, "lenet5", 1, digit=1)
+    add_version(settings.models_dir, "broken", 3, broken=True)
+    (settings.models_dir / "emptied").mkdir()
+    repository = await started(settings, loader)
+    try:
+        with pytest.raises(ModelNotReady, match=r"model 'broken': version 3 cannot load \(.*smoke prediction failed"):
+            await digit_of(repository, "broken")
+        with pytest.raises(ModelNotFound) as missing:
+            await digit_of(repository, "emptied")
+        assert missing.value.message == "no model 'emptied'; available: broken, lenet5", missing.value.message
+    finally:
+        await repository.close()
+
+
 async def test_no_request_fails_during_a_swap(settings, loader):
     add_version(settings.models_dir, "lenet5", 1, digit=1)
     repository = await started(settings, loader)
