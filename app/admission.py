@@ -11,11 +11,10 @@ from contextlib import asynccontextmanager
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import DeadlineExceeded, QueueFull, error_body, is_v2_path
+from app.errors import RETRY_AFTER_S, DeadlineExceeded, QueueFull, error_body, is_v2_path, retry_headers
 from app.metrics import Metrics
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
-RETRY_AFTER_S = 1
 SHED_MESSAGE = "too many requests in flight; retry shortly"
 
 
@@ -29,18 +28,8 @@ class AdmissionMiddleware:
         self.max_inflight = max_inflight
         self.inflight = 0
         # Built once for each error form (app.errors.error_body: the V2 one under /v2, the envelope elsewhere).
-        self._shed = {
-            v2: self._answer(error_body("/v2" if v2 else "/", QueueFull.code, SHED_MESSAGE)) for v2 in (False, True)
-        }
-
-    @staticmethod
-    def _answer(body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(RETRY_AFTER_S).encode()),
-        ]
-        return headers, body
+        bodies = {v2: error_body("/v2" if v2 else "/", QueueFull.code, SHED_MESSAGE) for v2 in (False, True)}
+        self._shed = {v2: (retry_headers(body), body) for v2, body in bodies.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import orjson
 
 V2_PREFIX = "/v2"
+RETRY_AFTER_S = 1  # what a 503 that asks for a retry (overloaded, shutting down) says to wait
 REASON_LENGTH = 300  # a refused version's reason, as GET /models and a pinned request's 404 show it
 
 
@@ -17,6 +18,16 @@ def envelope(code: str, message: str, details: dict[str, object] | None = None) 
 
 def is_v2_path(path: str) -> bool:
     return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+
+
+def retry_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The ASGI headers of an error `body` sent by hand, before or outside routing (a shed request, one stopped by a
+    shutdown): JSON, its length, and a retry after RETRY_AFTER_S."""
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER_S).encode()),
+    ]
 
 
 def error_body(path: str, code: str, message: str, details: dict[str, object] | None = None) -> bytes:

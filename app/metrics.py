@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.batching import BatchObserver
-from app.errors import ShuttingDown, error_body
+from app.errors import ShuttingDown, error_body, retry_headers
 
 log = logging.getLogger("lenet.access")
 
@@ -183,12 +183,7 @@ async def _answer_shutting_down(scope: Scope, send: Send) -> None:
     body = error_body(
         scope["path"], ShuttingDown.code, "the server stopped before answering; retry (another replica answers)"
     )
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", b"1"),
-    ]
-    await send({"type": "http.response.start", "status": ShuttingDown.status, "headers": headers})
+    await send({"type": "http.response.start", "status": ShuttingDown.status, "headers": retry_headers(body)})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -148,17 +148,17 @@ class ModelRepository:
         name = self.settings.default_model
         if name in self._unloaded:
             return unloaded_error(name, f"the default model {name!r}")
-        if not layout.version_numbers(self.root, name):
+        versions = layout.version_numbers(self.root, name)
+        if not versions:
             return ModelNotReady(
                 f"the default model {name!r} has no version in the model repository (LENET_MODELS_DIR): train one "
                 "(python -m training train) or copy one in"
             )
-        return self._unserved(name, f"the default model {name!r}")
+        return self._unserved(name, f"the default model {name!r}", versions)
 
-    def _unserved(self, name: str, what: str) -> ModelNotReady:
-        """Why a model with versions on disk serves none (`what` names it): each refused, with its reason; else not
+    def _unserved(self, name: str, what: str, versions: list[int]) -> ModelNotReady:
+        """Why a model with `versions` on disk serves none (`what` names it): each refused, with its reason; else not
         loaded yet (then worth a retry)."""
-        versions = layout.version_numbers(self.root, name)
         refused = [
             f"version {n} cannot load ({reason})" for n in versions if (reason := self._refusals.reason(name, n))
         ]
@@ -381,8 +381,8 @@ class ModelRepository:
         latest = self._latest.get(name)
         if version is None or (latest is not None and latest.version == version):
             if latest is None:
-                if self.versions(name):
-                    raise self._unserved(name, f"model {name!r}")
+                if versions := sorted(self.versions(name)):
+                    raise self._unserved(name, f"model {name!r}", versions)
                 available = [model for model in self.model_names() if self.versions(model)]  # not emptied folders
                 raise ModelNotFound(f"no model {name!r}; available: {', '.join(available) or 'none'}")
             return latest
